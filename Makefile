@@ -1,0 +1,81 @@
+# shadowscale: `make help` lists the targets. Everything installs itself into .venv and .tools.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+SAM := $(TOOLS)/sam/bin/sam
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+PIP_QUIET := --quiet --disable-pip-version-check
+# Offline tools still want a region and credentials to exist; these are never used against AWS.
+OFFLINE_AWS := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+	SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT_SAM_CLI_DISABLE_UPDATE_CHECK=1
+STACK ?= shadowscale-dev
+
+.PHONY: help venv tools lint typecheck validate checkov unit integration e2e pytest test demo bench build deploy local-up clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "python3.13 not found (pyenv install 3.13 or set PYTHON=)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip==25.3
+	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/.installed ## create .venv with the project and its dev dependencies
+
+$(SAM):
+	$(PYTHON) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/pip install $(PIP_QUIET) aws-sam-cli==1.170.0
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install $(PIP_QUIET) checkov==3.3.30
+
+tools: $(SAM) $(CHECKOV) ## install aws-sam-cli and checkov in their own environments (their pins clash with ours)
+
+lint: venv ## ruff (lint and format check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv ## mypy --strict over the layer, functions, tests, bench
+	$(BIN)/mypy layers/shadowscale/shadowscale functions tests bench
+
+validate: venv $(SAM) ## sam validate --lint (cfn-lint included)
+	$(OFFLINE_AWS) $(SAM) validate --lint --template template.yaml
+
+checkov: $(CHECKOV) ## checkov on the template; every skip carries its reason in template.yaml
+	$(CHECKOV) --quiet --compact --framework cloudformation -f template.yaml
+
+unit: venv ## unit tests (pure logic, no network)
+	$(BIN)/pytest tests/unit -q
+
+integration: venv ## integration tests (handlers and AWS adapters on moto)
+	$(BIN)/pytest tests/integration -q
+
+e2e: venv ## end-to-end scenarios on the embedded local cloud
+	$(BIN)/pytest tests/e2e -q
+
+pytest: venv
+	$(BIN)/pytest -q -n 2
+
+test: lint typecheck validate checkov pytest ## every check: ruff, mypy, sam validate --lint, checkov, pytest
+
+demo: venv ## run the whole system end to end on the embedded local cloud (no AWS account, no Docker)
+	$(BIN)/python -m shadowscale.demo
+
+bench: venv ## cold-start ratio and AWS calls per decision
+	$(BIN)/python bench/capacity_bench.py
+
+build: venv $(SAM) ## sam build (arm64 layer built without Docker)
+	$(OFFLINE_AWS) PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --template template.yaml
+
+deploy: build ## sam deploy --guided into your AWS account
+	$(SAM) deploy --guided
+
+clean: ## remove build output and environments
+	rm -rf .aws-sam $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

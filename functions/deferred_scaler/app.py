@@ -1,0 +1,19 @@
+"""SQS batch of deferred changes → replay each; what still cannot be applied is retried by the queue
+and finally dead-lettered (partial batch failures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from shadowscale.composition import capacity_entrypoints
+from shadowscale.entrypoints.middleware import settings_validated
+from shadowscale.observability import logger, metrics, tracer
+
+
+@settings_validated
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return capacity_entrypoints().deferred_batch(event, context)

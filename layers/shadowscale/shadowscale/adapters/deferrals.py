@@ -1,0 +1,44 @@
+"""Deferred changes go to an SQS queue (delayed delivery); its redrive policy dead-letters the ones that
+keep failing, so nothing decided is dropped silently."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from shadowscale.adapters.aws_errors import raise_domain_error
+from shadowscale.models.events import DeferredChange
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+class QueueDeferrals:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def defer(self, change: DeferredChange, delay_seconds: int) -> None:
+        try:
+            self._client.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=change.model_dump_json(by_alias=True),
+                DelaySeconds=max(0, min(900, delay_seconds)),
+            )
+        except ClientError as exc:
+            raise_domain_error(exc, "defer change")
+
+
+class Quarantine:
+    """Events that cannot be processed go to the dead-letter queue with the reason, never retried."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def quarantine(self, function: str, reason: str, event: object) -> None:
+        import json
+
+        body = json.dumps({"function": function, "reason": reason, "event": event}, default=str)
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body[:250_000])

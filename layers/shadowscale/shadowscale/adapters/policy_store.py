@@ -1,0 +1,118 @@
+"""Capacity policies in DynamoDB: read through Powertools Parameters (cached), written by the CLI.
+
+Items: `policy#<endpoint>` → the policy document (JSON) with its revision, and `alarm#<alarm name>`
+→ the endpoint whose policy reacts to that alarm.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import ClientError
+
+from shadowscale.adapters.aws_errors import raise_domain_error
+from shadowscale.errors import InvalidPolicy, PolicyNotFound
+from shadowscale.models.policy import CapacityPolicy, parse_policy
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def policy_key(endpoint: str) -> str:
+    return f"policy#{endpoint}"
+
+
+def alarm_key(alarm_name: str) -> str:
+    return f"alarm#{alarm_name}"
+
+
+class CachedPolicyStore:
+    """The read side, for the functions: one cached GetItem per key per cache period."""
+
+    def __init__(self, provider: DynamoDBProvider, max_age_seconds: int) -> None:
+        self._provider = provider
+        self._max_age = max_age_seconds
+
+    def _get(self, key: str) -> str:
+        try:
+            value = self._provider.get(key, max_age=self._max_age)
+        except GetParameterError as exc:
+            raise PolicyNotFound(f"no stored entry {key!r}") from exc
+        if not isinstance(value, str):
+            raise PolicyNotFound(f"entry {key!r} holds no text")
+        return value
+
+    def policy(self, endpoint: str) -> CapacityPolicy:
+        document = json.loads(self._get(policy_key(endpoint)))
+        return parse_policy(document["policy"])
+
+    def endpoint_for_alarm(self, alarm_name: str) -> str:
+        return self._get(alarm_key(alarm_name))
+
+
+class PolicyRepository:
+    """The write side, for `shadowscale policy apply`: validated, revisioned, with its alarm index."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get(self, endpoint: str) -> tuple[CapacityPolicy, int] | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"id": {"S": policy_key(endpoint)}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        stored = json.loads(item["value"]["S"])
+        return parse_policy(stored["policy"]), int(stored["revision"])
+
+    def owner_of_alarm(self, alarm_name: str) -> str | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"id": {"S": alarm_key(alarm_name)}}, ConsistentRead=True
+        ).get("Item")
+        return item["value"]["S"] if item else None
+
+    def put(self, policy: CapacityPolicy) -> int:
+        """Store the policy and its alarm index; returns the new revision. Alarm clashes are refused first."""
+        for alarm_name in policy.alarm_names:
+            owner = self.owner_of_alarm(alarm_name)
+            if owner is not None and owner != policy.endpoint:
+                raise InvalidPolicy(
+                    f"alarm {alarm_name!r} already drives endpoint {owner!r}; an alarm can drive one endpoint"
+                )
+        previous = self.get(policy.endpoint)
+        revision = previous[1] + 1 if previous else 1
+        document: dict[str, Any] = {
+            "revision": revision,
+            "appliedAt": datetime.now(UTC).isoformat(),
+            "policy": policy.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+        stale = set(previous[0].alarm_names) - set(policy.alarm_names) if previous else set()
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={"id": {"S": policy_key(policy.endpoint)}, "value": {"S": json.dumps(document)}},
+            )
+            for alarm_name in policy.alarm_names:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={"id": {"S": alarm_key(alarm_name)}, "value": {"S": policy.endpoint}},
+                )
+            for alarm_name in stale:
+                self._client.delete_item(TableName=self._table, Key={"id": {"S": alarm_key(alarm_name)}})
+        except ClientError as exc:
+            raise_domain_error(exc, f"store policy {policy.endpoint}")
+        return revision
+
+    def delete(self, endpoint: str) -> CapacityPolicy | None:
+        previous = self.get(endpoint)
+        if previous is None:
+            return None
+        for alarm_name in previous[0].alarm_names:
+            self._client.delete_item(TableName=self._table, Key={"id": {"S": alarm_key(alarm_name)}})
+        self._client.delete_item(TableName=self._table, Key={"id": {"S": policy_key(endpoint)}})
+        return previous[0]

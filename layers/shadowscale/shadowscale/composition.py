@@ -1,0 +1,57 @@
+"""The composition root: real adapters wired to the domain, built once per container, on first use."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from shadowscale.adapters import clients
+from shadowscale.adapters.autoscaling import VariantScalableTargets
+from shadowscale.adapters.clock import SystemClock
+from shadowscale.adapters.deferrals import Quarantine, QueueDeferrals
+from shadowscale.adapters.endpoint_state import DynamoEndpointState
+from shadowscale.adapters.policy_store import CachedPolicyStore
+from shadowscale.adapters.sagemaker import SageMakerEndpoints
+from shadowscale.domain.autopilot import Autopilot
+from shadowscale.domain.retry import RetryBudget
+from shadowscale.entrypoints.capacity import CapacityEntryPoints
+from shadowscale.entrypoints.dedup import Dedup
+from shadowscale.settings import Settings, get_settings
+
+
+def build_capacity_entrypoints(settings: Settings) -> CapacityEntryPoints:
+    # Imported here: only the capacity functions pay for the Parameters and Idempotency modules.
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+
+    dynamodb = clients.dynamodb()
+    sqs = clients.sqs()
+    autopilot = Autopilot(
+        policies=CachedPolicyStore(
+            DynamoDBProvider(table_name=settings.policy_table, boto_config=clients.SDK_CONFIG),
+            settings.policy_cache_seconds,
+        ),
+        state=DynamoEndpointState(dynamodb, settings.state_table),
+        endpoints=SageMakerEndpoints(clients.sagemaker()),
+        scalable_targets=VariantScalableTargets(clients.application_autoscaling()),
+        deferrals=QueueDeferrals(sqs, settings.intent_queue_url),
+        clock=SystemClock(),
+        retry=RetryBudget(
+            max_attempts=settings.update_max_attempts, budget_seconds=settings.update_retry_budget_seconds
+        ),
+        lease_seconds=settings.lock_lease_seconds,
+        defer_delay_seconds=settings.defer_delay_seconds,
+        dry_run=settings.dry_run,
+    )
+    return CapacityEntryPoints(
+        autopilot=autopilot,
+        dedup=Dedup(
+            DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
+            settings.idempotency_ttl_seconds,
+        ),
+        quarantine=Quarantine(sqs, settings.dead_letter_queue_url),
+    )
+
+
+@cache
+def capacity_entrypoints() -> CapacityEntryPoints:
+    return build_capacity_entrypoints(get_settings())

@@ -1,0 +1,280 @@
+"""The capacity autopilot: take the endpoint's lease, decide, apply safely, remember, release.
+
+Every entry point produces exactly one DecisionReport, logged as one structured record and counted
+in EMF metrics. A change that cannot be applied now (busy endpoint, held lock, running cooldown) is
+deferred through the deferral queue, never dropped; a replay that still cannot be applied raises,
+so the queue retries it and finally dead-letters it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from shadowscale.domain.capacity import decide_alarm, decide_schedule
+from shadowscale.domain.ports import (
+    Clock,
+    Deferrals,
+    EndpointControl,
+    EndpointStateStore,
+    PolicyStore,
+    ScalableTargets,
+    VariantUpdate,
+)
+from shadowscale.domain.retry import RetryBudget
+from shadowscale.errors import EndpointBusy, PolicyNotFound, TransientAwsError
+from shadowscale.models.decision import Decision, DecisionReport, Outcome, VariantChange
+from shadowscale.models.endpoint import EndpointMemory, EndpointObservation
+from shadowscale.models.events import AlarmTransition, DeferredChange, ScheduleTick
+from shadowscale.models.policy import CapacityPolicy
+from shadowscale.observability import logger, metrics
+
+Decide = Callable[[CapacityPolicy, EndpointObservation, EndpointMemory, datetime], Decision]
+
+# SQS DelaySeconds cannot exceed 15 minutes; longer waits are re-queued on arrival.
+MAX_QUEUE_DELAY_SECONDS = 900
+
+
+@dataclass
+class Autopilot:
+    policies: PolicyStore
+    state: EndpointStateStore
+    endpoints: EndpointControl
+    scalable_targets: ScalableTargets
+    deferrals: Deferrals
+    clock: Clock
+    retry: RetryBudget
+    lease_seconds: int
+    defer_delay_seconds: int
+    dry_run: bool = False
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def on_schedule_tick(self, tick: ScheduleTick) -> DecisionReport:
+        def decide(
+            policy: CapacityPolicy, seen: EndpointObservation, memory: EndpointMemory, now: datetime
+        ) -> Decision:
+            return decide_schedule(policy, seen, memory, now, tick.event_id)
+
+        return self._run(tick.endpoint, tick, tick.event_id, decide, replay=False)
+
+    def on_alarm(self, transition: AlarmTransition) -> DecisionReport:
+        try:
+            endpoint = self.policies.endpoint_for_alarm(transition.alarm_name)
+        except PolicyNotFound as exc:
+            return self._report(
+                DecisionReport(endpoint="-", source_event=transition.event_id, outcome="ignored", notes=(str(exc),))
+            )
+        return self._run(endpoint, transition, transition.event_id, self._alarm_decider(transition), replay=False)
+
+    def on_deferred(self, change: DeferredChange) -> DecisionReport:
+        """Replay a deferred event. Raises TransientAwsError if it still cannot be applied."""
+        now = self.clock.now()
+        if change.not_before is not None and change.not_before > now:
+            # Longer than one queue delay: wait another round.
+            self.deferrals.defer(change, _delay_until(change.not_before, now))
+            return self._report(
+                DecisionReport(
+                    endpoint=change.endpoint,
+                    source_event=change.event_id,
+                    outcome="deferred",
+                    notes=("not due yet",),
+                    deferred_until=change.not_before,
+                )
+            )
+        source = change.source
+        if isinstance(source, AlarmTransition):
+            return self._run(change.endpoint, source, change.event_id, self._alarm_decider(source), replay=True)
+
+        def decide(policy: CapacityPolicy, seen: EndpointObservation, memory: EndpointMemory, at: datetime) -> Decision:
+            return decide_schedule(policy, seen, memory, at, change.event_id)
+
+        return self._run(change.endpoint, source, change.event_id, decide, replay=True)
+
+    # --- the one path every decision takes ----------------------------------------------------
+
+    def _alarm_decider(self, transition: AlarmTransition) -> Decide:
+        def decide(
+            policy: CapacityPolicy, seen: EndpointObservation, memory: EndpointMemory, now: datetime
+        ) -> Decision:
+            return decide_alarm(policy, seen, memory, transition, now, transition.event_id)
+
+        return decide
+
+    def _run(
+        self,
+        endpoint: str,
+        source: AlarmTransition | ScheduleTick,
+        event_id: str,
+        decide: Decide,
+        *,
+        replay: bool,
+    ) -> DecisionReport:
+        try:
+            policy = self.policies.policy(endpoint)
+        except PolicyNotFound as exc:
+            return self._report(
+                DecisionReport(endpoint=endpoint, source_event=event_id, outcome="ignored", notes=(str(exc),))
+            )
+        dry_run = self.dry_run or policy.dry_run
+        try:
+            report = self.retry.run(
+                lambda: self._attempt(policy, source, event_id, decide, dry_run),
+                self.clock,
+                on_retry=lambda attempt, exc: logger.info(
+                    "retrying", extra={"endpoint": endpoint, "attempt": attempt, "error": str(exc)}
+                ),
+            )
+        except TransientAwsError as exc:
+            if replay:
+                metrics.add_metric(name="ReplayFailed", unit=MetricUnit.Count, value=1)
+                logger.warning(
+                    "deferred change still cannot be applied", extra={"endpoint": endpoint, "error": str(exc)}
+                )
+                raise
+            self._defer(endpoint, source, reason=f"{type(exc).__name__}: {exc}", delay=self.defer_delay_seconds)
+            report = DecisionReport(
+                endpoint=endpoint,
+                source_event=event_id,
+                outcome="deferred",
+                notes=(f"{type(exc).__name__}: {exc}; retried within budget, deferred",),
+                deferred_until=self.clock.now() + timedelta(seconds=self.defer_delay_seconds),
+            )
+        return self._report(report)
+
+    def _attempt(
+        self,
+        policy: CapacityPolicy,
+        source: AlarmTransition | ScheduleTick,
+        event_id: str,
+        decide: Decide,
+        dry_run: bool,
+    ) -> DecisionReport:
+        endpoint = policy.endpoint
+        owner = f"autopilot:{uuid.uuid4()}"
+        memory = self.state.acquire(endpoint, owner, self.lease_seconds, self.clock.now())
+        saved: EndpointMemory | None = None
+        try:
+            observation = self.endpoints.describe_endpoint(endpoint)
+            decision = decide(policy, observation, memory, self.clock.now())
+            outcome: Outcome
+            changes: tuple[VariantChange, ...] = decision.effective_changes
+            idle_reasons = tuple(change.reason for change in decision.changes if change not in changes)
+            if decision.superseded:
+                outcome, changes = "superseded", ()
+            elif decision.wait_until is not None:
+                outcome = "dry-run" if dry_run else "deferred"
+                if not dry_run:
+                    self._defer(endpoint, source, reason="cooldown", delay=0, not_before=decision.wait_until)
+                    saved = decision.memory
+            elif not changes:
+                outcome, saved = "no-change", decision.memory
+            elif dry_run:
+                outcome = "dry-run"
+            else:
+                if not observation.in_service:
+                    raise EndpointBusy(f"endpoint {endpoint!r} is {observation.status}")
+                changes = self._apply(endpoint, changes)
+                outcome, saved = "applied", decision.memory
+        finally:
+            self.state.release(endpoint, owner, saved)
+        return DecisionReport(
+            endpoint=endpoint,
+            source_event=event_id,
+            outcome=outcome,
+            changes=changes,
+            notes=decision.notes + idle_reasons,
+            deferred_until=decision.wait_until,
+        )
+
+    def _apply(self, endpoint: str, changes: Sequence[VariantChange]) -> tuple[VariantChange, ...]:
+        """Apply with the fewest calls: one DescribeScalableTargets, then one update call."""
+        resized = [change.variant for change in changes if change.changes_instances]
+        registered = self.scalable_targets.registered(endpoint, resized) if resized else {}
+        updates: list[VariantUpdate] = []
+        applied: list[VariantChange] = []
+        for change in changes:
+            target = registered.get(change.variant)
+            instances: int | None = change.instances_after if change.changes_instances else None
+            if instances is not None and target is not None:
+                # Auto scaling would undo a count outside its range: move the range's floor instead.
+                self.scalable_targets.set_bounds(
+                    endpoint, change.variant, change.instances_after, max(target.max_capacity, change.instances_after)
+                )
+                change = change.model_copy(update={"via": "scalable-target"})
+                instances = None
+            weight = change.weight_after if change.changes_weight else None
+            if instances is not None or weight is not None:
+                updates.append(VariantUpdate(variant=change.variant, instances=instances, weight=weight))
+            applied.append(change)
+        if updates:
+            self.endpoints.update_weights_and_capacities(endpoint, updates)
+        return tuple(applied)
+
+    def _defer(
+        self,
+        endpoint: str,
+        source: AlarmTransition | ScheduleTick,
+        reason: str,
+        delay: int,
+        not_before: datetime | None = None,
+    ) -> None:
+        now = self.clock.now()
+        if not_before is not None:
+            delay = _delay_until(not_before, now)
+        change = DeferredChange(
+            change_id=str(uuid.uuid4()),
+            endpoint=endpoint,
+            source=source,
+            reason=reason,
+            deferred_at=now,
+            not_before=not_before,
+        )
+        self.deferrals.defer(change, delay)
+        metrics.add_metric(name="ChangesDeferred", unit=MetricUnit.Count, value=1)
+
+    @staticmethod
+    def _report(report: DecisionReport) -> DecisionReport:
+        logger.info(
+            "scaling decision",
+            extra={
+                "endpoint": report.endpoint,
+                "outcome": report.outcome,
+                "source_event": report.source_event,
+                "changes": [
+                    {
+                        "variant": change.variant,
+                        "instances_before": change.instances_before,
+                        "instances_after": change.instances_after,
+                        "weight_before": change.weight_before,
+                        "weight_after": change.weight_after,
+                        "via": change.via,
+                        "reason": change.reason,
+                    }
+                    for change in report.changes
+                ],
+                "notes": list(report.notes),
+                "deferred_until": report.deferred_until.isoformat() if report.deferred_until else None,
+            },
+        )
+        metrics.add_metric(name=f"Decision_{report.outcome.replace('-', '_')}", unit=MetricUnit.Count, value=1)
+        for change in report.changes:
+            if change.direction == "out":
+                metrics.add_metric(
+                    name="InstancesAdded", unit=MetricUnit.Count, value=change.instances_after - change.instances_before
+                )
+            elif change.direction == "in":
+                metrics.add_metric(
+                    name="InstancesRemoved",
+                    unit=MetricUnit.Count,
+                    value=change.instances_before - change.instances_after,
+                )
+        return report
+
+
+def _delay_until(moment: datetime, now: datetime) -> int:
+    return max(0, min(MAX_QUEUE_DELAY_SECONDS, int((moment - now).total_seconds()) + 1))

@@ -1,0 +1,98 @@
+"""Entry points of the capacity functions: parse, quarantine what cannot be understood, dedupe, decide.
+
+Handlers stay one line: each calls one method here with the raw event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shadowscale.domain.autopilot import Autopilot
+from shadowscale.entrypoints.dedup import Dedup
+from shadowscale.errors import InvalidEvent, InvalidPolicy
+from shadowscale.models.decision import DecisionReport
+from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
+from shadowscale.observability import logger, metrics
+
+
+class Quarantine(Protocol):
+    def quarantine(self, function: str, reason: str, event: object) -> None: ...
+
+
+@dataclass
+class CapacityEntryPoints:
+    autopilot: Autopilot
+    dedup: Dedup
+    quarantine: Quarantine
+
+    def alarm(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        return self._single("alarm_scaler", event, context, self._alarm_action)
+
+    def schedule_tick(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        return self._single("scheduled_scaler", event, context, self._tick_action)
+
+    def deferred_batch(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        """SQS batch of deferred changes; a change that still cannot be applied is a batch item failure."""
+        self.dedup.register_context(context)
+        processor = BatchProcessor(event_type=EventType.SQS)
+
+        def record_handler(record: SQSRecord) -> None:
+            try:
+                change = parse_deferred_change(record.body)
+            except InvalidEvent as exc:
+                self._reject("deferred_scaler", exc, {"messageId": record.message_id, "body": record.body})
+                return
+            self._once(change.event_id, lambda: self.autopilot.on_deferred(change))
+
+        return dict(
+            process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+        )
+
+    # ---------------------------------------------------------------------------------------------
+
+    def _alarm_action(self, event: dict[str, Any]) -> tuple[str, Callable[[], DecisionReport]]:
+        transition = parse_alarm_event(event)
+        return transition.event_id, lambda: self.autopilot.on_alarm(transition)
+
+    def _tick_action(self, event: dict[str, Any]) -> tuple[str, Callable[[], DecisionReport]]:
+        tick = parse_schedule_tick(event)
+        return tick.event_id, lambda: self.autopilot.on_schedule_tick(tick)
+
+    def _single(
+        self,
+        function: str,
+        event: dict[str, Any],
+        context: LambdaContext | None,
+        prepare: Callable[[dict[str, Any]], tuple[str, Callable[[], DecisionReport]]],
+    ) -> dict[str, Any]:
+        self.dedup.register_context(context)
+        try:
+            event_id, action = prepare(event)
+        except (InvalidEvent, InvalidPolicy) as exc:
+            return self._reject(function, exc, event)
+        return self._once(event_id, action).model_dump(mode="json")
+
+    def _once(self, event_id: str, action: Callable[[], DecisionReport]) -> DecisionReport:
+        report, duplicate = self.dedup.once(event_id, action)
+        if duplicate:
+            metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
+            logger.info(
+                "duplicate delivery: no second effect",
+                extra={"source_event": event_id, "first_outcome": report.outcome},
+            )
+            report = report.model_copy(update={"notes": (*report.notes, "duplicate delivery; nothing done")})
+        return report
+
+    def _reject(self, function: str, exc: Exception, event: object) -> dict[str, Any]:
+        # No retry can fix a malformed event: it is set aside with its reason and counted, once.
+        logger.error("event rejected", extra={"function": function, "reason": str(exc)})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        self.quarantine.quarantine(function, str(exc), event)
+        return {"outcome": "rejected", "reason": str(exc)}

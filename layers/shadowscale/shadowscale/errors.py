@@ -1,0 +1,60 @@
+"""Typed errors of the domain.
+
+Adapters translate AWS ClientError codes into these; nothing else matches on AWS error strings.
+Their class names are a contract: state machine Catch/Retry clauses name them in ErrorEquals.
+"""
+
+from __future__ import annotations
+
+
+class ShadowscaleError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigurationError(ShadowscaleError):
+    """The deployment's settings are wrong; retrying cannot help."""
+
+
+class InvalidPolicy(ShadowscaleError):
+    """A capacity policy failed validation; the message names the field and the reason."""
+
+
+class InvalidEvent(ShadowscaleError):
+    """An event could not be understood; it is quarantined, never retried."""
+
+
+class PolicyNotFound(ShadowscaleError):
+    """No capacity policy is stored for the endpoint or alarm an event names."""
+
+
+class TransientAwsError(ShadowscaleError):
+    """An AWS call failed in a way that may succeed later (throttling, 5xx, busy endpoint)."""
+
+
+class EndpointBusy(TransientAwsError):
+    """The endpoint is not InService, or SageMaker answered 'Cannot update in-progress endpoint'."""
+
+
+class Throttled(TransientAwsError):
+    """An AWS API throttled us beyond what the SDK's own retries absorbed."""
+
+
+class AwsServiceUnavailable(TransientAwsError):
+    """An AWS API answered with a server-side (5xx) error."""
+
+
+class EndpointLocked(TransientAwsError):
+    """Another writer (an autopilot invocation or a shadow test) holds the endpoint's lease."""
+
+    def __init__(self, endpoint: str, owner: str) -> None:
+        super().__init__(f"endpoint {endpoint!r} is locked by {owner!r}")
+        self.endpoint = endpoint
+        self.owner = owner
+
+
+class EndpointNotFound(ShadowscaleError):
+    """The endpoint (or a variant the policy names) does not exist."""
+
+
+class LockLost(ShadowscaleError):
+    """The lease expired and another writer took the lock before we released it."""

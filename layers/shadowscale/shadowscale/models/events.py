@@ -1,0 +1,204 @@
+"""Events the capacity functions accept, and their normalised forms.
+
+CloudWatch delivers an alarm transition in two real shapes: as a direct Lambda alarm action
+(`source: aws.cloudwatch`, data under `alarmData`) and as the EventBridge event
+"CloudWatch Alarm State Change" (data under `detail`). Both become one `AlarmTransition`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shadowscale.errors import InvalidEvent
+from shadowscale.models.policy import SAGEMAKER_NAME, describe_validation_error
+
+AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
+
+
+class AlarmState(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    value: AlarmStateValue
+    reason: str = ""
+    reason_data: dict[str, Any] | None = Field(default=None, alias="reasonData")
+    timestamp: datetime
+
+    @field_validator("reason_data", mode="before")
+    @classmethod
+    def _decode_json_string(cls, value: object) -> object:
+        # CloudWatch sends reasonData as a JSON *string*; set-alarm-state may send any text or nothing.
+        if value is None or isinstance(value, dict):
+            return value
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                decoded = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"reasonData is not JSON: {exc.msg}") from exc
+            return decoded if isinstance(decoded, dict) else None
+        raise ValueError("reasonData must be a JSON string or an object")
+
+
+class AlarmData(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    alarm_name: str = Field(alias="alarmName", min_length=1)
+    state: AlarmState
+    previous_state: AlarmState | None = Field(default=None, alias="previousState")
+
+
+class AlarmActionEvent(BaseModel):
+    """The event a CloudWatch alarm sends when its alarm action is this Lambda function."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    source: Literal["aws.cloudwatch"]
+    alarm_arn: str = Field(alias="alarmArn")
+    account_id: str = Field(alias="accountId")
+    region: str
+    time: datetime
+    alarm_data: AlarmData = Field(alias="alarmData")
+
+
+class AlarmStateChangeEvent(EventBridgeModel):
+    """The EventBridge "CloudWatch Alarm State Change" event."""
+
+    source: Literal["aws.cloudwatch"]
+    detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
+    detail: AlarmData  # narrowed from Powertools' RawDictOrModel
+
+
+class AlarmTransition(BaseModel):
+    """One alarm state change, whichever shape it arrived in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["shadowscale.alarm-transition"] = "shadowscale.alarm-transition"
+    alarm_name: str
+    state: AlarmStateValue
+    previous_state: AlarmStateValue | None
+    changed_at: datetime
+    reason: str
+    datapoints: tuple[float, ...]
+    threshold: float | None
+    delivery: Literal["alarm-action", "eventbridge"]
+
+    @property
+    def event_id(self) -> str:
+        # The same transition delivered through both routes, or twice through one, has one id.
+        return f"alarm:{self.alarm_name}:{self.state}:{self.changed_at.isoformat()}"
+
+    @property
+    def breach(self) -> float | None:
+        """How far beyond the threshold the worst recent datapoint was (None when unknown)."""
+        if self.threshold is None or not self.datapoints:
+            return None
+        return max(abs(point - self.threshold) for point in self.datapoints)
+
+
+def _transition(data: AlarmData, delivery: Literal["alarm-action", "eventbridge"]) -> AlarmTransition:
+    reason_data = data.state.reason_data or {}
+    raw_points = reason_data.get("recentDatapoints") or []
+    raw_threshold = reason_data.get("threshold")
+    try:
+        datapoints = tuple(float(point) for point in raw_points)
+        threshold = None if raw_threshold is None else float(raw_threshold)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEvent(f"alarm {data.alarm_name!r}: reasonData datapoints/threshold are not numbers") from exc
+    return AlarmTransition(
+        alarm_name=data.alarm_name,
+        state=data.state.value,
+        previous_state=data.previous_state.value if data.previous_state else None,
+        changed_at=data.state.timestamp,
+        reason=data.state.reason,
+        datapoints=datapoints,
+        threshold=threshold,
+        delivery=delivery,
+    )
+
+
+def parse_alarm_event(event: object) -> AlarmTransition:
+    """Either real alarm shape → AlarmTransition; anything else → InvalidEvent naming the problem."""
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"alarm event must be a JSON object, got {type(event).__name__}")
+    shape_is_eventbridge = "detail-type" in event
+    model: type[BaseModel] = AlarmStateChangeEvent if shape_is_eventbridge else AlarmActionEvent
+    try:
+        parsed = model.model_validate(event)
+    except ValidationError as exc:
+        shape = "EventBridge alarm state change" if shape_is_eventbridge else "alarm action"
+        raise InvalidEvent(describe_validation_error(exc, f"{shape} event")) from exc
+    if isinstance(parsed, AlarmStateChangeEvent):
+        return _transition(parsed.detail, "eventbridge")
+    assert isinstance(parsed, AlarmActionEvent)
+    return _transition(parsed.alarm_data, "alarm-action")
+
+
+class ScheduleTick(BaseModel):
+    """The input EventBridge Scheduler sends for a policy's schedules (set by `policy apply`)."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="forbid")
+
+    kind: Literal["shadowscale.schedule-tick"] = "shadowscale.schedule-tick"
+    endpoint: str = Field(pattern=SAGEMAKER_NAME, max_length=63)
+    schedule: str = Field(min_length=1, description="Which schedule fired (window start/end or heartbeat).")
+    # Scheduler fills these from <aws.scheduler.scheduled-time> / <aws.scheduler.execution-id>.
+    scheduled_time: datetime | None = Field(default=None, alias="scheduledTime")
+    execution_id: str | None = Field(default=None, alias="executionId")
+
+    @field_validator("scheduled_time", mode="before")
+    @classmethod
+    def _unfilled_placeholder(cls, value: object) -> object:
+        # Invoked by hand (sam local invoke, tests) the placeholder arrives verbatim.
+        if isinstance(value, str) and value.startswith("<aws.scheduler"):
+            return None
+        return value
+
+    @property
+    def event_id(self) -> str:
+        moment = self.scheduled_time.isoformat() if self.scheduled_time else self.execution_id or "manual"
+        return f"tick:{self.endpoint}:{self.schedule}:{moment}"
+
+
+def parse_schedule_tick(event: object) -> ScheduleTick:
+    try:
+        return ScheduleTick.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc, "schedule tick")) from exc
+
+
+class DeferredChange(BaseModel):
+    """An event whose decision must run again later: the endpoint was busy or locked, or a cooldown runs.
+
+    Replaying the source event (rather than storing absolute targets) means the later decision sees the
+    endpoint as it is then; a newer transition of the same alarm supersedes it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["shadowscale.deferred-change"] = "shadowscale.deferred-change"
+    change_id: str = Field(min_length=1)
+    endpoint: str = Field(pattern=SAGEMAKER_NAME, max_length=63)
+    source: AlarmTransition | ScheduleTick = Field(discriminator="kind")
+    reason: str
+    deferred_at: datetime
+    not_before: datetime | None = None
+
+    @property
+    def event_id(self) -> str:
+        return f"deferred:{self.change_id}"
+
+
+def parse_deferred_change(body: object) -> DeferredChange:
+    try:
+        if isinstance(body, str | bytes):
+            return DeferredChange.model_validate_json(body)
+        return DeferredChange.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_validation_error(exc, "deferred change")) from exc

@@ -1,0 +1,86 @@
+"""Builders for policies and alarm transitions used across the test layers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shadowscale.models.events import AlarmTransition
+from shadowscale.models.policy import CapacityPolicy, parse_policy
+
+ENDPOINT = "fraud-detector"
+LATENCY_ALARM = "fraud-detector-latency-high"
+LOW_CPU_ALARM = "fraud-detector-cpu-low"
+CANDIDATE_ALARM = "fraud-detector-candidate-5xx"
+
+
+def policy_document(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "apiVersion": "shadowscale/v1",
+        "endpoint": ENDPOINT,
+        "variants": [
+            {
+                "name": "primary",
+                "minInstances": 1,
+                "maxInstances": 8,
+                "scaleOutCooldownSeconds": 120,
+                "scaleInCooldownSeconds": 600,
+                "schedules": [
+                    {
+                        "name": "business-hours",
+                        "start": "cron(0 8 ? * MON-FRI *)",
+                        "end": "cron(0 20 ? * MON-FRI *)",
+                        "timezone": "Europe/Berlin",
+                        "instances": 4,
+                    }
+                ],
+                "alarms": [
+                    {
+                        "alarmName": LATENCY_ALARM,
+                        "onAlarm": {
+                            "steps": [
+                                {"lowerBound": 0, "upperBound": 50000, "change": 1},
+                                {"lowerBound": 50000, "upperBound": 200000, "change": 2},
+                                {"lowerBound": 200000, "change": 4},
+                            ]
+                        },
+                        "onOk": {"change": -1},
+                    }
+                ],
+            },
+            {
+                "name": "candidate",
+                "minInstances": 1,
+                "maxInstances": 2,
+                "alarms": [{"alarmName": CANDIDATE_ALARM, "onAlarm": {"weight": 0}, "onOk": {"weight": 0.1}}],
+            },
+        ],
+    }
+    document.update(overrides)
+    return document
+
+
+def make_policy(**overrides: Any) -> CapacityPolicy:
+    return parse_policy(policy_document(**overrides))
+
+
+def transition(
+    state: str,
+    at: datetime,
+    *,
+    alarm: str = LATENCY_ALARM,
+    datapoints: tuple[float, ...] = (),
+    threshold: float | None = 100000.0,
+) -> AlarmTransition:
+    return AlarmTransition.model_validate(
+        {
+            "alarm_name": alarm,
+            "state": state,
+            "previous_state": None,
+            "changed_at": at,
+            "reason": "test",
+            "datapoints": datapoints,
+            "threshold": threshold,
+            "delivery": "eventbridge",
+        }
+    )

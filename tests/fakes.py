@@ -1,0 +1,146 @@
+"""In-memory fakes of the domain's ports: real behaviour, no mocks that know call signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from shadowscale.domain.ports import VariantUpdate
+from shadowscale.errors import EndpointBusy, EndpointLocked, LockLost, PolicyNotFound
+from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget, VariantObservation
+from shadowscale.models.events import DeferredChange
+from shadowscale.models.policy import CapacityPolicy
+
+
+@dataclass
+class ManualClock:
+    current: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    slept: list[float] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.current += timedelta(seconds=seconds)
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@dataclass
+class InMemoryPolicies:
+    policies: dict[str, CapacityPolicy] = field(default_factory=dict)
+
+    def add(self, policy: CapacityPolicy) -> None:
+        self.policies[policy.endpoint] = policy
+
+    def policy(self, endpoint: str) -> CapacityPolicy:
+        if endpoint not in self.policies:
+            raise PolicyNotFound(f"no policy for endpoint {endpoint!r}")
+        return self.policies[endpoint]
+
+    def endpoint_for_alarm(self, alarm_name: str) -> str:
+        for policy in self.policies.values():
+            if alarm_name in policy.alarm_names:
+                return policy.endpoint
+        raise PolicyNotFound(f"no policy reacts to alarm {alarm_name!r}")
+
+
+@dataclass
+class InMemoryEndpointState:
+    memories: dict[str, EndpointMemory] = field(default_factory=dict)
+    leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+    def acquire(self, endpoint: str, owner: str, lease_seconds: int, now: datetime) -> EndpointMemory:
+        held = self.leases.get(endpoint)
+        if held is not None and held[0] != owner and held[1] > now:
+            raise EndpointLocked(endpoint, held[0])
+        self.leases[endpoint] = (owner, now + timedelta(seconds=lease_seconds))
+        return self.memories.get(endpoint, EndpointMemory())
+
+    def release(self, endpoint: str, owner: str, memory: EndpointMemory | None) -> None:
+        held = self.leases.get(endpoint)
+        if held is None or held[0] != owner:
+            raise LockLost(endpoint)
+        del self.leases[endpoint]
+        if memory is not None:
+            self.memories[endpoint] = memory
+
+
+@dataclass
+class FakeVariant:
+    instances: int
+    weight: float = 1.0
+
+
+@dataclass
+class FakeSageMaker:
+    """Endpoints with variants; `busy_for` makes the next N update calls fail as in-progress."""
+
+    endpoints: dict[str, dict[str, FakeVariant]] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+    busy_for: int = 0
+    updates: list[tuple[str, tuple[VariantUpdate, ...]]] = field(default_factory=list)
+    describes: int = 0
+
+    def add(self, endpoint: str, **variants: FakeVariant) -> None:
+        self.endpoints[endpoint] = dict(variants)
+        self.status[endpoint] = "InService"
+
+    def describe_endpoint(self, endpoint: str) -> EndpointObservation:
+        self.describes += 1
+        return EndpointObservation(
+            name=endpoint, status=self.status[endpoint], config_name=f"{endpoint}-config",
+            variants=tuple(
+                VariantObservation(name=name, current_instances=v.instances, current_weight=v.weight)
+                for name, v in self.endpoints[endpoint].items()
+            ),
+        )
+
+    def update_weights_and_capacities(self, endpoint: str, updates: Sequence[VariantUpdate]) -> None:
+        if self.busy_for > 0 or self.status[endpoint] != "InService":
+            self.busy_for = max(0, self.busy_for - 1)
+            raise EndpointBusy(f"{endpoint}: Cannot update in-progress endpoint")
+        self.updates.append((endpoint, tuple(updates)))
+        for update in updates:
+            variant = self.endpoints[endpoint][update.variant]
+            if update.instances is not None:
+                variant.instances = update.instances
+            if update.weight is not None:
+                variant.weight = update.weight
+
+
+@dataclass
+class FakeScalableTargets:
+    targets: dict[tuple[str, str], ScalableTarget] = field(default_factory=dict)
+    bound_changes: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+    def register(self, endpoint: str, variant: str, min_capacity: int, max_capacity: int) -> None:
+        self.targets[(endpoint, variant)] = ScalableTarget(
+            variant=variant, min_capacity=min_capacity, max_capacity=max_capacity
+        )
+
+    def registered(self, endpoint: str, variants: Sequence[str]) -> dict[str, ScalableTarget]:
+        return {v: self.targets[(endpoint, v)] for v in variants if (endpoint, v) in self.targets}
+
+    def set_bounds(self, endpoint: str, variant: str, min_capacity: int, max_capacity: int) -> None:
+        self.bound_changes.append((endpoint, variant, min_capacity, max_capacity))
+        self.register(endpoint, variant, min_capacity, max_capacity)
+
+
+@dataclass
+class RecordingDeferrals:
+    deferred: list[tuple[DeferredChange, int]] = field(default_factory=list)
+
+    def defer(self, change: DeferredChange, delay_seconds: int) -> None:
+        self.deferred.append((change, delay_seconds))
+
+
+@dataclass
+class RecordingQuarantine:
+    quarantined: list[tuple[str, str, object]] = field(default_factory=list)
+
+    def quarantine(self, function: str, reason: str, event: object) -> None:
+        self.quarantined.append((function, reason, event))

@@ -1,0 +1,93 @@
+"""Both real alarm shapes normalise to one transition; malformed events get errors naming the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shadowscale.errors import InvalidEvent
+from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
+from tests.conftest import load_event
+
+
+def test_given_alarm_action_event_when_parsed_then_breach_from_reason_data() -> None:
+    parsed = parse_alarm_event(load_event("alarm_action_alarm.json"))
+    assert parsed.delivery == "alarm-action"
+    assert (parsed.alarm_name, parsed.state, parsed.previous_state) == ("fraud-detector-latency-high", "ALARM", "OK")
+    assert parsed.threshold == 100000.0
+    assert parsed.breach == 80000.0
+
+
+def test_given_eventbridge_event_when_parsed_then_same_transition_model() -> None:
+    parsed = parse_alarm_event(load_event("alarm_eventbridge_alarm.json"))
+    assert parsed.delivery == "eventbridge"
+    assert parsed.breach == 230000.0
+    assert parsed.changed_at == datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
+
+
+def test_given_same_transition_in_both_shapes_then_same_event_id() -> None:
+    action = parse_alarm_event(load_event("alarm_action_alarm.json"))
+    bridge = parse_alarm_event(load_event("alarm_eventbridge_alarm.json"))
+    assert action.event_id == bridge.event_id
+
+
+def test_given_set_alarm_state_without_reason_data_then_breach_unknown() -> None:
+    event = load_event("alarm_action_alarm.json")
+    del event["alarmData"]["state"]["reasonData"]
+    assert parse_alarm_event(event).breach is None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda e: e["alarmData"].pop("alarmName"), "alarmData.alarmName: Field required"),
+        (lambda e: e["alarmData"]["state"].update(value="PANIC"), "alarmData.state.value"),
+        (lambda e: e["alarmData"]["state"].update(reasonData="{not json"), "reasonData is not JSON"),
+        (lambda e: e.update(source="aws.ec2"), "source"),
+    ],
+)
+def test_given_malformed_alarm_action_when_parsed_then_error_names_field(mutate: object, expected: str) -> None:
+    event = load_event("alarm_action_alarm.json")
+    mutate(event)  # type: ignore[operator]
+    with pytest.raises(InvalidEvent, match="alarm action event") as raised:
+        parse_alarm_event(event)
+    assert expected in str(raised.value)
+
+
+def test_given_eventbridge_event_of_other_detail_type_then_rejected() -> None:
+    event = load_event("alarm_eventbridge_alarm.json")
+    event["detail-type"] = "EC2 Instance State-change Notification"
+    with pytest.raises(InvalidEvent, match="detail-type"):
+        parse_alarm_event(event)
+
+
+def test_given_non_object_event_then_rejected() -> None:
+    with pytest.raises(InvalidEvent, match="JSON object"):
+        parse_alarm_event(["not", "an", "event"])
+
+
+def test_given_tick_sample_when_parsed_then_key_uses_scheduled_time() -> None:
+    tick = parse_schedule_tick(load_event("schedule_tick.json"))
+    assert tick.event_id == "tick:fraud-detector:business-hours.start:2026-11-23T07:00:00+00:00"
+
+
+def test_given_unfilled_scheduler_placeholder_then_treated_as_manual() -> None:
+    tick = parse_schedule_tick({"endpoint": "e1", "schedule": "s", "scheduledTime": "<aws.scheduler.scheduled-time>"})
+    assert tick.scheduled_time is None
+
+
+def test_given_tick_without_endpoint_then_error_names_it() -> None:
+    with pytest.raises(InvalidEvent, match="endpoint: Field required"):
+        parse_schedule_tick({"schedule": "x"})
+
+
+def test_given_deferred_sample_body_when_parsed_then_source_is_a_tick() -> None:
+    body = load_event("deferred_change_sqs.json")["Records"][0]["body"]
+    change = parse_deferred_change(body)
+    assert change.source.kind == "shadowscale.schedule-tick"
+
+
+def test_given_truncated_deferred_body_then_rejected() -> None:
+    with pytest.raises(InvalidEvent, match="deferred change"):
+        parse_deferred_change('{"kind": "shadowscale.deferred-change", "change_id"')
