@@ -49,7 +49,7 @@ validate: venv $(SAM) ## sam validate --lint (cfn-lint included)
 	$(OFFLINE_AWS) $(SAM) validate --lint --template template.yaml
 
 checkov: $(CHECKOV) ## checkov on the template; every skip carries its reason in template.yaml
-	$(CHECKOV) --quiet --compact --framework cloudformation -f template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 unit: venv ## unit tests (pure logic, no network)
 	$(BIN)/pytest tests/unit -q

@@ -92,7 +92,9 @@ class FakeSageMaker:
     def describe_endpoint(self, endpoint: str) -> EndpointObservation:
         self.describes += 1
         return EndpointObservation(
-            name=endpoint, status=self.status[endpoint], config_name=f"{endpoint}-config",
+            name=endpoint,
+            status=self.status[endpoint],
+            config_name=f"{endpoint}-config",
             variants=tuple(
                 VariantObservation(name=name, current_instances=v.instances, current_weight=v.weight)
                 for name, v in self.endpoints[endpoint].items()

@@ -6,11 +6,11 @@ import random
 from datetime import timedelta
 
 import pytest
-
 from shadowscale.domain.autopilot import Autopilot
 from shadowscale.domain.retry import RetryBudget
 from shadowscale.errors import EndpointBusy
 from shadowscale.models.events import DeferredChange, ScheduleTick
+
 from tests.factories import ENDPOINT, make_policy, transition
 from tests.fakes import (
     FakeSageMaker,
@@ -36,10 +36,16 @@ class World:
         self.targets = FakeScalableTargets()
         self.deferrals = RecordingDeferrals()
         self.autopilot = Autopilot(
-            policies=self.policies, state=self.state, endpoints=self.sagemaker, scalable_targets=self.targets,
-            deferrals=self.deferrals, clock=self.clock,
+            policies=self.policies,
+            state=self.state,
+            endpoints=self.sagemaker,
+            scalable_targets=self.targets,
+            deferrals=self.deferrals,
+            clock=self.clock,
             retry=RetryBudget(max_attempts=4, budget_seconds=10, rng=random.Random(1)),
-            lease_seconds=60, defer_delay_seconds=60, dry_run=dry_run,
+            lease_seconds=60,
+            defer_delay_seconds=60,
+            dry_run=dry_run,
         )
 
     @property
@@ -47,7 +53,7 @@ class World:
         return self.sagemaker.endpoints[ENDPOINT]["primary"].instances
 
     def tick(self, name: str = "heartbeat") -> ScheduleTick:
-        return ScheduleTick(endpoint=ENDPOINT, schedule=name, scheduledTime=self.clock.now())
+        return ScheduleTick(endpoint=ENDPOINT, schedule=name, scheduled_time=self.clock.now())
 
 
 @pytest.fixture
@@ -135,8 +141,12 @@ def test_given_not_due_when_replayed_then_requeued_with_remaining_delay() -> Non
     world = World()
     not_before = world.clock.now() + timedelta(seconds=2000)
     change = DeferredChange(
-        change_id="c1", endpoint=ENDPOINT, source=transition("OK", world.clock.now()), reason="cooldown",
-        deferred_at=world.clock.now(), not_before=not_before,
+        change_id="c1",
+        endpoint=ENDPOINT,
+        source=transition("OK", world.clock.now()),
+        reason="cooldown",
+        deferred_at=world.clock.now(),
+        not_before=not_before,
     )
     assert world.autopilot.on_deferred(change).outcome == "deferred"
     assert world.deferrals.deferred == [(change, 900)]
@@ -173,7 +183,9 @@ def test_given_weight_and_aas_count_when_schedule_then_weight_still_set_on_endpo
 
 
 @pytest.mark.parametrize(("global_dry", "policy_dry"), [(True, False), (False, True)])
-def test_given_dry_run_when_decided_then_nothing_called_and_nothing_remembered(global_dry: bool, policy_dry: bool) -> None:
+def test_given_dry_run_when_decided_then_nothing_called_and_nothing_remembered(
+    global_dry: bool, policy_dry: bool
+) -> None:
     world = World(dry_run=global_dry, policy_dry_run=policy_dry, business_hours=True)
     report = world.autopilot.on_schedule_tick(world.tick())
     assert report.outcome == "dry-run"

@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from shadowscale.domain.capacity import clamp, decide_alarm, decide_schedule, schedule_state, step_change
-from shadowscale.models.endpoint import AlarmMemory, EndpointMemory, EndpointObservation, VariantMemory
-from shadowscale.models.endpoint import VariantObservation
-from shadowscale.models.policy import StepAdjustment
+from shadowscale.models.decision import VariantChange
+from shadowscale.models.endpoint import (
+    AlarmMemory,
+    EndpointMemory,
+    EndpointObservation,
+    VariantMemory,
+    VariantObservation,
+)
+from shadowscale.models.policy import StepAdjustment, parse_policy
+
 from tests.factories import ENDPOINT, LATENCY_ALARM, make_policy, policy_document, transition
-from shadowscale.models.policy import parse_policy
 
 MONDAY_NOON_UTC = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)  # 12:00 in Berlin: business hours
 MONDAY_NIGHT_UTC = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)  # 22:00 in Berlin: after hours
@@ -19,7 +24,9 @@ MONDAY_NIGHT_UTC = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)  # 22:00 in Berlin:
 
 def observed(primary: int, candidate: int = 1, weight: float = 1.0) -> EndpointObservation:
     return EndpointObservation(
-        name=ENDPOINT, status="InService", config_name="c",
+        name=ENDPOINT,
+        status="InService",
+        config_name="c",
         variants=(
             VariantObservation(name="primary", current_instances=primary, current_weight=weight),
             VariantObservation(name="candidate", current_instances=candidate, current_weight=0.1),
@@ -27,8 +34,8 @@ def observed(primary: int, candidate: int = 1, weight: float = 1.0) -> EndpointO
     )
 
 
-def primary_change(decision_changes: tuple[object, ...]) -> object:
-    return next(c for c in decision_changes if getattr(c, "variant") == "primary")
+def primary_change(decision_changes: tuple[VariantChange, ...]) -> VariantChange:
+    return next(change for change in decision_changes if change.variant == "primary")
 
 
 class TestScheduleState:
@@ -55,7 +62,7 @@ class TestScheduleDecision:
     def test_given_window_starts_when_tick_then_scales_to_window_count(self) -> None:
         decision = decide_schedule(make_policy(), observed(1), EndpointMemory(), MONDAY_NOON_UTC, "tick")
         change = primary_change(decision.changes)
-        assert (change.instances_before, change.instances_after) == (1, 4)  # type: ignore[attr-defined]
+        assert (change.instances_before, change.instances_after) == (1, 4)
 
     def test_given_tick_applied_when_second_tick_in_same_window_then_no_change(self) -> None:
         policy = make_policy()
@@ -73,7 +80,7 @@ class TestScheduleDecision:
         policy = make_policy()
         day = decide_schedule(policy, observed(1), EndpointMemory(), MONDAY_NOON_UTC, "tick-1")
         night = decide_schedule(policy, observed(4), day.memory, MONDAY_NIGHT_UTC, "tick-2")
-        assert primary_change(night.changes).instances_after == 1  # type: ignore[attr-defined]
+        assert primary_change(night.changes).instances_after == 1
 
     def test_given_alarm_in_alarm_when_window_ends_then_scale_in_held(self) -> None:
         policy = make_policy()
@@ -84,28 +91,28 @@ class TestScheduleDecision:
         memory = day.memory.model_copy(update={"variants": {**day.memory.variants, "primary": primary}})
         night = decide_schedule(policy, observed(6), memory, MONDAY_NIGHT_UTC, "tick-2")
         change = primary_change(night.changes)
-        assert change.instances_after == 6  # type: ignore[attr-defined]
-        assert "held" in change.reason  # type: ignore[attr-defined]
+        assert change.instances_after == 6
+        assert "held" in change.reason
 
     def test_given_count_below_floor_when_repeated_tick_then_restored_to_floor(self) -> None:
         policy = make_policy()
         first = decide_schedule(policy, observed(1), EndpointMemory(), MONDAY_NOON_UTC, "tick-1")
         # Someone scaled it down by hand in the middle of business hours.
         again = decide_schedule(policy, observed(2), first.memory, MONDAY_NOON_UTC + timedelta(minutes=5), "t2")
-        assert primary_change(again.changes).instances_after == 4  # type: ignore[attr-defined]
+        assert primary_change(again.changes).instances_after == 4
 
     def test_given_count_above_max_when_tick_then_clamped_to_max(self) -> None:
         policy = make_policy()
         first = decide_schedule(policy, observed(1), EndpointMemory(), MONDAY_NOON_UTC, "tick-1")
         again = decide_schedule(policy, observed(12), first.memory, MONDAY_NOON_UTC, "tick-2")
-        assert primary_change(again.changes).instances_after == 8  # type: ignore[attr-defined]
+        assert primary_change(again.changes).instances_after == 8
 
 
 class TestSteps:
     STEPS = (
-        StepAdjustment(lowerBound=0, upperBound=50000, change=1),
-        StepAdjustment(lowerBound=50000, upperBound=200000, change=2),
-        StepAdjustment(lowerBound=200000, change=4),
+        StepAdjustment(lower_bound=0, upper_bound=50000, change=1),
+        StepAdjustment(lower_bound=50000, upper_bound=200000, change=2),
+        StepAdjustment(lower_bound=200000, change=4),
     )
 
     @pytest.mark.parametrize(
@@ -124,15 +131,23 @@ class TestSteps:
 class TestAlarmDecision:
     def test_given_breach_of_80ms_when_alarm_then_scales_out_by_two(self) -> None:
         decision = decide_alarm(
-            make_policy(), observed(2), EndpointMemory(),
-            transition("ALARM", MONDAY_NIGHT_UTC, datapoints=(150000.0, 180000.0)), MONDAY_NIGHT_UTC, "e",
+            make_policy(),
+            observed(2),
+            EndpointMemory(),
+            transition("ALARM", MONDAY_NIGHT_UTC, datapoints=(150000.0, 180000.0)),
+            MONDAY_NIGHT_UTC,
+            "e",
         )
         assert decision.changes[0].instances_after == 4
 
     def test_given_huge_breach_when_alarm_then_clamped_to_max(self) -> None:
         decision = decide_alarm(
-            make_policy(), observed(6), EndpointMemory(),
-            transition("ALARM", MONDAY_NIGHT_UTC, datapoints=(900000.0,)), MONDAY_NIGHT_UTC, "e",
+            make_policy(),
+            observed(6),
+            EndpointMemory(),
+            transition("ALARM", MONDAY_NIGHT_UTC, datapoints=(900000.0,)),
+            MONDAY_NIGHT_UTC,
+            "e",
         )
         assert decision.changes[0].instances_after == 8
         assert "clamped" in decision.changes[0].reason
@@ -169,24 +184,30 @@ class TestAlarmDecision:
         memory = EndpointMemory(
             variants={"primary": VariantMemory(alarms={LATENCY_ALARM: AlarmMemory(state="OK", changed_at=later)})}
         )
-        decision = decide_alarm(
-            make_policy(), observed(2), memory, transition("ALARM", MONDAY_NIGHT_UTC), later, "e"
-        )
+        decision = decide_alarm(make_policy(), observed(2), memory, transition("ALARM", MONDAY_NIGHT_UTC), later, "e")
         assert decision.superseded
         assert decision.changes == ()
 
     def test_given_weight_reaction_when_candidate_alarm_then_weight_zero_count_unchanged(self) -> None:
         decision = decide_alarm(
-            make_policy(), observed(2), EndpointMemory(),
-            transition("ALARM", MONDAY_NIGHT_UTC, alarm="fraud-detector-candidate-5xx"), MONDAY_NIGHT_UTC, "e",
+            make_policy(),
+            observed(2),
+            EndpointMemory(),
+            transition("ALARM", MONDAY_NIGHT_UTC, alarm="fraud-detector-candidate-5xx"),
+            MONDAY_NIGHT_UTC,
+            "e",
         )
         change = decision.changes[0]
         assert (change.variant, change.weight_after, change.instances_after) == ("candidate", 0, 1)
 
     def test_given_insufficient_data_when_decided_then_nothing_changes(self) -> None:
         decision = decide_alarm(
-            make_policy(), observed(2), EndpointMemory(),
-            transition("INSUFFICIENT_DATA", MONDAY_NIGHT_UTC), MONDAY_NIGHT_UTC, "e",
+            make_policy(),
+            observed(2),
+            EndpointMemory(),
+            transition("INSUFFICIENT_DATA", MONDAY_NIGHT_UTC),
+            MONDAY_NIGHT_UTC,
+            "e",
         )
         assert decision.effective_changes == ()
         assert decision.wait_until is None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from shadowscale.errors import InvalidEvent
 from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
+
 from tests.conftest import load_event
 
 

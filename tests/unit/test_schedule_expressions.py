@@ -29,20 +29,24 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
-def local(
-    tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0, fold: int = 0
-) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=tz, fold=fold)
+def local(tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
 def latest(
-    text: str, moment: datetime, tz: ZoneInfo = UTC_ZONE, anchor: datetime | None = None
+    text: str,
+    moment: datetime,
+    tz: ZoneInfo = UTC_ZONE,
+    anchor: datetime | None = None,
 ) -> datetime | None:
     return ScheduleExpression.parse(text).latest_fire_at_or_before(moment, tz, anchor)
 
 
 def following(
-    text: str, moment: datetime, tz: ZoneInfo = UTC_ZONE, anchor: datetime | None = None
+    text: str,
+    moment: datetime,
+    tz: ZoneInfo = UTC_ZONE,
+    anchor: datetime | None = None,
 ) -> datetime | None:
     return ScheduleExpression.parse(text).next_fire_after(moment, tz, anchor)
 
@@ -129,8 +133,8 @@ def test_given_each_kind_when_parsed_then_the_matching_subclass_keeps_the_origin
         ("rate(1.5 hours)", ["rate value '1.5' must be a positive integer"]),
         ("rate(1 hours)", ["rate unit 'hours' must be singular ('hour')"]),
         ("rate(5 hour)", ["rate unit 'hour' must be plural ('hours')"]),
-        ("rate(5)", ["rate needs a value and a unit"]),
-        ("rate(5 minutes later)", ["rate needs a value and a unit"]),
+        ("rate(5)", ["rate needs 'value unit'"]),
+        ("rate(5 minutes later)", ["rate needs 'value unit'"]),
         ("at(2024-02-30T10:00:00)", ["at timestamp '2024-02-30T10:00:00'", "day is out of range"]),
         ("at(2024-03-01T24:00:00)", ["at timestamp '2024-03-01T24:00:00'", "hour must be in 0..23"]),
         ("at(2024-03-01 10:00)", ["at timestamp '2024-03-01 10:00' is not yyyy-mm-ddThh:mm:ss"]),
@@ -154,13 +158,17 @@ def test_given_a_schedule_expression_error_then_it_is_a_value_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["cron(0 8 ? * mon-fri *)", "cron(0 8 ? * Mon-Fri *)", "cron(0 8 ? * 2-6 *)"]
+    "text",
+    [
+        "cron(0 8 ? * mon-fri *)",
+        "cron(0 8 ? * Mon-Fri *)",
+        "cron(0 8 ? * 2-6 *)",
+    ],
 )
 def test_given_day_names_in_any_case_when_parsed_then_they_mean_the_numbered_days(text: str) -> None:
     # GIVEN a Sunday  WHEN listing the next fires  THEN Monday to Friday, same as 2-6
-    assert fires_after(text, utc(2024, 1, 14), 6) == [
-        utc(2024, 1, day, 8) for day in (15, 16, 17, 18, 19, 22)
-    ]
+    weekdays_at_eight = [utc(2024, 1, day, 8) for day in (15, 16, 17, 18, 19, 22)]
+    assert fires_after(text, utc(2024, 1, 14), 6) == weekdays_at_eight
 
 
 def test_given_a_naive_moment_when_evaluated_then_value_error() -> None:
@@ -356,6 +364,15 @@ def test_given_the_last_cron_year_when_evaluated_then_nothing_fires_after_2199()
     assert latest("cron(0 0 * * ? *)", utc(2250, 1, 1)) is None
 
 
+def test_given_a_fire_exactly_at_the_horizon_edge_when_evaluated_then_the_edge_is_inclusive() -> None:
+    fire = utc(2020, 1, 1)
+    assert latest("cron(0 0 1 1 ? 2020)", fire + HORIZON) == fire
+    assert latest("cron(0 0 1 1 ? 2020)", fire + HORIZON + MINUTE) is None
+    last_fire = utc(2024, 12, 31, 23)
+    assert following("cron(0 23 31 12 ? 2024)", last_fire - HORIZON) == last_fire
+    assert following("cron(0 23 31 12 ? 2024)", last_fire - HORIZON - MINUTE) is None
+
+
 def test_given_february_29_when_evaluated_then_it_finds_leap_years() -> None:
     assert following("cron(0 0 29 2 ? *)", utc(2024, 3, 1)) == utc(2028, 2, 29)
     assert latest("cron(0 0 29 2 ? *)", utc(2024, 3, 1)) == utc(2024, 2, 29)
@@ -399,7 +416,7 @@ def test_given_berlin_fall_back_when_0230_happens_twice_then_only_the_first_fire
 
 def test_given_berlin_fall_back_when_moment_is_in_the_repeated_hour_then_latest_uses_real_time() -> None:
     # GIVEN 02:20 CET (second pass, 01:20 UTC); the first-pass fires at 02:00..02:45 CEST all came before it
-    moment = local(BERLIN, 2024, 10, 27, 2, 20, fold=1)
+    moment = local(BERLIN, 2024, 10, 27, 2, 20).replace(fold=1)
     assert moment.astimezone(UTC) == utc(2024, 10, 27, 1, 20)
     assert latest("cron(*/15 2 * * ? *)", moment, BERLIN) == utc(2024, 10, 27, 0, 45)
     assert following("cron(*/15 2 * * ? *)", moment, BERLIN) == utc(2024, 10, 28, 1, 0)
@@ -464,7 +481,14 @@ def test_given_rate_longer_than_the_horizon_when_evaluated_then_none_beyond_it()
 
 
 @pytest.mark.parametrize(
-    "text", ["rate(1 minute)", "rate(1 hour)", "rate(1 day)", "rate(2 minutes)", "rate(10 days)"]
+    "text",
+    [
+        "rate(1 minute)",
+        "rate(1 hour)",
+        "rate(1 day)",
+        "rate(2 minutes)",
+        "rate(10 days)",
+    ],
 )
 def test_given_the_aws_singular_plural_rule_when_followed_then_the_rate_parses(text: str) -> None:
     assert isinstance(ScheduleExpression.parse(text), RateExpression)
@@ -508,6 +532,11 @@ def _last_weekday_of_month(moment: datetime) -> bool:
     return moment.day == last.day
 
 
+def _last_friday_of_month(moment: datetime) -> bool:
+    days_in_month = calendar.monthrange(moment.year, moment.month)[1]
+    return moment.weekday() == 4 and moment.day + 7 > days_in_month
+
+
 def _nearest_weekday_to_15th(moment: datetime) -> bool:
     fifteenth = date(moment.year, moment.month, 15)
     shift = {5: -1, 6: 1}.get(fifteenth.weekday(), 0)
@@ -523,11 +552,7 @@ REFERENCES: list[tuple[str, ZoneInfo, Callable[[datetime], bool]]] = [
     (
         "cron(30 2 ? * 6L *)",
         NEW_YORK,
-        lambda t: (
-            t.weekday() == 4
-            and t.day + 7 > calendar.monthrange(t.year, t.month)[1]
-            and (t.hour, t.minute) == (2, 30)
-        ),
+        lambda t: _last_friday_of_month(t) and (t.hour, t.minute) == (2, 30),
     ),
     (
         "cron(0/20 9-17 LW * ? *)",

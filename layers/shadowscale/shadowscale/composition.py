@@ -12,13 +12,22 @@ from shadowscale.adapters.endpoint_state import DynamoEndpointState
 from shadowscale.adapters.policy_store import CachedPolicyStore
 from shadowscale.adapters.sagemaker import SageMakerEndpoints
 from shadowscale.domain.autopilot import Autopilot
+from shadowscale.domain.ports import Clock
 from shadowscale.domain.retry import RetryBudget
 from shadowscale.entrypoints.capacity import CapacityEntryPoints
 from shadowscale.entrypoints.dedup import Dedup
 from shadowscale.settings import Settings, get_settings
 
+_clock: list[Clock] = [SystemClock()]
 
-def build_capacity_entrypoints(settings: Settings) -> CapacityEntryPoints:
+
+def set_clock(clock: Clock | None) -> None:
+    """Replace wall time (the local cloud's accelerated clock, tests); None restores the system clock."""
+    _clock[0] = clock or SystemClock()
+    capacity_entrypoints.cache_clear()
+
+
+def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -> CapacityEntryPoints:
     # Imported here: only the capacity functions pay for the Parameters and Idempotency modules.
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
     from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
@@ -34,7 +43,7 @@ def build_capacity_entrypoints(settings: Settings) -> CapacityEntryPoints:
         endpoints=SageMakerEndpoints(clients.sagemaker()),
         scalable_targets=VariantScalableTargets(clients.application_autoscaling()),
         deferrals=QueueDeferrals(sqs, settings.intent_queue_url),
-        clock=SystemClock(),
+        clock=clock or _clock[0],
         retry=RetryBudget(
             max_attempts=settings.update_max_attempts, budget_seconds=settings.update_retry_budget_seconds
         ),

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # botocore's standard mode retries throttling with jittered backoff inside each call; we add
 # retries for what it does not retry (a busy endpoint) in domain/retry.py.
 SDK_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
+    retries={"mode": "standard", "total_max_attempts": 4},
     connect_timeout=5,
     read_timeout=20,
 )

@@ -69,3 +69,11 @@ class DynamoEndpointState:
             if error_code(exc) == CONDITION_FAILED:
                 raise LockLost(f"lease on {endpoint!r} held by {owner!r} expired and was taken over") from exc
             raise_domain_error(exc, f"release {endpoint}")
+
+
+def read_memory(client: DynamoDBClient, table: str, endpoint: str) -> tuple[EndpointMemory, str | None]:
+    """For humans (`policy status`): the endpoint's memory and who holds its lease, without taking it."""
+    item = client.get_item(TableName=table, Key={"endpoint": {"S": endpoint}}, ConsistentRead=True).get("Item", {})
+    stored = item.get("memory", {}).get("S")
+    memory = EndpointMemory.model_validate_json(stored) if stored else EndpointMemory()
+    return memory, item.get("leaseOwner", {}).get("S")

@@ -76,7 +76,10 @@ class ScheduleExpression(ABC):
         return AtExpression.from_body(text, body)
 
     def latest_fire_at_or_before(
-        self, moment: datetime, tz: ZoneInfo, anchor: datetime | None = None
+        self,
+        moment: datetime,
+        tz: ZoneInfo,
+        anchor: datetime | None = None,
     ) -> datetime | None:
         """The greatest fire time <= moment, in UTC; None if there is none within HORIZON before it.
 
@@ -84,7 +87,12 @@ class ScheduleExpression(ABC):
         """
         return self._latest(_as_utc(moment, "moment"), tz, _optional_utc(anchor))
 
-    def next_fire_after(self, moment: datetime, tz: ZoneInfo, anchor: datetime | None = None) -> datetime | None:
+    def next_fire_after(
+        self,
+        moment: datetime,
+        tz: ZoneInfo,
+        anchor: datetime | None = None,
+    ) -> datetime | None:
         """The smallest fire time > moment, in UTC; None if there is none within HORIZON after it."""
         return self._next(_as_utc(moment, "moment"), tz, _optional_utc(anchor))
 
@@ -143,7 +151,7 @@ def _parse_item(spec: _FieldSpec, field_text: str, item: str) -> list[int]:
     step = 1
     if slash:
         if not _DIGITS.fullmatch(step_text) or not 1 <= int(step_text) <= spec.max_step:
-            raise _field_error(spec, field_text, f"increment {step_text!r} must be a number from 1 to {spec.max_step}")
+            raise _field_error(spec, field_text, f"increment {step_text!r} must be 1 to {spec.max_step}")
         step = int(step_text)
     if base == "*":
         first, last = spec.low, spec.high
@@ -250,7 +258,7 @@ def _parse_day_of_month(field_text: str) -> _DayOfMonthRule:
                 raise _field_error(spec, field_text, "W needs a day before it, e.g. 15W")
             nearest.append(_parse_value(spec, field_text, upper_item[:-1]))
         elif "L" in upper_item or "W" in upper_item:
-            raise _field_error(spec, field_text, f"{item!r}: L and W are only allowed as L, LW or a day with W")
+            raise _field_error(spec, field_text, f"{item!r}: L and W only work as L, LW or nW (e.g. 15W)")
         else:
             days.update(_parse_item(spec, field_text, item))
     return _DayOfMonthRule(tuple(sorted(days)), last_day, last_weekday, tuple(sorted(set(nearest))))
@@ -271,9 +279,10 @@ def _parse_day_of_week(field_text: str) -> _DayOfWeekRule:
             weekdays.add(7)  # L alone is the last day of the week: Saturday
         elif "#" in upper_item:
             day_text, _, occurrence_text = upper_item.partition("#")
-            if "-" in day_text or not _DIGITS.fullmatch(occurrence_text) or not 1 <= int(occurrence_text) <= 5:
-                raise _field_error(spec, field_text, f"{item!r}: '#' needs one day and an occurrence 1-5, e.g. 3#2")
-            nth_in_month.add((_parse_value(spec, field_text, day_text), int(occurrence_text)))
+            occurrence = int(occurrence_text) if _DIGITS.fullmatch(occurrence_text) else 0
+            if "-" in day_text or not 1 <= occurrence <= 5:
+                raise _field_error(spec, field_text, "'#' takes one day and an occurrence 1-5, e.g. 3#2")
+            nth_in_month.add((_parse_value(spec, field_text, day_text), occurrence))
         elif upper_item.endswith("L"):
             if "-" in upper_item:
                 raise _field_error(spec, field_text, f"{item!r}: L needs a single day before it, e.g. 5L")
@@ -290,17 +299,15 @@ def _utc_offset(local: datetime) -> timedelta:
     return offset
 
 
-def _regular_day_start(day: date, tz: ZoneInfo) -> datetime | None:
-    """UTC instant of local midnight if the whole day has one UTC offset; None on a DST transition day.
+def _day_offsets(day: date, tz: ZoneInfo) -> tuple[timedelta, timedelta]:
+    """UTC offsets at the first and last minute of a local day; they differ only on DST transition days.
 
     fold=0 resolves ambiguous times to their first occurrence, so a fall-back hour at the very end of a
     day still shares the day's opening offset, which is exactly the occurrence that fires.
     """
     opening = _utc_offset(datetime.combine(day, time(0, 0), tzinfo=tz))
     closing = _utc_offset(datetime.combine(day, time(23, 59), tzinfo=tz))
-    if opening != closing:
-        return None
-    return datetime.combine(day, time(0, 0), tzinfo=UTC) - opening
+    return opening, closing
 
 
 def _existing_instant(local_wall_time: datetime, tz: ZoneInfo) -> datetime | None:
@@ -405,24 +412,30 @@ class CronExpression(ScheduleExpression):
                     yield candidate
 
     def _latest_on(self, day: date, tz: ZoneInfo, limit: datetime) -> datetime | None:
-        midnight = _regular_day_start(day, tz)
-        if midnight is not None:
-            index = bisect_right(self.minutes_of_day, (limit - midnight) // _MINUTE) - 1
-            return midnight + self.minutes_of_day[index] * _MINUTE if index >= 0 else None
+        minutes = self.minutes_of_day
+        opening, closing = _day_offsets(day, tz)
+        wall_midnight = datetime.combine(day, time(0, 0), tzinfo=UTC)  # local wall clock read as UTC
+        # No wall minute past this bound can be at or before `limit`, whichever offset applies to it.
+        stop = bisect_right(minutes, (limit + max(opening, closing) - wall_midnight) // _MINUTE)
+        if opening == closing:
+            return wall_midnight - opening + minutes[stop - 1] * _MINUTE if stop else None
         # A DST transition day: convert each candidate; wall order equals instant order once gaps are dropped.
-        for minute_of_day in reversed(self.minutes_of_day):
-            instant = _existing_instant(_minute_of_day_on(day, minute_of_day), tz)
+        for index in range(stop - 1, -1, -1):
+            instant = _existing_instant(_minute_of_day_on(day, minutes[index]), tz)
             if instant is not None and instant <= limit:
                 return instant
         return None
 
     def _next_on(self, day: date, tz: ZoneInfo, after: datetime) -> datetime | None:
-        midnight = _regular_day_start(day, tz)
-        if midnight is not None:
-            index = bisect_right(self.minutes_of_day, (after - midnight) // _MINUTE)
-            return midnight + self.minutes_of_day[index] * _MINUTE if index < len(self.minutes_of_day) else None
-        for minute_of_day in self.minutes_of_day:
-            instant = _existing_instant(_minute_of_day_on(day, minute_of_day), tz)
+        minutes = self.minutes_of_day
+        opening, closing = _day_offsets(day, tz)
+        wall_midnight = datetime.combine(day, time(0, 0), tzinfo=UTC)
+        # No wall minute up to this bound can be after `after`, whichever offset applies to it.
+        start = bisect_right(minutes, (after + min(opening, closing) - wall_midnight) // _MINUTE)
+        if opening == closing:
+            return wall_midnight - opening + minutes[start] * _MINUTE if start < len(minutes) else None
+        for index in range(start, len(minutes)):
+            instant = _existing_instant(_minute_of_day_on(day, minutes[index]), tz)
             if instant is not None and instant > after:
                 return instant
         return None
@@ -457,7 +470,7 @@ class RateExpression(ScheduleExpression):
     def from_body(cls, text: str, body: str) -> RateExpression:
         parts = body.split()
         if len(parts) != 2:
-            raise ScheduleExpressionError(f"rate needs a value and a unit, e.g. rate(5 minutes); got {body!r}")
+            raise ScheduleExpressionError(f"rate needs 'value unit', e.g. rate(5 minutes); got {body!r}")
         value_text, unit = parts
         if not _DIGITS.fullmatch(value_text) or int(value_text) < 1:
             raise ScheduleExpressionError(f"rate value {value_text!r} must be a positive integer")
@@ -467,7 +480,7 @@ class RateExpression(ScheduleExpression):
             raise ScheduleExpressionError(f"rate unit {unit!r} is not one of minute(s), hour(s), day(s)")
         # AWS: value 1 takes the singular unit, anything larger the plural one.
         if value == 1 and unit.lower() != singular:
-            raise ScheduleExpressionError(f"rate unit {unit!r} must be singular ({singular!r}) when the value is 1")
+            raise ScheduleExpressionError(f"rate unit {unit!r} must be singular ({singular!r}) for value 1")
         if value > 1 and unit.lower() == singular:
             raise ScheduleExpressionError(
                 f"rate unit {unit!r} must be plural ({singular + 's'!r}) when the value is {value}"

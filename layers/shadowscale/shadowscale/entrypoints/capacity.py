@@ -41,7 +41,8 @@ class CapacityEntryPoints:
     def deferred_batch(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         """SQS batch of deferred changes; a change that still cannot be applied is a batch item failure."""
         self.dedup.register_context(context)
-        processor = BatchProcessor(event_type=EventType.SQS)
+        # A batch in which every change is still blocked is reported item by item, like any other.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
         def record_handler(record: SQSRecord) -> None:
             try:

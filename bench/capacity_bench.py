@@ -1,0 +1,794 @@
+"""Capacity functions benchmark: cold initialisation and AWS API calls per steady-state scaling decision.
+
+Part 1, cold init. Each sample is a fresh interpreter (`sys.executable -c ...`) timed from inside with
+time.perf_counter, so interpreter start-up is excluded. The floor is `import boto3` plus
+`boto3.client("sagemaker")`; a handler sample is `import app` (the function's directory and
+layers/shadowscale first on sys.path, cwd = the function directory) plus `capacity_entrypoints()`, which
+builds every boto3 client and Powertools utility the handler uses. Children get the template's Globals
+environment (dummy table names and queue URLs), region, dummy credentials, PATH/HOME and the variables the
+Lambda runtime sets (LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME, ...); tracing stays on, as in Lambda.
+One discarded run of each warms the .pyc caches, then floor and handler runs alternate (floor, alarm,
+floor, scheduled, floor, deferred, ...) for ROUNDS rounds; each handler is compared with the floor runs
+alternated with it (ratio of medians, target <= 1.3x). The slowest handler is run once more under
+`-X importtime` to show where import time goes.
+
+Part 2, API calls. In this process, on moto (`mock_aws`, no network): the three tables, both queues and a
+SageMaker endpoint `fraud-detector` (variants primary and candidate, one instance each), the policy from
+tests/factories.py stored through PolicyRepository (primary's cooldowns set to 0, so that back-to-back
+scale-outs are not held by a cooldown). Every botocore API call of every client and session is recorded by
+wrapping BaseClient._make_api_call. The real handlers run with a fake LambdaContext and
+POWERTOOLS_TRACE_DISABLED=1 (and POWERTOOLS_LOG_LEVEL=WARNING, EMF output swallowed, to keep the table
+readable). Each scenario makes one uncounted warm-up decision, then MEASURED_RUNS counted ones; the
+endpoint is reset to one instance per variant, uncounted, between runs.
+
+Results are printed and written to bench-output/capacity_bench.json. Run with `make bench`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import io
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import yaml
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from botocore.client import BaseClient
+
+REPO = Path(__file__).resolve().parent.parent
+LAYER = REPO / "layers" / "shadowscale"
+FUNCTIONS = REPO / "functions"
+EVENTS = REPO / "events"
+OUTPUT = REPO / "bench-output" / "capacity_bench.json"
+
+HANDLERS = ("alarm_scaler", "scheduled_scaler", "deferred_scaler")
+ROUNDS = 9
+MEASURED_RUNS = 3
+TARGET_RATIO = 1.3
+TARGET_CONTROL_PLANE_CALLS = 3
+CONTROL_PLANE = frozenset({"sagemaker", "application-autoscaling"})
+CHILD_TIMEOUT_SECONDS = 60
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ENDPOINT = "fraud-detector"
+VARIANTS = (("primary", 0.9), ("candidate", 0.1))
+
+FLOOR_CODE = """\
+import time
+t0 = time.perf_counter()
+import boto3
+boto3.client("sagemaker", region_name="us-east-1")
+t1 = time.perf_counter()
+print("BENCH", t1 - t0, t1 - t0)
+"""
+
+HANDLER_CODE = """\
+import sys, time
+sys.path[:0] = [{function_dir!r}, {layer_dir!r}]
+sys.stderr.write("BENCH-START\\n"); sys.stderr.flush()
+t0 = time.perf_counter()
+import app
+t1 = time.perf_counter()
+from shadowscale.composition import capacity_entrypoints
+capacity_entrypoints()
+t2 = time.perf_counter()
+sys.stderr.write("BENCH-END\\n"); sys.stderr.flush()
+print("BENCH", t2 - t0, t1 - t0)
+"""
+
+Handler = Callable[[dict[str, Any], "LambdaContext"], dict[str, Any]]
+MakeApiCall = Callable[["BaseClient", str, Mapping[str, Any]], dict[str, Any]]
+
+IMPORTTIME_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S.*)$")
+
+
+# ------------------------------------------------------------------------------------------------ shared
+
+
+def table(headers: list[str], rows: list[list[str]], right: set[int] | None = None, indent: int = 3) -> str:
+    """A plain fixed-width table, indented; columns in `right` are right-aligned."""
+    right = right or set()
+    widths = [
+        max(len(headers[i]), *(len(row[i]) for row in rows)) if rows else len(headers[i]) for i in range(len(headers))
+    ]
+
+    def line(cells: list[str]) -> str:
+        return (
+            " " * indent
+            + "  ".join(
+                cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(cells)
+            ).rstrip()
+        )
+
+    return "\n".join([line(headers), line(["-" * width for width in widths]), *(line(row) for row in rows)])
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads template.yaml: every CloudFormation short-form tag (!Ref, !Sub, ...) becomes {"Ref"|"Fn::X": value}."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, object]:
+    value: object
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def template_globals_environment() -> dict[str, str]:
+    """template.yaml Globals environment, with dummies for resources and parameter defaults for parameters."""
+    template = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
+    variables: dict[str, object] = template["Globals"]["Function"]["Environment"]["Variables"]
+    environment: dict[str, str] = {}
+    for name, value in variables.items():
+        if isinstance(value, dict):
+            if set(value) != {"Ref"}:
+                raise ValueError(f"Globals variable {name}: only !Ref is understood by the bench, got {value}")
+            ref = str(value["Ref"])
+            if ref in template.get("Parameters", {}):
+                environment[name] = str(template["Parameters"][ref]["Default"])
+                continue
+            kind = template["Resources"][ref]["Type"]
+            if kind == "AWS::DynamoDB::Table":
+                environment[name] = f"shadowscale-bench-{ref}"
+            elif kind == "AWS::SQS::Queue":
+                environment[name] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/shadowscale-bench-{ref}"
+            else:
+                raise ValueError(f"Globals variable {name}: no dummy for a {kind}")
+        else:
+            environment[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return environment
+
+
+def offline_aws_environment() -> dict[str, str]:
+    return {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        # No shared config or credential files, no instance metadata: nothing can leave the machine.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+# ------------------------------------------------------------------------------------------------ part 1
+
+
+@dataclass
+class Sample:
+    total_ms: float
+    import_ms: float
+
+
+@dataclass
+class ColdInit:
+    handler: str
+    handler_samples: list[Sample] = field(default_factory=list)
+    floor_samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def handler_median(self) -> float:
+        return statistics.median(sample.total_ms for sample in self.handler_samples)
+
+    @property
+    def floor_median(self) -> float:
+        return statistics.median(sample.total_ms for sample in self.floor_samples)
+
+    @property
+    def ratio(self) -> float:
+        return self.handler_median / self.floor_median
+
+    def summary(self) -> dict[str, object]:
+        handler_ms = [round(sample.total_ms, 2) for sample in self.handler_samples]
+        floor_ms = [round(sample.total_ms, 2) for sample in self.floor_samples]
+        return {
+            "handler_ms": {"median": round(self.handler_median, 2), "min": min(handler_ms), "samples": handler_ms},
+            "handler_import_app_ms": {
+                "median": round(statistics.median(sample.import_ms for sample in self.handler_samples), 2),
+                "samples": [round(sample.import_ms, 2) for sample in self.handler_samples],
+            },
+            "floor_ms": {"median": round(self.floor_median, 2), "min": min(floor_ms), "samples": floor_ms},
+            "ratio_of_medians": round(self.ratio, 3),
+            "target_ratio": TARGET_RATIO,
+            "pass": self.ratio <= TARGET_RATIO,
+        }
+
+
+def child_environment(handler: str) -> dict[str, str]:
+    """What a child sees: template Globals, offline AWS settings, and the variables the Lambda runtime sets.
+
+    LAMBDA_TASK_ROOT matters: without it the X-Ray SDK believes it runs outside Lambda and, at import,
+    builds a centralised sampler with two botocore sessions and X-Ray clients, which Lambda never does.
+    """
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    for name in ("LANG", "LC_ALL", "TMPDIR"):
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    environment.update(template_globals_environment())
+    environment.update(offline_aws_environment())
+    environment.update(
+        {
+            "LAMBDA_TASK_ROOT": str(FUNCTIONS / handler),
+            "AWS_LAMBDA_FUNCTION_NAME": f"shadowscale-bench-{handler.replace('_', '-')}",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        }
+    )
+    # Deliberately absent: POWERTOOLS_TRACE_DISABLED (Lambda runs the tracer), PYTHONDONTWRITEBYTECODE.
+    return environment
+
+
+def run_child(code: str, cwd: Path, environment: Mapping[str, str], *, importtime: bool = False) -> tuple[Sample, str]:
+    command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code]
+    done = subprocess.run(
+        command, cwd=cwd, env=dict(environment), capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"child failed ({done.returncode}) in {cwd}:\n{done.stderr[-4000:]}")
+    marks = [line.split() for line in done.stdout.splitlines() if line.startswith("BENCH ")]
+    if not marks:
+        raise RuntimeError(f"child printed no timing in {cwd}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    _, total, imported = marks[-1]
+    return Sample(total_ms=float(total) * 1000, import_ms=float(imported) * 1000), done.stderr
+
+
+def handler_code(handler: str) -> str:
+    return HANDLER_CODE.format(function_dir=str(FUNCTIONS / handler), layer_dir=str(LAYER))
+
+
+@dataclass
+class Imported:
+    module: str
+    self_ms: float
+    cumulative_ms: float
+    depth: int
+    parent: str | None = None
+
+    @property
+    def package(self) -> str:
+        return self.module.split(".")[0]
+
+
+def parse_importtime(stderr: str) -> list[Imported]:
+    """`-X importtime` lines between the child's start and end marks (the timed region only), with parents.
+
+    Python prints a module when its import finishes, so its children come just before it, one level deeper.
+    """
+    rows: list[Imported] = []
+    pending: dict[int, list[Imported]] = {}
+    inside = False
+    for line in stderr.splitlines():
+        if line == "BENCH-START":
+            inside = True
+        elif line == "BENCH-END":
+            break
+        elif inside and (found := IMPORTTIME_LINE.match(line)):
+            self_us, cumulative_us, indent, module = found.groups()
+            row = Imported(module.strip(), int(self_us) / 1000, int(cumulative_us) / 1000, max(0, len(indent) - 1) // 2)
+            for child in pending.pop(row.depth + 1, []):
+                child.parent = row.module
+            pending.setdefault(row.depth, []).append(row)
+            rows.append(row)
+    return rows
+
+
+def deployed_packages() -> set[str]:
+    """Top-level import names a deployed function can import: the stdlib, the layer's closure, the runtime's boto3."""
+    requirements = (LAYER / "requirements.txt").read_text().splitlines()
+    layer = {line.split("==")[0].strip().lower().replace("-", "_") for line in requirements if "==" in line}
+    # What the Lambda Python runtime ships (boto3 and its closure), plus the function and the shared package.
+    runtime = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six", "app", "shadowscale"}
+    return set(sys.stdlib_module_names) | layer | runtime
+
+
+def measure_cold_init() -> dict[str, object]:
+    environments = {handler: child_environment(handler) for handler in HANDLERS}
+    results = {handler: ColdInit(handler) for handler in HANDLERS}
+    # Warm the .pyc caches (and the OS page cache): one discarded run of each.
+    run_child(FLOOR_CODE, FUNCTIONS / HANDLERS[0], environments[HANDLERS[0]])
+    for handler in HANDLERS:
+        run_child(handler_code(handler), FUNCTIONS / handler, environments[handler])
+    for _ in range(ROUNDS):
+        for handler in HANDLERS:
+            floor, _ = run_child(FLOOR_CODE, FUNCTIONS / handler, environments[handler])
+            measured, _ = run_child(handler_code(handler), FUNCTIONS / handler, environments[handler])
+            results[handler].floor_samples.append(floor)
+            results[handler].handler_samples.append(measured)
+
+    slowest = max(results.values(), key=lambda result: result.handler_median).handler
+    traced, stderr = run_child(handler_code(slowest), FUNCTIONS / slowest, environments[slowest], importtime=True)
+    imports = parse_importtime(stderr)
+    by_name = {row.module: row for row in imports}
+    deployed = deployed_packages()
+    # Outermost imports of packages a deployed function would not have (dev dependencies found by patch_all, ...).
+    foreign = [
+        row
+        for row in imports
+        if row.package not in deployed and (row.parent is None or by_name[row.parent].package in deployed)
+    ]
+    all_floors = [sample.total_ms for result in results.values() for sample in result.floor_samples]
+    return {
+        "rounds": ROUNDS,
+        "floor_definition": 'fresh process: import boto3 + boto3.client("sagemaker", region_name="us-east-1")',
+        "handler_definition": "fresh process: import app + shadowscale.composition.capacity_entrypoints()",
+        "child_environment": {
+            name: value for name, value in environments[slowest].items() if name not in {"PATH", "HOME"}
+        },
+        "floor_all_runs_ms": {"median": round(statistics.median(all_floors), 2), "min": round(min(all_floors), 2)},
+        "handlers": {handler: result.summary() for handler, result in results.items()},
+        "importtime": {
+            "handler": slowest,
+            "run_total_ms_under_importtime": round(traced.total_ms, 2),
+            "import_app_ms_under_importtime": round(traced.import_ms, 2),
+            "top_by_cumulative": [
+                asdict(row) for row in sorted(imports, key=lambda row: row.cumulative_ms, reverse=True)[:10]
+            ],
+            "not_in_lambda_deployment": {
+                "modules": [f"{row.module} (imported by {row.parent})" for row in foreign],
+                "cumulative_ms": round(sum(row.cumulative_ms for row in foreign), 2),
+            },
+        },
+    }
+
+
+def print_cold_init(report: Mapping[str, Any]) -> None:
+    print(f"1. Cold initialisation: {report['rounds']} alternating rounds, fresh process per sample, start-up excluded")
+    print(f"   floor   = {report['floor_definition']}")
+    print(f"   handler = {report['handler_definition']}")
+    print("   children: template Globals env (dummy resources), tracer ON, Lambda runtime vars (LAMBDA_TASK_ROOT, ...)")
+    print()
+    rows = []
+    for handler, result in report["handlers"].items():
+        rows.append(
+            [
+                handler,
+                f"{result['handler_ms']['median']:.1f}",
+                f"{result['handler_ms']['min']:.1f}",
+                f"{result['handler_import_app_ms']['median']:.1f}",
+                f"{result['floor_ms']['median']:.1f}",
+                f"{result['floor_ms']['min']:.1f}",
+                f"{result['ratio_of_medians']:.2f}x",
+                f"<= {TARGET_RATIO}x",
+                "PASS" if result["pass"] else "MISS",
+            ]
+        )
+    headers = ["handler", "median ms", "min ms", "of which import app", "floor median", "floor min", "ratio"]
+    print(table([*headers, "target", "result"], rows, right={1, 2, 3, 4, 5, 6}))
+    floor_all = report["floor_all_runs_ms"]
+    print(
+        f"   floor over all {len(HANDLERS) * report['rounds']} runs: "
+        f"median {floor_all['median']:.1f} ms, min {floor_all['min']:.1f} ms"
+    )
+    print("   ratio = handler median / median of the floor runs alternated with that handler")
+    print()
+    traced = report["importtime"]
+    print(f"   Where {traced['handler']}'s time goes: top 10 imports by cumulative time (-X importtime, one run,")
+    print(
+        f"   informative; that run took {traced['run_total_ms_under_importtime']:.1f} ms with importtime's overhead, "
+        f"`import app` {traced['import_app_ms_under_importtime']:.1f} ms of it; the rest is building clients/utilities)"
+    )
+    rows = [
+        [row["module"], str(row["parent"] or "-"), f"{row['cumulative_ms']:.1f}", f"{row['self_ms']:.1f}"]
+        for row in traced["top_by_cumulative"]
+    ]
+    print(table(["module", "imported by", "cumulative ms", "self ms"], rows, right={2, 3}))
+    foreign = traced["not_in_lambda_deployment"]
+    print(
+        f"   imported here but absent from a deployed function (not stdlib, layer requirements.txt or the runtime's "
+        f"boto3): {foreign['cumulative_ms']:.1f} ms"
+    )
+    for module in foreign["modules"]:
+        print(f"     {module}")
+
+
+# ------------------------------------------------------------------------------------------------ part 2
+
+
+@dataclass
+class CallRecorder:
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    active: bool = False
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[tuple[str, str]]]:
+        self.calls = []
+        self.active = True
+        try:
+            yield self.calls
+        finally:
+            self.active = False
+
+
+@contextlib.contextmanager
+def api_calls_recorded(recorder: CallRecorder) -> Iterator[None]:
+    """Wrap BaseClient._make_api_call: every client of every session (Powertools' own included) goes through it."""
+    from botocore.client import BaseClient
+
+    original = cast(MakeApiCall, BaseClient.__dict__["_make_api_call"])
+
+    def counting(client: BaseClient, operation_name: str, api_params: Mapping[str, Any]) -> dict[str, Any]:
+        if recorder.active:
+            recorder.calls.append((client.meta.service_model.service_name, operation_name))
+        return original(client, operation_name, api_params)
+
+    setattr(BaseClient, "_make_api_call", counting)  # noqa: B010  (mypy refuses assignment to a method)
+    try:
+        yield
+    finally:
+        setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+
+
+@contextlib.contextmanager
+def environment_patched(values: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def fake_context(function_name: str) -> LambdaContext:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    class FakeLambdaContext(LambdaContext):
+        def __init__(self) -> None:
+            self._function_name = function_name
+            self._function_version = "$LATEST"
+            self._memory_limit_in_mb = 512
+            self._invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:shadowscale-bench-{function_name}"
+            self._aws_request_id = str(uuid.uuid4())
+            self._log_group_name = f"/shadowscale/bench/{function_name}"
+            self._log_stream_name = "bench"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 55_000
+
+    return FakeLambdaContext()
+
+
+def load_handler(function: str) -> Handler:
+    spec = importlib.util.spec_from_file_location(f"bench_{function}_app", FUNCTIONS / function / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return cast(Handler, module.lambda_handler)
+
+
+def invoke(handler: Handler, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    # Metrics flush EMF to stdout on every invocation: swallowed here so the table stays readable.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return handler(event, fake_context(function))
+
+
+class Events:
+    """Fresh sample events from events/: every alarm transition a minute after the previous one."""
+
+    def __init__(self) -> None:
+        self._alarm = json.loads((EVENTS / "alarm_eventbridge_alarm.json").read_text())
+        self._tick = json.loads((EVENTS / "schedule_tick.json").read_text())
+        self._moment = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+    def alarm(self) -> dict[str, Any]:
+        self._moment += timedelta(minutes=1)
+        event: dict[str, Any] = copy.deepcopy(self._alarm)
+        event["id"] = str(uuid.uuid4())
+        event["time"] = self._moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        event["detail"]["state"]["timestamp"] = self._moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        return event
+
+    def tick(self) -> dict[str, Any]:
+        event: dict[str, Any] = copy.deepcopy(self._tick)
+        event["scheduledTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event["executionId"] = str(uuid.uuid4())
+        return event
+
+
+def bench_policy_document() -> dict[str, Any]:
+    from tests.factories import policy_document
+
+    document = policy_document()
+    variants: list[dict[str, Any]] = copy.deepcopy(document["variants"])
+    for variant in variants:
+        if variant["name"] == "primary":
+            variant["scaleOutCooldownSeconds"] = 0
+            variant["scaleInCooldownSeconds"] = 0
+    return policy_document(variants=variants)
+
+
+def create_resources(environment: Mapping[str, str]) -> dict[str, str]:
+    """Tables, queues, endpoint and policy on moto; returns the queue URLs for the environment."""
+    import boto3
+    from shadowscale.adapters.policy_store import PolicyRepository
+    from shadowscale.models.policy import parse_policy
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for name, key in (("POLICY_TABLE", "id"), ("STATE_TABLE", "endpoint"), ("IDEMPOTENCY_TABLE", "id")):
+        dynamodb.create_table(
+            TableName=environment[name],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    sqs = boto3.client("sqs", region_name=REGION)
+    dead_letters = sqs.create_queue(QueueName="shadowscale-bench-dead-letters")["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    deferred = sqs.create_queue(
+        QueueName="shadowscale-bench-deferred-changes",
+        Attributes={
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": 8}),
+        },
+    )["QueueUrl"]
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model(
+        ModelName="fraud-detector-model",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/shadowscale-bench-sagemaker",
+        PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/fraud-detector:latest"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="fraud-detector-config",
+        ProductionVariants=[
+            {
+                "VariantName": name,
+                "ModelName": "fraud-detector-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": weight,
+            }
+            for name, weight in VARIANTS
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="fraud-detector-config")
+
+    PolicyRepository(dynamodb, environment["POLICY_TABLE"]).put(parse_policy(bench_policy_document()))
+    return {"INTENT_QUEUE_URL": deferred, "DEAD_LETTER_QUEUE_URL": dead_letters}
+
+
+def reset_endpoint() -> None:
+    """Back to one instance per variant (uncounted), so every alarm run is a real scale-out."""
+    import boto3
+
+    boto3.client("sagemaker", region_name=REGION).update_endpoint_weights_and_capacities(
+        EndpointName=ENDPOINT,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": name, "DesiredInstanceCount": 1, "DesiredWeight": weight} for name, weight in VARIANTS
+        ],
+    )
+
+
+@dataclass
+class Run:
+    calls: list[tuple[str, str]]
+    outcome: str
+    duplicate: bool
+
+    @property
+    def control_plane(self) -> int:
+        return sum(1 for service, _ in self.calls if service in CONTROL_PLANE)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "outcome": self.outcome,
+            "duplicate": self.duplicate,
+            "control_plane_calls": self.control_plane,
+            "total_calls": len(self.calls),
+            "calls": [f"{service}:{operation}" for service, operation in self.calls],
+        }
+
+
+def to_run(calls: list[tuple[str, str]], response: dict[str, Any]) -> Run:
+    notes = response.get("notes") or []
+    return Run(
+        calls=list(calls),
+        outcome=str(response.get("outcome")),
+        duplicate=any("duplicate delivery" in str(note) for note in notes),
+    )
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    expected: str
+    warm_up: Run
+    runs: list[Run]
+
+    @property
+    def as_expected(self) -> bool:
+        return all(self.matches(run) for run in self.runs)
+
+    def matches(self, run: Run) -> bool:
+        if self.expected == "duplicate":
+            return run.duplicate
+        return run.outcome == self.expected and not run.duplicate
+
+    def summary(self) -> dict[str, object]:
+        worst_control = max(run.control_plane for run in self.runs)
+        return {
+            "title": self.title,
+            "expected_outcome": self.expected,
+            "as_expected": self.as_expected,
+            "control_plane_calls_max": worst_control,
+            "total_calls_max": max(len(run.calls) for run in self.runs),
+            "target_control_plane_calls": TARGET_CONTROL_PLANE_CALLS,
+            "pass": worst_control <= TARGET_CONTROL_PLANE_CALLS,
+            "by_operation": dict(Counter(f"{s}:{o}" for s, o in max(self.runs, key=lambda r: len(r.calls)).calls)),
+            "warm_up": self.warm_up.as_dict(),
+            "runs": [run.as_dict() for run in self.runs],
+        }
+
+
+def run_scenarios(recorder: CallRecorder) -> list[Scenario]:
+    alarm = load_handler("alarm_scaler")
+    scheduled = load_handler("scheduled_scaler")
+    events = Events()
+
+    def counted(handler: Handler, function: str, event: dict[str, Any]) -> Run:
+        with recorder.recording() as calls:
+            response = invoke(handler, function, event)
+        return to_run(calls, response)
+
+    # (a) alarm ALARM transition that scales out: a new transition each run, endpoint reset between runs.
+    warm = counted(alarm, "alarm_scaler", events.alarm())
+    scale_out: list[Run] = []
+    for _ in range(MEASURED_RUNS):
+        reset_endpoint()
+        scale_out.append(counted(alarm, "alarm_scaler", events.alarm()))
+    reset_endpoint()
+    a = Scenario("a", "alarm ALARM transition, scales primary out", "applied", warm, scale_out)
+
+    # (b) schedule ticks: the warm-up one may pass a schedule edge, the counted ones change nothing.
+    warm = counted(scheduled, "scheduled_scaler", events.tick())
+    ticks = [counted(scheduled, "scheduled_scaler", events.tick()) for _ in range(MEASURED_RUNS)]
+    b = Scenario("b", "schedule tick that changes nothing", "no-change", warm, ticks)
+
+    # (c) the same alarm event delivered twice: the first delivery (uncounted) decides, the second is counted.
+    reset_endpoint()
+    event = events.alarm()
+    warm = counted(alarm, "alarm_scaler", event)
+    duplicates = [counted(alarm, "alarm_scaler", event)]
+    for _ in range(MEASURED_RUNS - 1):
+        reset_endpoint()
+        event = events.alarm()
+        counted(alarm, "alarm_scaler", event)
+        duplicates.append(counted(alarm, "alarm_scaler", event))
+    c = Scenario("c", "duplicate delivery of the same alarm event", "duplicate", warm, duplicates)
+    return [a, b, c]
+
+
+def measure_api_calls() -> dict[str, object]:
+    for path in (str(REPO), str(LAYER)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    environment = {
+        **template_globals_environment(),
+        **offline_aws_environment(),
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "ShadowscaleBench",
+    }
+    recorder = CallRecorder()
+    with environment_patched(environment):
+        # moto first: it hooks botocore for every client created after it is imported.
+        from moto import mock_aws
+
+        with mock_aws(), api_calls_recorded(recorder):
+            os.environ.update(create_resources(environment))
+            import shadowscale.composition
+            import shadowscale.settings
+
+            shadowscale.settings.get_settings.cache_clear()
+            shadowscale.composition.capacity_entrypoints.cache_clear()
+            scenarios = run_scenarios(recorder)
+    return {
+        "target_control_plane_calls": TARGET_CONTROL_PLANE_CALLS,
+        "control_plane_services": sorted(CONTROL_PLANE),
+        "measured_runs_per_scenario": MEASURED_RUNS,
+        "policy": "tests/factories.py policy_document() with primary's scale-out/scale-in cooldowns set to 0",
+        "scenarios": {scenario.key: scenario.summary() for scenario in scenarios},
+    }
+
+
+def print_api_calls(report: Mapping[str, Any]) -> None:
+    print(
+        f"2. AWS API calls per steady-state decision (moto, in-process; warm container; "
+        f"{report['measured_runs_per_scenario']} counted runs per scenario after one warm-up)"
+    )
+    print(f"   policy: {report['policy']}")
+    for key, scenario in report["scenarios"].items():
+        print()
+        runs = scenario["runs"]
+        identical = all(run["calls"] == runs[0]["calls"] for run in runs)
+        outcomes = ", ".join(sorted({run["outcome"] + (" (duplicate)" if run["duplicate"] else "") for run in runs}))
+        print(f"   ({key}) {scenario['title']}")
+        print(
+            f"       outcome: {outcomes}; expected {scenario['expected_outcome']}: "
+            f"{'yes' if scenario['as_expected'] else 'NO - the count below is not of the intended path'}; "
+            f"runs {'identical' if identical else 'DIFFER (worst run shown)'}"
+        )
+        rows = [
+            [operation.split(":")[0], operation.split(":")[1], str(count)]
+            for operation, count in sorted(scenario["by_operation"].items())
+        ]
+        print(table(["service", "operation", "calls"], rows, right={2}, indent=7))
+        if not identical:
+            for number, run in enumerate(runs, 1):
+                print(f"       run {number}: {run['total_calls']} calls: {', '.join(run['calls'])}")
+        print(
+            f"       control-plane calls (sagemaker + application-autoscaling): {scenario['control_plane_calls_max']}"
+            f"   target <= {report['target_control_plane_calls']}   {'PASS' if scenario['pass'] else 'MISS'}"
+        )
+        print(f"       total AWS API calls, DynamoDB and SQS included:       {scenario['total_calls_max']}")
+        warm = scenario["warm_up"]
+        print(
+            f"       (uncounted warm-up decision: outcome {warm['outcome']}, {warm['total_calls']} calls: "
+            f"{', '.join(warm['calls'])})"
+        )
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def main() -> int:
+    started = time.perf_counter()
+    cold_init = measure_cold_init()
+    api_calls = measure_api_calls()
+    elapsed = time.perf_counter() - started
+    report: dict[str, object] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "elapsed_seconds": round(elapsed, 1),
+        "cold_init": cold_init,
+        "api_calls": api_calls,
+    }
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
+
+    print(f"shadowscale capacity bench - Python {report['python']}, {report['platform']}")
+    print()
+    print_cold_init(cold_init)
+    print()
+    print_api_calls(api_calls)
+    print()
+    print(f"wrote {OUTPUT.relative_to(REPO)} in {elapsed:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Create, in moto, the resources the capacity functions use, and simulated SageMaker endpoints.
+
+Shared by the integration tests, the benchmark and the demo so all three run against one setup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+class CapacityResources(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    policy_table: str
+    state_table: str
+    idempotency_table: str
+    intent_queue_url: str
+    dead_letter_queue_url: str
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        """The environment variables a deployed function would get from the template's Globals."""
+        return {
+            "POLICY_TABLE": self.policy_table,
+            "STATE_TABLE": self.state_table,
+            "IDEMPOTENCY_TABLE": self.idempotency_table,
+            "INTENT_QUEUE_URL": self.intent_queue_url,
+            "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
+            **extra,
+        }
+
+
+def create_capacity_resources(session: Any, prefix: str = "shadowscale-local") -> CapacityResources:  # noqa: ANN401
+    """Tables and queues shaped as template.yaml declares them (keys, TTL, redrive)."""
+    dynamodb = session.client("dynamodb", region_name=REGION)
+    tables = {"policies": "id", "endpoint-state": "endpoint", "idempotency": "id"}
+    for suffix, key in tables.items():
+        dynamodb.create_table(
+            TableName=f"{prefix}-{suffix}",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        )
+    dynamodb.update_time_to_live(
+        TableName=f"{prefix}-idempotency", TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
+    sqs = session.client("sqs", region_name=REGION)
+    dead_letters = sqs.create_queue(QueueName=f"{prefix}-dead-letters")["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    intents = sqs.create_queue(
+        QueueName=f"{prefix}-deferred-changes",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "8"})},
+    )["QueueUrl"]
+    return CapacityResources(
+        policy_table=f"{prefix}-policies",
+        state_table=f"{prefix}-endpoint-state",
+        idempotency_table=f"{prefix}-idempotency",
+        intent_queue_url=intents,
+        dead_letter_queue_url=dead_letters,
+    )
+
+
+def create_endpoint(
+    sagemaker: Any,  # noqa: ANN401
+    name: str,
+    variants: Mapping[str, tuple[int, float]],
+) -> None:
+    """A real-time endpoint with one production variant per entry: name → (instances, weight)."""
+    production_variants = []
+    for variant, (instances, weight) in variants.items():
+        model = f"{name}-{variant}-model"
+        with contextlib.suppress(sagemaker.exceptions.ClientError):  # a model may be shared by endpoints
+            sagemaker.create_model(
+                ModelName=model,
+                PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}:{variant}"},
+                ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution",
+            )
+        production_variants.append(
+            {
+                "VariantName": variant,
+                "ModelName": model,
+                "InitialInstanceCount": instances,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": weight,
+            }
+        )
+    sagemaker.create_endpoint_config(EndpointConfigName=f"{name}-config-1", ProductionVariants=production_variants)
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config-1")
+
+
+def apply_environment(values: Mapping[str, str]) -> None:
+    """Set function environment variables in this process and drop every cache built from the old ones."""
+    from shadowscale import composition
+    from shadowscale.adapters import clients
+    from shadowscale.settings import get_settings
+
+    os.environ.update(values)
+    get_settings.cache_clear()
+    composition.capacity_entrypoints.cache_clear()
+    clients._session.cache_clear()

@@ -1,0 +1,166 @@
+"""moto-backed AWS for handler tests: the tables, queues and endpoint the capacity functions use."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from shadowscale import composition
+from shadowscale.adapters import clients
+from shadowscale.adapters.policy_store import PolicyRepository
+from shadowscale.localcloud import resources
+from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
+from shadowscale.models.policy import CapacityPolicy
+from shadowscale.settings import get_settings
+
+from tests.factories import ENDPOINT, make_policy
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "shadowscale-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:shadowscale-test"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Clock:
+    """Stands in for wall time in the gap-filled SageMaker (status transitions)."""
+
+    # Monday 2026-11-23 21:00 UTC: after business hours in Berlin (the sample policy's window is closed).
+    current: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 21, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+
+@dataclass
+class Stack:
+    """Handles on what a deployed stack provides, with helpers to read the endpoint back."""
+
+    sagemaker: Any
+    dynamodb: Any
+    sqs: Any
+    autoscaling: Any
+    policies: PolicyRepository
+    intent_queue_url: str
+    dead_letter_queue_url: str
+    gaps: SageMakerGapFill
+    clock: Clock
+    context: FakeLambdaContext = field(default_factory=FakeLambdaContext)
+
+    def put_policy(self, policy: CapacityPolicy) -> None:
+        self.policies.put(policy)
+
+    def variant(self, name: str, endpoint: str = ENDPOINT) -> dict[str, Any]:
+        described = self.sagemaker.describe_endpoint(EndpointName=endpoint)
+        found: dict[str, Any] = next(v for v in described["ProductionVariants"] if v["VariantName"] == name)
+        return found
+
+    def instances(self, name: str = "primary") -> int:
+        return int(self.variant(name)["CurrentInstanceCount"])
+
+    def messages(self, queue_url: str) -> list[dict[str, Any]]:
+        received = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        return [json.loads(message["Body"]) for message in received.get("Messages", [])]
+
+    def queued_bodies(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message on a queue, delayed ones included (moto delays in wall time; tests read through)."""
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT][REGION].queues[queue_url.rsplit("/", 1)[-1]]
+        return [json.loads(message.body) for message in queue._messages]
+
+    def sqs_event(self, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        """Deliver bodies as Lambda's SQS event source mapping would."""
+        return {
+            "Records": [
+                {
+                    "messageId": f"m-{index}",
+                    "receiptHandle": f"r-{index}",
+                    "body": json.dumps(body),
+                    "attributes": {
+                        "ApproximateReceiveCount": "1",
+                        "SentTimestamp": "0",
+                        "SenderId": "s",
+                        "ApproximateFirstReceiveTimestamp": "0",
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:shadowscale-test-deferred-changes",
+                    "awsRegion": REGION,
+                }
+                for index, body in enumerate(bodies)
+            ]
+        }
+
+    def queue_depth(self, queue_url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesDelayed"])
+
+
+def create_endpoint(sagemaker: Any, name: str = ENDPOINT, primary: int = 1, candidate: int = 1) -> None:
+    resources.create_endpoint(sagemaker, name, {"primary": (primary, 1.0), "candidate": (candidate, 0.1)})
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with mock_aws():
+        made = resources.create_capacity_resources(boto3, prefix="shadowscale-test")
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        create_endpoint(sagemaker)
+        environment = made.environment(
+            UPDATE_RETRY_BUDGET_SECONDS="30", UPDATE_MAX_ATTEMPTS="3", POLICY_CACHE_SECONDS="0"
+        )
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        resources.apply_environment(environment)
+        clock = Clock()
+        composition.set_clock(clock)
+        with SageMakerGapFill(clock=clock.now) as gaps:
+            yield Stack(
+                sagemaker=sagemaker,
+                dynamodb=dynamodb,
+                sqs=sqs,
+                autoscaling=boto3.client("application-autoscaling", region_name=REGION),
+                policies=PolicyRepository(dynamodb, "shadowscale-test-policies"),
+                intent_queue_url=made.intent_queue_url,
+                dead_letter_queue_url=made.dead_letter_queue_url,
+                gaps=gaps,
+                clock=clock,
+            )
+        composition.set_clock(None)
+        get_settings.cache_clear()
+        clients._session.cache_clear()
+
+
+@pytest.fixture
+def sample_policy(stack: Stack) -> CapacityPolicy:
+    """The sample policy; tests pick their instants so business hours apply or not."""
+    policy = make_policy()
+    stack.put_policy(policy)
+    return policy

@@ -1,0 +1,232 @@
+"""The three capacity handlers end to end on moto: real adapters, real DynamoDB lease and idempotency,
+real SQS deferral, and SageMaker with the local cloud's gap-fill (status transitions, kept weights)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from shadowscale.models.policy import CapacityPolicy
+
+from functions.alarm_scaler.app import lambda_handler as alarm_handler
+from functions.deferred_scaler.app import lambda_handler as deferred_handler
+from functions.scheduled_scaler.app import lambda_handler as tick_handler
+from tests.conftest import load_event
+from tests.factories import ENDPOINT, LATENCY_ALARM, make_policy, policy_document
+from tests.integration.conftest import Stack
+
+BUSINESS_HOURS = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
+
+
+def alarm_event(shape: str, state: str = "ALARM", at: str = "2026-11-23T21:00:00.000+0000") -> dict[str, Any]:
+    event = copy.deepcopy(load_event(f"alarm_{shape}_alarm.json"))
+    data = event["alarmData"] if shape == "action" else event["detail"]
+    data["state"]["value"] = state
+    data["state"]["timestamp"] = at
+    return event
+
+
+def update_calls(stack: Stack) -> int:
+    return stack.gaps.calls.get("UpdateEndpointWeightsAndCapacities", 0)
+
+
+def tick(stack: Stack, schedule: str = "heartbeat") -> dict[str, Any]:
+    event = {"endpoint": ENDPOINT, "schedule": schedule, "scheduledTime": stack.clock.now().isoformat()}
+    report: dict[str, Any] = tick_handler(event, stack.context)
+    return report
+
+
+def test_given_business_hours_when_ticked_twice_then_scaled_to_window_count_once(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    stack.clock.current = BUSINESS_HOURS
+    first = tick(stack, "business-hours.start")
+    assert first["outcome"] == "applied"
+    assert stack.instances("primary") == 4
+    assert stack.variant("primary")["CurrentWeight"] == 1.0  # weight kept while the count changed
+    stack.clock.advance(300)
+    second = tick(stack)
+    assert second["outcome"] == "no-change"
+    assert update_calls(stack) == 1
+
+
+@pytest.mark.parametrize(("shape", "expected"), [("action", 3), ("eventbridge", 5)])
+def test_given_alarm_in_either_shape_when_received_then_scaled_out_by_matching_step(
+    stack: Stack, sample_policy: CapacityPolicy, shape: str, expected: int
+) -> None:
+    # action: worst datapoint 180000 vs threshold 100000 → breach 80000 → +2; eventbridge: 230000 → +4
+    report = alarm_handler(alarm_event(shape), stack.context)
+    assert report["outcome"] == "applied"
+    assert stack.instances("primary") == expected
+
+
+def test_given_scale_out_when_ok_within_cooldown_then_scale_in_waits_then_happens(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    alarm_handler(alarm_event("action"), stack.context)
+    assert stack.instances() == 3
+    stack.clock.advance(120)
+    ok = alarm_handler(alarm_event("action", "OK", "2026-11-23T21:02:00.000+0000"), stack.context)
+    assert ok["outcome"] == "deferred"
+    assert stack.instances() == 3
+    [deferred] = stack.queued_bodies(stack.intent_queue_url)
+    assert deferred["not_before"].startswith("2026-11-23T21:10:00")
+    # WHEN the queue delivers it after the cooldown THEN it scales in by the onOk change.
+    stack.clock.advance(481)
+    result = deferred_handler(stack.sqs_event([deferred]), stack.context)
+    assert result == {"batchItemFailures": []}
+    assert stack.instances() == 2
+
+
+def test_given_business_hours_when_ok_then_never_below_floor_and_above_max_clamped(stack: Stack) -> None:
+    document = policy_document()
+    document["variants"][0]["maxInstances"] = 5
+    stack.put_policy(make_policy(**{k: v for k, v in document.items() if k != "apiVersion"}))
+    stack.clock.current = BUSINESS_HOURS
+    tick(stack)
+    assert stack.instances() == 4
+    stack.clock.advance(180)  # the scheduled scale-out started the scale-out cooldown (120 s)
+    report = alarm_handler(alarm_event("eventbridge", at="2026-11-23T10:03:00.000+0000"), stack.context)
+    assert stack.instances() == 5  # +4 asked, max 5
+    assert "clamped" in report["changes"][0]["reason"]
+    stack.clock.advance(3600)
+    alarm_handler(alarm_event("eventbridge", "OK", "2026-11-23T11:01:00.000+0000"), stack.context)
+    alarm_handler(alarm_event("action", "ALARM", "2026-11-23T11:02:00.000+0000"), stack.context)
+    stack.clock.advance(3600)
+    alarm_handler(alarm_event("action", "OK", "2026-11-23T12:05:00.000+0000"), stack.context)
+    assert stack.instances() == 4  # the business-hours floor holds
+
+
+def test_given_variant_under_auto_scaling_when_alarm_then_min_moved_instead_of_count(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    resource = f"endpoint/{ENDPOINT}/variant/primary"
+    stack.autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=4,
+    )
+    report = alarm_handler(alarm_event("eventbridge"), stack.context)
+    assert report["changes"][0]["via"] == "scalable-target"
+    [target] = stack.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])[
+        "ScalableTargets"
+    ]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (5, 5)
+    assert update_calls(stack) == 0
+
+
+def test_given_endpoint_updating_when_alarm_then_retried_deferred_and_applied_later(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    stack.gaps.set_status(ENDPOINT, "Updating")
+    report = alarm_handler(alarm_event("action"), stack.context)
+    assert report["outcome"] == "deferred"
+    assert stack.gaps.calls["DescribeEndpoint"] == 3  # UPDATE_MAX_ATTEMPTS in this stack
+    [deferred] = stack.queued_bodies(stack.intent_queue_url)
+    # Still updating when the queue redelivers: a batch item failure, so SQS retries then dead-letters.
+    still_busy = deferred_handler(stack.sqs_event([deferred]), stack.context)
+    assert still_busy == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    stack.gaps.set_status(ENDPOINT, "InService")
+    done = deferred_handler(stack.sqs_event([deferred]), stack.context)
+    assert done == {"batchItemFailures": []}
+    assert stack.instances() == 3
+
+
+def test_given_in_progress_error_then_throttling_when_alarm_then_retried_within_budget(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    stack.gaps.inject_fault("UpdateEndpointWeightsAndCapacities", "ValidationException", times=1)
+    stack.gaps.inject_fault("UpdateEndpointWeightsAndCapacities", "ThrottlingException", times=5)
+    report = alarm_handler(alarm_event("action"), stack.context)
+    assert report["outcome"] == "applied"
+    assert stack.instances() == 3
+
+
+def test_given_duplicate_delivery_when_received_twice_then_second_has_no_effect(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    event = alarm_event("action")
+    alarm_handler(event, stack.context)
+    again = alarm_handler(event, stack.context)
+    # The same transition through the other route is the same event too.
+    other_route = alarm_handler(alarm_event("eventbridge"), stack.context)
+    assert stack.instances() == 3
+    assert update_calls(stack) == 1
+    assert "duplicate delivery; nothing done" in again["notes"]
+    assert "duplicate delivery; nothing done" in other_route["notes"]
+
+
+def test_given_dry_run_when_alarm_then_decision_reported_and_nothing_called(
+    stack: Stack, sample_policy: CapacityPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shadowscale import composition
+    from shadowscale.settings import get_settings
+
+    monkeypatch.setenv("DRY_RUN", "true")
+    get_settings.cache_clear()
+    composition.capacity_entrypoints.cache_clear()
+    report = alarm_handler(alarm_event("action"), stack.context)
+    assert report["outcome"] == "dry-run"
+    assert report["changes"][0]["instances_after"] == 3
+    assert update_calls(stack) == 0
+    assert stack.instances() == 1
+
+
+@pytest.mark.parametrize(
+    ("handler", "event", "reason"),
+    [
+        (alarm_handler, {"source": "aws.cloudwatch", "alarmData": {}}, "alarmArn: Field required"),
+        (alarm_handler, {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch"}, "detail"),
+        (tick_handler, {"schedule": "x"}, "endpoint: Field required"),
+    ],
+)
+def test_given_malformed_event_when_received_then_rejected_quarantined_and_nothing_called(
+    stack: Stack, sample_policy: CapacityPolicy, handler: Any, event: dict[str, Any], reason: str
+) -> None:
+    report = handler(event, stack.context)
+    assert report["outcome"] == "rejected"
+    assert reason in report["reason"]
+    [quarantined] = stack.messages(stack.dead_letter_queue_url)
+    assert reason in quarantined["reason"]
+    assert quarantined["event"] == event
+    assert update_calls(stack) == 0
+    assert stack.gaps.calls.get("DescribeEndpoint", 0) == 0
+
+
+def test_given_malformed_deferred_message_when_consumed_then_quarantined_not_retried(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    result = deferred_handler(stack.sqs_event([{"kind": "shadowscale.deferred-change"}]), stack.context)
+    assert result == {"batchItemFailures": []}
+    [quarantined] = stack.messages(stack.dead_letter_queue_url)
+    assert "change_id: Field required" in quarantined["reason"]
+
+
+def test_given_alarm_no_policy_reacts_to_when_received_then_ignored(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    event = alarm_event("action")
+    event["alarmData"]["alarmName"] = "unrelated-alarm"
+    report = alarm_handler(event, stack.context)
+    assert report["outcome"] == "ignored"
+    assert stack.gaps.calls.get("DescribeEndpoint", 0) == 0
+
+
+def test_given_lease_held_by_shadow_test_when_tick_then_deferred(stack: Stack, sample_policy: CapacityPolicy) -> None:
+    stack.dynamodb.put_item(
+        TableName="shadowscale-test-endpoint-state",
+        Item={
+            "endpoint": {"S": ENDPOINT},
+            "leaseOwner": {"S": "shadow-test:exec-42"},
+            "leaseExpiresAt": {"N": str(int(stack.clock.now().timestamp()) + 3600)},
+        },
+    )
+    report = tick(stack)
+    assert report["outcome"] == "deferred"
+    assert "shadow-test:exec-42" in report["notes"][0]
+    assert update_calls(stack) == 0
+    assert LATENCY_ALARM  # the sample policy's alarm stays wired while the test runs
