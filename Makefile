@@ -66,7 +66,7 @@ pytest: venv
 test: lint typecheck validate checkov pytest ## every check: ruff, mypy, sam validate --lint, checkov, pytest
 
 demo: venv ## run the whole system end to end on the embedded local cloud (no AWS account, no Docker)
-	$(BIN)/python -m shadowscale.demo
+	$(BIN)/python -m shadowscale.localcloud.demo
 
 bench: venv ## cold-start ratio and AWS calls per decision
 	$(BIN)/python bench/capacity_bench.py

@@ -84,35 +84,11 @@ class Stack:
         return [json.loads(message["Body"]) for message in received.get("Messages", [])]
 
     def queued_bodies(self, queue_url: str) -> list[dict[str, Any]]:
-        """Every message on a queue, delayed ones included (moto delays in wall time; tests read through)."""
-        from moto.sqs.models import sqs_backends
-
-        queue = sqs_backends[ACCOUNT][REGION].queues[queue_url.rsplit("/", 1)[-1]]
-        return [json.loads(message.body) for message in queue._messages]
+        return [json.loads(body) for body in resources.queued_bodies(queue_url)]
 
     def sqs_event(self, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-        """Deliver bodies as Lambda's SQS event source mapping would."""
-        return {
-            "Records": [
-                {
-                    "messageId": f"m-{index}",
-                    "receiptHandle": f"r-{index}",
-                    "body": json.dumps(body),
-                    "attributes": {
-                        "ApproximateReceiveCount": "1",
-                        "SentTimestamp": "0",
-                        "SenderId": "s",
-                        "ApproximateFirstReceiveTimestamp": "0",
-                    },
-                    "messageAttributes": {},
-                    "md5OfBody": "",
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:shadowscale-test-deferred-changes",
-                    "awsRegion": REGION,
-                }
-                for index, body in enumerate(bodies)
-            ]
-        }
+        queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:shadowscale-test-deferred-changes"
+        return resources.sqs_event([json.dumps(body) for body in bodies], queue_arn)
 
     def queue_depth(self, queue_url: str) -> int:
         attributes = self.sqs.get_queue_attributes(

@@ -156,8 +156,9 @@ def test_given_duplicate_delivery_when_received_twice_then_second_has_no_effect(
     other_route = alarm_handler(alarm_event("eventbridge"), stack.context)
     assert stack.instances() == 3
     assert update_calls(stack) == 1
-    assert "duplicate delivery; nothing done" in again["notes"]
-    assert "duplicate delivery; nothing done" in other_route["notes"]
+    assert (again["outcome"], again["changes"]) == ("duplicate", [])
+    assert again["notes"] == ["duplicate delivery; nothing done (first delivery: applied)"]
+    assert other_route["outcome"] == "duplicate"
 
 
 def test_given_dry_run_when_alarm_then_decision_reported_and_nothing_called(

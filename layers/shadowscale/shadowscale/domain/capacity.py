@@ -230,7 +230,10 @@ def decide_alarm(
     delta = action_change(action, transition.breach)
     target = clamp(current + delta, variant, floor)
     breach = "unknown" if transition.breach is None else f"{transition.breach:g}"
-    reason = f"alarm {transition.alarm_name!r} {transition.state} (breach {breach}): change {delta:+d}"
+    asked = [f"change {delta:+d}"] if action.steps is not None or action.change is not None else []
+    if action.weight is not None:
+        asked.append(f"weight {action.weight:g}")
+    reason = f"alarm {transition.alarm_name!r} {transition.state} (breach {breach}): {', '.join(asked)}"
     if target != current + delta:
         reason += f", clamped to {target} by [min {variant.min_instances}, max {variant.max_instances}, floor {floor}]"
     change = VariantChange(

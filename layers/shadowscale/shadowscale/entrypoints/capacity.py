@@ -88,7 +88,13 @@ class CapacityEntryPoints:
                 "duplicate delivery: no second effect",
                 extra={"source_event": event_id, "first_outcome": report.outcome},
             )
-            report = report.model_copy(update={"notes": (*report.notes, "duplicate delivery; nothing done")})
+            report = report.model_copy(
+                update={
+                    "outcome": "duplicate",
+                    "changes": (),
+                    "notes": (f"duplicate delivery; nothing done (first delivery: {report.outcome})",),
+                }
+            )
         return report
 
     def _reject(self, function: str, exc: Exception, event: object) -> dict[str, Any]:

@@ -108,3 +108,43 @@ def apply_environment(values: Mapping[str, str]) -> None:
     get_settings.cache_clear()
     composition.capacity_entrypoints.cache_clear()
     clients._session.cache_clear()
+
+
+def queued_bodies(queue_url: str, *, remove: bool = False) -> list[str]:
+    """Every message body on a moto queue, delayed ones included; `remove` takes them off the queue.
+
+    moto delays messages in wall time; the local cloud runs on its own clock, so it reads through delays
+    and plays the event source mapping itself.
+    """
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[ACCOUNT][REGION].queues[queue_url.rsplit("/", 1)[-1]]
+    bodies = [message.body for message in queue._messages]
+    if remove:
+        queue._messages.clear()
+    return bodies
+
+
+def sqs_event(bodies: list[str], queue_arn: str) -> dict[str, Any]:
+    """Bodies as Lambda's SQS event source mapping delivers them."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{index}",
+                "receiptHandle": f"r-{index}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "0",
+                    "SenderId": "local",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }

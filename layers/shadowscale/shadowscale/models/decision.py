@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shadowscale.models.endpoint import EndpointMemory
 
-Outcome = Literal["applied", "no-change", "deferred", "dry-run", "superseded", "ignored"]
+Outcome = Literal["applied", "no-change", "deferred", "dry-run", "superseded", "ignored", "duplicate"]
 
 
 class VariantChange(BaseModel):
