@@ -96,7 +96,7 @@ class Demo:
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         # Function logs and EMF metrics go to a file, as CloudWatch Logs would keep them.
-        with contextlib.redirect_stdout(self.function_log):  # type: ignore[type-var]
+        with contextlib.redirect_stdout(self.function_log):
             return self.handlers[function](event, LambdaContext(function_name=f"shadowscale-local-{function}"))
 
     def tick(self, schedule: str) -> dict[str, Any]:
