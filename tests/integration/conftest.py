@@ -131,7 +131,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             )
         composition.set_clock(None)
         get_settings.cache_clear()
-        clients._session.cache_clear()
+        clients.session.cache_clear()
 
 
 @pytest.fixture

@@ -231,3 +231,19 @@ def test_given_lease_held_by_shadow_test_when_tick_then_deferred(stack: Stack, s
     assert "shadow-test:exec-42" in report["notes"][0]
     assert update_calls(stack) == 0
     assert LATENCY_ALARM  # the sample policy's alarm stays wired while the test runs
+
+
+def test_given_policy_table_throttles_when_alarm_then_error_raised_for_retry_not_ignored(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    from botocore.exceptions import ClientError
+    from shadowscale.adapters.policy_store import CachedPolicyStore, TableParameterProvider
+    from shadowscale.errors import Throttled
+
+    class ThrottledClient:
+        def get_item(self, **_: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetItem")
+
+    store = CachedPolicyStore(TableParameterProvider(ThrottledClient(), "t"), 0)  # type: ignore[arg-type]
+    with pytest.raises(Throttled):
+        store.policy(ENDPOINT)

@@ -9,7 +9,7 @@ from shadowscale.adapters.autoscaling import VariantScalableTargets
 from shadowscale.adapters.clock import SystemClock
 from shadowscale.adapters.deferrals import Quarantine, QueueDeferrals
 from shadowscale.adapters.endpoint_state import DynamoEndpointState
-from shadowscale.adapters.policy_store import CachedPolicyStore
+from shadowscale.adapters.policy_store import CachedPolicyStore, TableParameterProvider
 from shadowscale.adapters.sagemaker import SageMakerEndpoints
 from shadowscale.domain.autopilot import Autopilot
 from shadowscale.domain.ports import Clock
@@ -30,13 +30,12 @@ def set_clock(clock: Clock | None) -> None:
 def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -> CapacityEntryPoints:
     # Imported here: only the capacity functions pay for the Parameters and Idempotency modules.
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-    from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 
     dynamodb = clients.dynamodb()
     sqs = clients.sqs()
     autopilot = Autopilot(
         policies=CachedPolicyStore(
-            DynamoDBProvider(table_name=settings.policy_table, boto_config=clients.SDK_CONFIG),
+            TableParameterProvider(dynamodb, settings.policy_table),
             settings.policy_cache_seconds,
         ),
         state=DynamoEndpointState(dynamodb, settings.state_table),

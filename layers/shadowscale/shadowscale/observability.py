@@ -11,5 +11,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 SERVICE = "shadowscale"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Only botocore is patched: the default also patches requests and httpx, which the functions never use.
+tracer = Tracer(service=SERVICE, patch_modules=["botocore"])
 metrics = Metrics(service=SERVICE)

@@ -24,12 +24,13 @@ SDK_CONFIG = Config(
 
 
 @cache
-def _session() -> boto3.Session:
+def session() -> boto3.Session:
+    """One session per process: every client and Powertools utility shares its loaded botocore data."""
     return boto3.Session()
 
 
 def _client(service: str) -> Any:  # noqa: ANN401  (boto3 types clients by service name only in stubs)
-    return _session().client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
+    return session().client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
 
 
 def sagemaker() -> SageMakerClient:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shadowscale.domain.autopilot import Autopilot
@@ -20,6 +18,9 @@ from shadowscale.errors import InvalidEvent, InvalidPolicy
 from shadowscale.models.decision import DecisionReport
 from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
 from shadowscale.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 class Quarantine(Protocol):
@@ -40,6 +41,9 @@ class CapacityEntryPoints:
 
     def deferred_batch(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         """SQS batch of deferred changes; a change that still cannot be applied is a batch item failure."""
+        # Imported here: Batch costs ~40 ms of import that the alarm and schedule functions never need.
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
         self.dedup.register_context(context)
         # A batch in which every change is still blocked is reported item by item, like any other.
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

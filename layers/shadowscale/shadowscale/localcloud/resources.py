@@ -107,7 +107,7 @@ def apply_environment(values: Mapping[str, str]) -> None:
     os.environ.update(values)
     get_settings.cache_clear()
     composition.capacity_entrypoints.cache_clear()
-    clients._session.cache_clear()
+    clients.session.cache_clear()
 
 
 def queued_bodies(queue_url: str, *, remove: bool = False) -> list[str]:

@@ -11,7 +11,6 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shadowscale.errors import InvalidEvent
@@ -66,12 +65,23 @@ class AlarmActionEvent(BaseModel):
     alarm_data: AlarmData = Field(alias="alarmData")
 
 
-class AlarmStateChangeEvent(EventBridgeModel):
-    """The EventBridge "CloudWatch Alarm State Change" event."""
+class AlarmStateChangeEvent(BaseModel):
+    """The EventBridge "CloudWatch Alarm State Change" event.
 
+    The envelope is declared here rather than extending Powertools' EventBridgeModel: importing any
+    Powertools parser model builds all of them (about 45 ms of every cold start, measured by make bench).
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
     source: Literal["aws.cloudwatch"]
+    account: str
+    time: datetime
+    region: str
+    resources: list[str] = Field(default_factory=list)
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
-    detail: AlarmData  # narrowed from Powertools' RawDictOrModel
+    detail: AlarmData
 
 
 class AlarmTransition(BaseModel):
