@@ -203,13 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidPolicy as exc:
         print(f"error: {exc}\nnothing was applied", file=sys.stderr)
         return 2
-    except ShadowscaleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except ClientError as exc:
+    except (ShadowscaleError, BotoCoreError, ClientError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return code

@@ -175,39 +175,31 @@ def decide_alarm(
     now: datetime,
     source_event: str,
 ) -> Decision:
-    found = policy.reaction_for(transition.alarm_name)
-    if found is None:
+    def unchanged(note: str, *, superseded: bool = False) -> Decision:
         return Decision(
             endpoint=policy.endpoint,
             source_event=source_event,
             decided_at=now,
             memory=memory,
-            notes=(f"alarm {transition.alarm_name!r} has no reaction in the policy of {policy.endpoint!r}",),
+            superseded=superseded,
+            notes=(note,),
         )
+
+    found = policy.reaction_for(transition.alarm_name)
+    if found is None:
+        return unchanged(f"alarm {transition.alarm_name!r} has no reaction in the policy of {policy.endpoint!r}")
     variant, reaction = found
     variant_memory = memory.variant(variant.name)
     remembered = variant_memory.alarms.get(transition.alarm_name)
     if remembered is not None and remembered.changed_at > transition.changed_at:
-        return Decision(
-            endpoint=policy.endpoint,
-            source_event=source_event,
-            decided_at=now,
-            memory=memory,
+        return unchanged(
+            f"alarm {transition.alarm_name!r} went {remembered.state} at {remembered.changed_at.isoformat()}, "
+            f"after this {transition.state} transition",
             superseded=True,
-            notes=(
-                f"alarm {transition.alarm_name!r} went {remembered.state} at {remembered.changed_at.isoformat()}, "
-                f"after this {transition.state} transition",
-            ),
         )
     observed = observation.variant(variant.name)
     if observed is None:
-        return Decision(
-            endpoint=policy.endpoint,
-            source_event=source_event,
-            decided_at=now,
-            memory=memory,
-            notes=(f"variant {variant.name!r} is not on endpoint {policy.endpoint!r}",),
-        )
+        return unchanged(f"variant {variant.name!r} is not on endpoint {policy.endpoint!r}")
     variant_memory = variant_memory.model_copy(
         update={
             "alarms": {
