@@ -14,7 +14,7 @@ OFFLINE_AWS := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET
 	SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT_SAM_CLI_DISABLE_UPDATE_CHECK=1
 STACK ?= shadowscale-dev
 
-.PHONY: help venv tools lint typecheck validate checkov unit integration e2e pytest test demo bench build deploy local-up clean
+.PHONY: help venv tools lint typecheck validate checkov artifacts unit integration e2e pytest test demo bench build deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ e2e: venv ## end-to-end scenarios on the embedded local cloud
 pytest: venv
 	$(BIN)/pytest -q -n 2
 
-test: lint typecheck validate checkov pytest ## every check: ruff, mypy, sam validate --lint, checkov, pytest
+test: lint typecheck validate checkov artifacts pytest ## every check: ruff, mypy, sam validate --lint, checkov, arm64 build, pytest
 
 demo: venv ## run the whole system end to end on the embedded local cloud (no AWS account, no Docker)
 	$(BIN)/python -m shadowscale.localcloud.demo
@@ -73,6 +73,9 @@ bench: venv ## cold-start ratio and AWS calls per decision
 
 build: venv $(SAM) ## sam build (arm64 layer built without Docker)
 	$(OFFLINE_AWS) PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --template template.yaml
+
+artifacts: build ## check the built layer is arm64/CPython 3.13 and ships no test tooling or boto3
+	$(BIN)/python tests/artifacts/check_layer.py
 
 deploy: build ## sam deploy --guided into your AWS account
 	$(SAM) deploy --guided
