@@ -1,17 +1,14 @@
-"""`make demo`: one simulated Monday of an endpoint under the capacity autopilot, on the embedded local cloud.
+"""`make demo`: the real stack on the embedded local cloud, through one simulated Monday.
 
-Everything runs in this process: moto stands in for AWS, the SageMaker gap-fill adds what moto lacks
-(an endpoint that is `Updating` for a while after each change, the in-progress error), and the real
-function handlers (functions/*/app.py) receive the events EventBridge Scheduler, CloudWatch and SQS
-would send, on an accelerated clock. Reports go to ./demo-output.
+template.yaml is SAM-transformed and deployed into moto; the policy is applied with the real CLI;
+EventBridge Scheduler schedules fire on an accelerated clock; alarms change state through
+SetAlarmState and reach the functions through the policy's EventBridge rule (and one alarm's own
+Lambda action); deferred changes come back through the SQS event source mapping. Reports go to
+./demo-output.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import importlib.util
-import io
 import json
 import os
 import sys
@@ -19,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,298 +23,10 @@ BERLIN = ZoneInfo("Europe/Berlin")
 ENDPOINT = "fraud-detector"
 LATENCY_ALARM = "fraud-detector-latency-high"
 CANDIDATE_ALARM = "fraud-detector-candidate-5xx"
-UPDATE_SECONDS = 45  # how long the simulated endpoint stays `Updating` after a change
-
-
-def repo_root() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "template.yaml").exists() and (parent / "functions").is_dir():
-            return parent
-    raise RuntimeError("run the demo from a checkout of shadowscale (template.yaml not found)")
-
-
-def load_handler(root: Path, function: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The function's own app.py, loaded as Lambda would load it from its CodeUri."""
-    spec = importlib.util.spec_from_file_location(f"{function}_app", root / "functions" / function / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
-    return handler
-
-
-@dataclass
-class AcceleratedClock:
-    """Simulated time: advances only when the scenario (or a retry's sleep) says so."""
-
-    current: datetime
-
-    def now(self) -> datetime:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-    def at(self, hour: int, minute: int = 0) -> None:
-        local = self.current.astimezone(BERLIN).replace(hour=hour, minute=minute, second=0, microsecond=0)
-        self.current = max(self.current, local.astimezone(UTC))
-
-
-@dataclass
-class LambdaContext:
-    function_name: str
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "local"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-@dataclass
-class Demo:
-    root: Path
-    output: Path
-    clock: AcceleratedClock
-    sagemaker: Any
-    intent_queue_url: str
-    handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]]
-    function_log: io.TextIOBase
-    sqs: Any
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-    last_event: dict[str, Any] = field(default_factory=dict)
-
-    # --- what the platform would do --------------------------------------------------------------
-
-    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        # Function logs and EMF metrics go to a file, as CloudWatch Logs would keep them.
-        with contextlib.redirect_stdout(self.function_log):
-            return self.handlers[function](event, LambdaContext(function_name=f"shadowscale-local-{function}"))
-
-    def tick(self, schedule: str) -> dict[str, Any]:
-        return self.invoke(
-            "scheduled_scaler",
-            {
-                "kind": "shadowscale.schedule-tick",
-                "endpoint": ENDPOINT,
-                "schedule": schedule,
-                "scheduledTime": self.clock.now().isoformat(),
-            },
-        )
-
-    def alarm(self, shape: str, alarm: str, state: str, worst: float | None = None) -> dict[str, Any]:
-        event = copy.deepcopy(json.loads((self.root / "events" / f"alarm_{shape}_alarm.json").read_text()))
-        data = event["alarmData"] if shape == "action" else event["detail"]
-        data["alarmName"] = alarm
-        data["state"]["value"] = state
-        data["state"]["timestamp"] = self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-        reason = {"recentDatapoints": [worst], "threshold": 100000.0} if worst is not None else {}
-        data["state"]["reasonData"] = json.dumps(reason)
-        self.last_event = event
-        return self.invoke("alarm_scaler", event)
-
-    def deliver_deferred(self) -> dict[str, Any] | None:
-        """Play the SQS event source mapping: deliver what is due on the deferred-change queue."""
-        from shadowscale.localcloud.resources import queued_bodies, sqs_event
-
-        bodies = queued_bodies(self.intent_queue_url, remove=True)
-        if not bodies:
-            return None
-        arn = "arn:aws:sqs:us-east-1:123456789012:shadowscale-local-deferred-changes"
-        result = self.invoke("deferred_scaler", sqs_event(bodies, arn))
-        failed = [int(item["itemIdentifier"].removeprefix("m-")) for item in result["batchItemFailures"]]
-        for index in failed:  # as SQS does after the visibility timeout
-            self.sqs.send_message(QueueUrl=self.intent_queue_url, MessageBody=bodies[index])
-        return {
-            "outcome": "redelivery" if failed else "delivered",
-            "changes": [],
-            "notes": [f"{len(bodies)} deferred change(s) delivered, {len(failed)} still blocked"],
-        }
-
-    # --- what a person watches -------------------------------------------------------------------
-
-    def variants(self) -> dict[str, tuple[int, float]]:
-        described = self.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
-        return {
-            v["VariantName"]: (v["CurrentInstanceCount"], v["CurrentWeight"]) for v in described["ProductionVariants"]
-        }
-
-    def step(self, what: str, report: dict[str, Any] | None) -> None:
-        local = self.clock.now().astimezone(BERLIN).strftime("%a %H:%M")
-        variants = self.variants()
-        state = "  ".join(f"{name}={count}x w{weight:g}" for name, (count, weight) in variants.items())
-        outcome = (report or {}).get("outcome", "-")
-        print(f"  [{local} Berlin] {what:<58} {outcome:<10} {state}")
-        for change in (report or {}).get("changes", []):
-            if (
-                change["instances_before"] != change["instances_after"]
-                or change["weight_before"] != change["weight_after"]
-            ):
-                print(
-                    f"{'':24}↳ {change['variant']}: {change['instances_before']}→{change['instances_after']} "
-                    f"instances, weight {change['weight_before']:g}→{change['weight_after']:g} "
-                    f"via {change['via']}: {change['reason']}"
-                )
-        if outcome != "applied":
-            for note in (report or {}).get("notes", [])[:1]:
-                print(f"{'':24}· {note}")
-        self.timeline.append(
-            {
-                "at": self.clock.now().isoformat(),
-                "step": what,
-                "report": report,
-                "variants": {name: {"instances": c, "weight": w} for name, (c, w) in variants.items()},
-            }
-        )
-
-    def wait(self, seconds: float) -> None:
-        self.clock.sleep(seconds)
-
-
-def run(output: Path) -> dict[str, Any]:
-    import boto3
-    from moto import mock_aws
-
-    from shadowscale import composition
-    from shadowscale.adapters.policy_store import PolicyRepository
-    from shadowscale.cli.main import load_policy_file
-    from shadowscale.cli.policy_wiring import PolicyWiring, StackOutputs
-    from shadowscale.localcloud import resources
-    from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
-
-    root = repo_root()
-    output.mkdir(parents=True, exist_ok=True)
-    clock = AcceleratedClock(datetime(2026, 11, 23, 5, 0, tzinfo=UTC))  # Monday 06:00 in Berlin
-    with (
-        mock_aws(),
-        SageMakerGapFill(clock=clock.now, update_seconds=UPDATE_SECONDS) as gaps,
-        (output / "function-logs.jsonl").open("w") as function_log,
-    ):
-        print("Setting up the local cloud (moto + SageMaker gap-fill) …")
-        made = resources.create_capacity_resources(boto3, prefix="shadowscale-local")
-        resources.apply_environment(made.environment(POLICY_CACHE_SECONDS="0"))
-        composition.set_clock(clock)
-        sagemaker = boto3.client("sagemaker", region_name=resources.REGION)
-        resources.create_endpoint(sagemaker, ENDPOINT, {"primary": (1, 1.0), "candidate": (1, 0.1)})
-        print(f"  endpoint {ENDPOINT}: variants primary (1 instance) and candidate (1 instance, weight 0.1)")
-
-        policy = load_policy_file(root / "examples" / "capacity_policy.yaml")
-        dynamodb = boto3.client("dynamodb", region_name=resources.REGION)
-        revision = PolicyRepository(dynamodb, made.policy_table).put(policy)
-        boto3.client("scheduler", region_name=resources.REGION).create_schedule_group(Name="shadowscale-local")
-        outputs = StackOutputs(
-            PolicyTableName=made.policy_table,
-            EndpointStateTableName=made.state_table,
-            ScheduleGroupName="shadowscale-local",
-            SchedulerRoleArn="arn:aws:iam::123456789012:role/scheduler",
-            ScheduledScalerFunctionArn="arn:aws:lambda:us-east-1:123456789012:function:shadowscale-local-scheduled-scaler",
-            AlarmScalerFunctionArn="arn:aws:lambda:us-east-1:123456789012:function:shadowscale-local-alarm-scaler",
-            AlarmRulePrefix="shadowscale-local-",
-            DeadLetterQueueUrl=made.dead_letter_queue_url,
-        )
-        plan = PolicyWiring(
-            outputs,
-            boto3.client("scheduler", region_name=resources.REGION),
-            boto3.client("events", region_name=resources.REGION),
-        ).apply(policy)
-        print(f"  policy apply examples/capacity_policy.yaml → revision {revision}")
-        for line in plan.lines():
-            print(f"    {line}")
-
-        from shadowscale.observability import logger
-
-        previous_stream = logger.registered_handler.setStream(function_log)  # type: ignore[attr-defined]
-        handlers = {name: load_handler(root, name) for name in ("scheduled_scaler", "alarm_scaler", "deferred_scaler")}
-        demo = Demo(
-            root,
-            output,
-            clock,
-            sagemaker,
-            made.intent_queue_url,
-            handlers,
-            function_log,
-            boto3.client("sqs", region_name=resources.REGION),
-        )
-
-        print("\nA simulated Monday (times in Berlin; endpoint updates take 45 simulated seconds):")
-        demo.step("heartbeat tick before business hours", demo.tick("heartbeat"))
-        clock.at(8)
-        demo.step("business-hours window starts (08:00)", demo.tick("primary/business-hours.start"))
-        demo.wait(300)
-        demo.step("heartbeat tick inside the window: nothing to do", demo.tick("heartbeat"))
-        clock.at(10, 15)
-        demo.step(
-            "latency alarm ALARM, 230 ms over (EventBridge event)",
-            demo.alarm("eventbridge", LATENCY_ALARM, "ALARM", worst=330000.0),
-        )
-        demo.wait(120)
-        demo.step("candidate 5xx alarm ALARM (alarm-action event)", demo.alarm("action", CANDIDATE_ALARM, "ALARM"))
-        demo.wait(60)
-        demo.step("the same candidate alarm delivered again", demo.invoke("alarm_scaler", demo.last_event))
-        demo.wait(120)
-        demo.step(
-            "latency alarm OK, inside the 600 s scale-in cooldown", demo.alarm("eventbridge", LATENCY_ALARM, "OK")
-        )
-        demo.wait(360)
-        demo.step("deferred-change queue delivers the OK after the cooldown", demo.deliver_deferred())
-        demo.wait(240)
-        demo.step("candidate 5xx alarm OK: weight restored", demo.alarm("action", CANDIDATE_ALARM, "OK"))
-        clock.at(13)
-        gaps.set_status(ENDPOINT, "Updating", for_seconds=600)
-        demo.step(
-            "someone else updates the endpoint; latency alarm ALARM",
-            demo.alarm("eventbridge", LATENCY_ALARM, "ALARM", worst=150000.0),
-        )
-        demo.wait(120)
-        demo.step("queue redelivers while still Updating (retried, not dropped)", demo.deliver_deferred())
-        demo.wait(600)
-        demo.step("queue redelivers after the update finished", demo.deliver_deferred())
-        demo.wait(1800)
-        demo.step("latency alarm OK", demo.alarm("eventbridge", LATENCY_ALARM, "OK"))
-        clock.at(20)
-        demo.step("business-hours window ends (20:00)", demo.tick("primary/business-hours.end"))
-        autoscaling = boto3.client("application-autoscaling", region_name=resources.REGION)
-        autoscaling.register_scalable_target(
-            ServiceNamespace="sagemaker",
-            ResourceId=f"endpoint/{ENDPOINT}/variant/primary",
-            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-            MinCapacity=1,
-            MaxCapacity=3,
-        )
-        clock.at(22)
-        report = demo.alarm("eventbridge", LATENCY_ALARM, "ALARM", worst=150000.0)
-        target = autoscaling.describe_scalable_targets(
-            ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{ENDPOINT}/variant/primary"]
-        )["ScalableTargets"][0]
-        demo.step(
-            f"primary now under auto scaling; alarm moves its range → [{target['MinCapacity']}, "
-            f"{target['MaxCapacity']}]",
-            report,
-        )
-        composition.set_clock(None)
-        logger.registered_handler.setStream(previous_stream)  # type: ignore[attr-defined]
-
-    outcomes: dict[str, int] = {}
-    for entry in demo.timeline:
-        outcome = (entry["report"] or {}).get("outcome", "none")
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    summary = {
-        "endpoint": ENDPOINT,
-        "steps": len(demo.timeline),
-        "outcomes": outcomes,
-        "final": demo.timeline[-1]["variants"],
-    }
-    (output / "capacity-timeline.json").write_text(json.dumps(demo.timeline, indent=2, default=str))
-    (output / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
+STACK = "shadowscale-local"
 
 # What Lambda's environment would hold; set before Powertools' Logger and Metrics are first imported.
-FUNCTION_ENVIRONMENT = {
+PROCESS_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "shadowscale",
     "POWERTOOLS_METRICS_NAMESPACE": "Shadowscale",
     "POWERTOOLS_TRACE_DISABLED": "1",
@@ -329,16 +37,267 @@ FUNCTION_ENVIRONMENT = {
 }
 
 
-def main() -> int:
-    os.environ.update(FUNCTION_ENVIRONMENT)
-    output = Path.cwd() / "demo-output"
-    print("shadowscale demo: the capacity autopilot on the embedded local cloud (no AWS account, no Docker)\n")
-    summary = run(output)
-    print(
-        f"\nSummary: {summary['steps']} decisions: "
-        + ", ".join(f"{count} {outcome}" for outcome, count in sorted(summary["outcomes"].items()))
+def repo_root() -> Path:
+    for parent in [Path.cwd(), *Path(__file__).resolve().parents]:
+        if (parent / "template.yaml").exists() and (parent / "functions").is_dir():
+            return parent
+    raise RuntimeError("run the demo from a checkout of shadowscale (template.yaml not found)")
+
+
+def berlin(moment: datetime) -> str:
+    return moment.astimezone(BERLIN).strftime("%a %H:%M")
+
+
+@dataclass
+class Scenario:
+    cloud: Any  # LocalCloud
+    say: Callable[[str], None] = print
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    _seen: int = 0
+
+    def variants(self) -> dict[str, dict[str, float]]:
+        described = self.cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+        return {
+            v["VariantName"]: {"instances": v["CurrentInstanceCount"], "weight": v["CurrentWeight"]}
+            for v in described["ProductionVariants"]
+        }
+
+    def at(self, hour: int, minute: int = 0) -> None:
+        local = self.cloud.clock.now().astimezone(BERLIN).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        self.cloud.advance_to(local.astimezone(UTC))
+
+    def alarm(self, name: str, state: str, worst: float | None = None) -> None:
+        reason_data = {"recentDatapoints": [worst], "threshold": 100000.0} if worst is not None else {}
+        self.cloud.client("cloudwatch").set_alarm_state(
+            AlarmName=name, StateValue=state, StateReason="demo", StateReasonData=json.dumps(reason_data)
+        )
+
+    def alarm_at(self, hour: int, minute: int, name: str, state: str, worst: float | None = None) -> None:
+        self.at(hour, minute)
+        self.alarm(name, state, worst)
+
+    def scene(self, title: str, action: Callable[[], None]) -> list[dict[str, Any]]:
+        """Run one scene and print every decision the functions made during it."""
+        action()
+        decisions = []
+        self.say(f"\n  {berlin(self.cloud.clock.now())} Berlin  {title}")
+        invocations = self.cloud.runtime.invocations[self._seen :]
+        self._seen = len(self.cloud.runtime.invocations)
+        quiet = 0
+        for invocation in invocations:
+            for report in _reports(invocation):
+                if report.get("outcome") == "no-change" and not report.get("changes"):
+                    quiet += 1
+                    continue
+                decisions.append({"function": invocation.function_name, **report})
+                self.say(
+                    f"      {invocation.function_name.removeprefix('shadowscale-dev-'):<16} "
+                    f"{report.get('outcome', '?'):<10} {_describe(report)}"
+                )
+        if quiet:
+            self.say(f"      {quiet} scheduled tick(s) with nothing to do")
+        state = "  ".join(f"{name}={v['instances']}x w{v['weight']:g}" for name, v in self.variants().items())
+        self.say(f"      endpoint now: {state}")
+        self.timeline.append(
+            {
+                "scene": title,
+                "at": self.cloud.clock.now().isoformat(),
+                "decisions": decisions,
+                "variants": self.variants(),
+            }
+        )
+        return decisions
+
+
+def _reports(invocation: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+    result = invocation.result
+    if isinstance(result, dict) and "outcome" in result:
+        return [result]
+    if isinstance(result, dict) and "batchItemFailures" in result:
+        # The deferred scaler logs one decision per replayed change; read them from its log lines.
+        reports = []
+        for line in invocation.log_lines:
+            if '"scaling decision"' in line:
+                record = json.loads(line)
+                reports.append({key: record.get(key) for key in ("outcome", "changes", "notes", "source_event")})
+        if result["batchItemFailures"]:
+            reports.append(
+                {
+                    "outcome": "requeued",
+                    "changes": [],
+                    "notes": [f"{len(result['batchItemFailures'])} change(s) still blocked; SQS retries"],
+                }
+            )
+        return reports
+    if isinstance(result, dict) and "errorType" in result:
+        return [{"outcome": "error", "changes": [], "notes": [f"{result['errorType']}: {result['errorMessage']}"]}]
+    return []
+
+
+def _describe(report: dict[str, Any]) -> str:
+    changes = [
+        c
+        for c in report.get("changes") or []
+        if c["instances_before"] != c["instances_after"] or c["weight_before"] != c["weight_after"]
+    ]
+    if changes:
+        return "; ".join(
+            f"{c['variant']} {c['instances_before']}→{c['instances_after']} w{c['weight_before']:g}→"
+            f"{c['weight_after']:g} via {c['via']} ({c['reason']})"
+            for c in changes
+        )
+    notes = report.get("notes") or []
+    return notes[0] if notes else ""
+
+
+def run(output: Path) -> dict[str, Any]:
+    from shadowscale.cli.main import main as cli
+    from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
+    from shadowscale.localcloud.resources import create_endpoint
+
+    root = repo_root()
+    output.mkdir(parents=True, exist_ok=True)
+    log_path = output / "function-logs.jsonl"
+    with log_path.open("w") as function_log:
+        cloud = LocalCloud(
+            root=root, clock=AcceleratedClock(datetime(2026, 11, 23, 5, 0, tzinfo=UTC)), stack_name=STACK
+        )
+        cloud.start()
+        try:
+            assert cloud.runtime is not None
+            cloud.runtime.log_sink = function_log
+            print(f"Deployed template.yaml into the local cloud as stack {STACK!r}:")
+            for key in (
+                "ScheduledScalerFunctionArn",
+                "AlarmScalerFunctionArn",
+                "DeferredChangeQueueUrl",
+                "ScheduleGroupName",
+            ):
+                print(f"    {key} = {cloud.outputs[key]}")
+            create_endpoint(cloud.client("sagemaker"), ENDPOINT, {"primary": (1, 1.0), "candidate": (1, 0.1)})
+            cloudwatch = cloud.client("cloudwatch")
+            cloudwatch.put_metric_alarm(
+                AlarmName=LATENCY_ALARM,
+                Namespace="AWS/SageMaker",
+                MetricName="ModelLatency",
+                Statistic="Average",
+                Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "primary"}],
+                Period=60,
+                EvaluationPeriods=2,
+                Threshold=100000,
+                ComparisonOperator="GreaterThanThreshold",
+            )
+            cloudwatch.put_metric_alarm(  # this one also names the alarm scaler as its own action
+                AlarmName=CANDIDATE_ALARM,
+                Namespace="AWS/SageMaker",
+                MetricName="Invocation5XXErrors",
+                Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "candidate"}],
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=5,
+                ComparisonOperator="GreaterThanThreshold",
+                AlarmActions=[cloud.outputs["AlarmScalerFunctionArn"]],
+                OKActions=[cloud.outputs["AlarmScalerFunctionArn"]],
+            )
+            print(f"    endpoint {ENDPOINT}: primary 1 instance, candidate 1 instance at weight 0.1; two alarms")
+            print("\n$ shadowscale policy apply examples/capacity_policy.yaml --stack-name shadowscale-local")
+            code = cli(
+                [
+                    "policy",
+                    "apply",
+                    str(root / "examples" / "capacity_policy.yaml"),
+                    "--stack-name",
+                    STACK,
+                    "--region",
+                    "us-east-1",
+                ]
+            )
+            if code != 0:
+                raise RuntimeError("policy apply failed")
+            timeline = play(Scenario(cloud), cloud)
+        finally:
+            cloud.stop()
+    outcomes: dict[str, int] = {}
+    for scene in timeline:
+        for decision in scene["decisions"]:
+            outcomes[decision["outcome"]] = outcomes.get(decision["outcome"], 0) + 1
+    summary = {
+        "endpoint": ENDPOINT,
+        "scenes": len(timeline),
+        "decisions": outcomes,
+        "final": timeline[-1]["variants"],
+        "deliveries": len(cloud.deliveries),
+    }
+    (output / "capacity-timeline.json").write_text(json.dumps(timeline, indent=2, default=str))
+    (output / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def play(scenario: Scenario, cloud: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+    print("\nA simulated Monday (times in Berlin; after each change the endpoint is Updating for 45 s):")
+    scenario.scene("schedules fire until business hours begin at 08:00", lambda: scenario.at(8, 5))
+    scenario.scene(
+        "latency alarm → ALARM, worst datapoint 230 ms over (EventBridge rule)",
+        lambda: scenario.alarm_at(10, 15, LATENCY_ALARM, "ALARM", 330000.0),
     )
-    print(f"Final: {summary['final']}")
+    scenario.scene(
+        "candidate 5xx alarm → ALARM (its own alarm action AND the rule: one effect)",
+        lambda: scenario.alarm_at(10, 17, CANDIDATE_ALARM, "ALARM"),
+    )
+    scenario.scene(
+        "latency alarm → OK inside the 600 s scale-in cooldown",
+        lambda: scenario.alarm_at(10, 20, LATENCY_ALARM, "OK"),
+    )
+    scenario.scene("the cooldown ends; the deferred OK comes back through SQS", lambda: scenario.at(10, 30))
+    scenario.scene("candidate 5xx alarm → OK", lambda: scenario.alarm_at(10, 31, CANDIDATE_ALARM, "OK"))
+
+    def busy_endpoint() -> None:
+        scenario.at(13)
+        assert cloud.gaps is not None
+        cloud.gaps.set_status(ENDPOINT, "Updating", for_seconds=600)
+        scenario.alarm(LATENCY_ALARM, "ALARM", 150000.0)
+
+    scenario.scene("someone else updates the endpoint for 10 min; latency alarm → ALARM", busy_endpoint)
+    scenario.scene("SQS redelivers until the endpoint is InService again", lambda: scenario.at(13, 20))
+    scenario.scene("latency alarm → OK", lambda: scenario.alarm_at(13, 45, LATENCY_ALARM, "OK"))
+    scenario.scene("business hours end at 20:00", lambda: scenario.at(20, 5))
+
+    def auto_scaled() -> None:
+        scenario.at(22)
+        cloud.client("application-autoscaling").register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=f"endpoint/{ENDPOINT}/variant/primary",
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            MinCapacity=1,
+            MaxCapacity=3,
+        )
+        scenario.alarm(LATENCY_ALARM, "ALARM", 150000.0)
+
+    scenario.scene("primary is now registered with Application Auto Scaling; latency alarm → ALARM", auto_scaled)
+    target = cloud.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{ENDPOINT}/variant/primary"]
+    )["ScalableTargets"][0]
+    print(
+        f"      scalable target range now [{target['MinCapacity']}, {target['MaxCapacity']}]: "
+        "auto scaling brings the count up to its new minimum"
+    )
+    scenario.timeline[-1]["scalable_target"] = {"min": target["MinCapacity"], "max": target["MaxCapacity"]}
+    return scenario.timeline
+
+
+def main() -> int:
+    os.environ.update(PROCESS_ENVIRONMENT)
+    output = Path.cwd() / "demo-output"
+    print("shadowscale demo: the real stack on the embedded local cloud (no AWS account, no Docker)\n")
+    started = datetime.now(UTC)
+    summary = run(output)
+    elapsed = (datetime.now(UTC) - started) / timedelta(seconds=1)
+    print(
+        f"\nSummary: {summary['scenes']} scenes, {summary['deliveries']} function invocations by the platform; "
+        "decisions: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary["decisions"].items()))
+    )
+    print(f"Final: {summary['final']}   ({elapsed:.1f} s wall time)")
     print(f"Reports: {output}/capacity-timeline.json, {output}/summary.json, {output}/function-logs.jsonl")
     return 0
 

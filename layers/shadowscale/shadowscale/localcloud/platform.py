@@ -1,0 +1,348 @@
+"""The embedded local cloud: moto + the real stack + our functions run in-process + an accelerated clock.
+
+It plays the parts of AWS that moto only stores:
+- EventBridge Scheduler: schedules in the stack's groups fire on the clock (our own evaluator of
+  cron/rate/at expressions, with their time zones), with the scheduler's input placeholders filled.
+- SQS event source mappings: messages are delivered in batches when due on the clock (DelaySeconds,
+  visibility timeout after a batch item failure, redrive to the DLQ after maxReceiveCount).
+- CloudWatch alarm state changes (SetAlarmState, or the simulated endpoint's metrics): delivered as the
+  alarm's Lambda action and as an EventBridge "CloudWatch Alarm State Change" event to matching rules.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+from zoneinfo import ZoneInfo
+
+from shadowscale.domain.schedule_expressions import ScheduleExpression
+from shadowscale.localcloud.lambda_runtime import InProcessLambdaRuntime
+from shadowscale.localcloud.resources import ACCOUNT, REGION
+from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
+from shadowscale.localcloud.stack import DeployedStack, deploy_stack
+
+
+@dataclass
+class AcceleratedClock:
+    """Simulated time: it moves only when the local cloud advances it (or a retry sleeps)."""
+
+    current: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+    def now(self) -> datetime:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+@dataclass
+class _Pending:
+    due: datetime
+    receives: int = 0
+
+
+@dataclass
+class Delivery:
+    at: datetime
+    kind: str  # "schedule" | "sqs" | "alarm-action" | "eventbridge"
+    target: str
+    detail: str
+    error: str | None = None
+
+
+@dataclass
+class LocalCloud:
+    root: Path
+    clock: AcceleratedClock = field(default_factory=AcceleratedClock)
+    stage: str = "dev"
+    stack_name: str = "shadowscale-local"
+    endpoint_update_seconds: float = 45.0
+    deliveries: list[Delivery] = field(default_factory=list)
+    stack: DeployedStack | None = None
+    gaps: SageMakerGapFill | None = None
+    runtime: InProcessLambdaRuntime | None = None
+    _mock: Any = None
+    _session: Any = None
+    _mappings: dict[str, tuple[str, int]] = field(default_factory=dict)  # queue name → (function arn, batch)
+    _pending: dict[str, _Pending] = field(default_factory=dict)  # message id → due/receives
+    _last_tick: dict[str, datetime] = field(default_factory=dict)  # schedule → last instant examined
+    _alarm_hook: Any = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        import boto3
+        from moto import mock_aws
+
+        from shadowscale import composition
+
+        self._mock = mock_aws()
+        self._mock.start()
+        self._session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106  (moto accepts any)
+        self.gaps = SageMakerGapFill(clock=self.clock.now, update_seconds=self.endpoint_update_seconds).install()
+        self.stack = deploy_stack(self._session, self.root, stack_name=self.stack_name, stage=self.stage)
+        self.runtime = InProcessLambdaRuntime(
+            code_dirs=self.stack.code_dirs, log_groups=self.stack.log_groups
+        ).install()
+        composition.set_clock(self.clock)
+        self._take_over_event_source_mappings()
+        self._hook_alarm_state_changes()
+        return self
+
+    def stop(self) -> None:
+        from shadowscale import composition
+
+        composition.set_clock(None)
+        if self._alarm_hook is not None:
+            from moto.cloudwatch import models as cloudwatch_models
+
+            cloudwatch_models.CloudWatchBackend.set_alarm_state = self._alarm_hook  # type: ignore[method-assign]
+            self._alarm_hook = None
+        if self.runtime is not None:
+            self.runtime.uninstall()
+        if self.gaps is not None:
+            self.gaps.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def client(self, service: str) -> Any:  # noqa: ANN401
+        return self._session.client(service, region_name=REGION)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        assert self.stack is not None
+        return self.stack.outputs
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward, delivering every schedule firing and due message in time order."""
+        target = self.clock.now() + timedelta(seconds=seconds)
+        while True:
+            upcoming = self._next_happening(target)
+            if upcoming is None:
+                break
+            moment, action = upcoming
+            self.clock.current = max(self.clock.current, moment)
+            action()
+        self.clock.current = max(self.clock.current, target)
+
+    def advance_to(self, moment: datetime) -> None:
+        self.advance(max(0.0, (moment - self.clock.now()).total_seconds()))
+
+    def _next_happening(self, limit: datetime) -> tuple[datetime, Any] | None:
+        candidates: list[tuple[datetime, Any]] = []
+        now = self.clock.now()
+        for schedule in self._schedules():
+            fire = self._next_fire(schedule, now)
+            if fire is not None and fire <= limit:
+                candidates.append((fire, lambda s=schedule, f=fire: self._fire(s, f)))
+        self._track_new_messages()
+        due_queues: dict[str, datetime] = {}
+        for queue_name, message in self._queued():
+            pending = self._pending[message.id]
+            if pending.due <= limit:
+                due_queues[queue_name] = min(due_queues.get(queue_name, pending.due), pending.due)
+        for queue_name, due in due_queues.items():
+            candidates.append((max(due, now), lambda q=queue_name: self._deliver(q)))
+        return min(candidates, key=lambda candidate: candidate[0]) if candidates else None
+
+    # --- EventBridge Scheduler ----------------------------------------------------------------
+
+    def _schedules(self) -> list[dict[str, Any]]:
+        scheduler = self.client("scheduler")
+        found = []
+        for group in scheduler.list_schedule_groups().get("ScheduleGroups", []):
+            for summary in scheduler.list_schedules(GroupName=group["Name"]).get("Schedules", []):
+                schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group["Name"])
+                if schedule.get("State", "ENABLED") == "ENABLED":
+                    found.append(schedule)
+        return found
+
+    def _next_fire(self, schedule: dict[str, Any], now: datetime) -> datetime | None:
+        key = f"{schedule['GroupName']}/{schedule['Name']}"
+        since = self._last_tick.setdefault(key, now)
+        expression = ScheduleExpression.parse(schedule["ScheduleExpression"])
+        zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
+        anchor = schedule.get("StartDate") or schedule.get("CreationDate")
+        anchor_moment = anchor if isinstance(anchor, datetime) else None
+        return expression.next_fire_after(since, zone, anchor_moment)
+
+    def _fire(self, schedule: dict[str, Any], fire: datetime) -> None:
+        self._last_tick[f"{schedule['GroupName']}/{schedule['Name']}"] = fire
+        target = schedule["Target"]
+        payload = (
+            target.get("Input", "{}")
+            .replace("<aws.scheduler.scheduled-time>", fire.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            .replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
+        )
+        self._invoke(target["Arn"], payload, kind="schedule", detail=schedule["Name"])
+
+    # --- SQS event source mappings ------------------------------------------------------------
+
+    def _take_over_event_source_mappings(self) -> None:
+        """moto delivers on send and ignores delays and partial failures; the clock delivers instead."""
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        for queue in backend.queues.values():
+            for mapping in list(queue.lambda_event_source_mappings.values()):
+                self._mappings[queue.name] = (mapping.function_arn, int(mapping.batch_size or 10))
+            queue.lambda_event_source_mappings.clear()
+
+    def _queued(self) -> Iterator[tuple[str, Any]]:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT][REGION]
+        for queue_name in self._mappings:
+            for message in list(backend.queues[queue_name]._messages):
+                yield queue_name, message
+
+    def _track_new_messages(self) -> None:
+        for _, message in self._queued():
+            if message.id not in self._pending:
+                delay = max(0.0, (message.delayed_until - (message.sent_timestamp or 0)) / 1000.0)
+                self._pending[message.id] = _Pending(due=self.clock.now() + timedelta(seconds=delay))
+
+    def _deliver(self, queue_name: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        from shadowscale.localcloud.resources import sqs_event
+
+        queue = sqs_backends[ACCOUNT][REGION].queues[queue_name]
+        function_arn, batch_size = self._mappings[queue_name]
+        now = self.clock.now()
+        batch = [m for _, m in self._queued() if _ == queue_name and self._pending[m.id].due <= now][:batch_size]
+        if not batch:
+            return
+        for message in batch:
+            self._pending[message.id].receives += 1
+        event = sqs_event([message.body for message in batch], queue.queue_arn)
+        for record, message in zip(event["Records"], batch, strict=True):
+            record["messageId"] = message.id
+            record["attributes"]["ApproximateReceiveCount"] = str(self._pending[message.id].receives)
+        result = self._invoke(function_arn, json.dumps(event), kind="sqs", detail=queue_name, synchronous=True)
+        failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        if isinstance(result, dict) and "errorType" in result:
+            failed = {message.id for message in batch}
+        redrive = json.loads(queue.redrive_policy) if isinstance(queue.redrive_policy, str) else queue.redrive_policy
+        for message in batch:
+            pending = self._pending[message.id]
+            if message.id not in failed:
+                queue._messages.remove(message)
+                del self._pending[message.id]
+            elif redrive and pending.receives >= int(redrive["maxReceiveCount"]):
+                dead_letter_url = (
+                    f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{redrive['deadLetterTargetArn'].split(':')[-1]}"
+                )
+                self.client("sqs").send_message(QueueUrl=dead_letter_url, MessageBody=message.body)
+                queue._messages.remove(message)
+                del self._pending[message.id]
+            else:
+                pending.due = now + timedelta(seconds=int(getattr(queue, "visibility_timeout", 30) or 30))
+
+    # --- CloudWatch alarms --------------------------------------------------------------------
+
+    def _hook_alarm_state_changes(self) -> None:
+        from moto.cloudwatch import models as cloudwatch_models
+
+        original = cloudwatch_models.CloudWatchBackend.set_alarm_state
+        self._alarm_hook = original
+        cloud = self
+
+        def set_alarm_state(
+            backend: cloudwatch_models.CloudWatchBackend,
+            alarm_name: str,
+            reason: str,
+            reason_data: str,
+            state_value: str,
+        ) -> None:
+            alarm = backend.alarms.get(alarm_name)
+            previous = (alarm.state_value, alarm.state_reason, alarm.state_updated_timestamp) if alarm else None
+            original(backend, alarm_name, reason, reason_data, state_value)
+            if alarm is not None and previous is not None and previous[0] != state_value:
+                cloud._alarm_changed(alarm, previous)
+
+        cloudwatch_models.CloudWatchBackend.set_alarm_state = set_alarm_state  # type: ignore[method-assign,assignment]
+
+    def _alarm_changed(self, alarm: Any, previous: tuple[str, str, datetime]) -> None:  # noqa: ANN401
+        stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        state = {"value": alarm.state_value, "reason": alarm.state_reason, "timestamp": stamp}
+        if alarm.state_reason_data:
+            state["reasonData"] = alarm.state_reason_data
+        data = {
+            "alarmName": alarm.name,
+            "state": state,
+            "previousState": {"value": previous[0], "reason": previous[1] or "", "timestamp": stamp},
+            "configuration": {"description": alarm.description or "", "metrics": []},
+        }
+        arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm.name}"
+        actions = {"OK": alarm.ok_actions, "ALARM": alarm.alarm_actions}.get(alarm.state_value, [])
+        for action in actions or []:
+            if ":lambda:" in action:
+                event = {
+                    "source": "aws.cloudwatch",
+                    "alarmArn": arn,
+                    "accountId": ACCOUNT,
+                    "time": stamp,
+                    "region": REGION,
+                    "alarmData": data,
+                }
+                self._invoke(action, json.dumps(event), kind="alarm-action", detail=alarm.name)
+        bridge_event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch",
+            "account": ACCOUNT,
+            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [arn],
+            "detail": data,
+        }
+        self.put_event(bridge_event)
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        """Deliver an event to the default bus's matching rules' Lambda targets (moto cannot)."""
+        from moto.events.models import events_backends
+
+        bus = events_backends[ACCOUNT][REGION].event_buses["default"]
+        for rule in bus.rules.values():
+            if rule.state != "ENABLED" or rule.event_pattern is None or not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
+                continue
+            for target in rule.targets:
+                if ":lambda:" in target["Arn"]:
+                    self._invoke(target["Arn"], json.dumps(event), kind="eventbridge", detail=rule.name)
+
+    # --- invocation ---------------------------------------------------------------------------
+
+    def _invoke(self, function_arn: str, payload: str, *, kind: str, detail: str, synchronous: bool = False) -> Any:  # noqa: ANN401
+        response = self.client("lambda").invoke(
+            FunctionName=function_arn, Payload=payload.encode(), InvocationType="RequestResponse"
+        )
+        body = response["Payload"].read()
+        result = json.loads(body) if body else None
+        error = response.get("FunctionError") and (result or {}).get("errorType", "error")
+        self.deliveries.append(Delivery(self.clock.now(), kind, function_arn.rsplit(":", 1)[-1], detail, error))
+        return result
+
+
+@contextmanager
+def local_cloud(root: Path, **options: Any) -> Iterator[LocalCloud]:  # noqa: ANN401
+    cloud = LocalCloud(root=root, **options).start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
