@@ -93,3 +93,96 @@ def test_given_uninstalled_then_moto_behaviour_is_back(sagemaker: Any) -> None:
 def test_unknown_operation_for_fault_is_refused() -> None:
     with pytest.raises(ValueError, match="UpdateEndpoint"):
         SageMakerGapFill().inject_fault("Nope", "ThrottlingException")
+
+
+def shadow_config(client: Any, name: str, capture: bool = True) -> None:
+    client.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": f"{ENDPOINT}-primary-model",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        ShadowProductionVariants=[
+            {
+                "VariantName": "shadow",
+                "ModelName": f"{ENDPOINT}-candidate-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g5.xlarge",
+                "InitialVariantWeight": 0.5,
+            }
+        ],
+        DataCaptureConfig={
+            "EnableCapture": capture,
+            "InitialSamplingPercentage": 20,
+            "DestinationS3Uri": "s3://captures/fraud",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    )
+
+
+def test_given_shadow_config_when_described_then_shadow_variants_kept(sagemaker: Any) -> None:
+    with SageMakerGapFill():
+        shadow_config(sagemaker, "with-shadow")
+        described = sagemaker.describe_endpoint_config(EndpointConfigName="with-shadow")
+    assert [v["VariantName"] for v in described["ShadowProductionVariants"]] == ["shadow"]
+    assert described["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
+
+
+def test_given_update_endpoint_when_updating_then_in_progress_then_new_config_in_service(sagemaker: Any) -> None:
+    clock = Clock()
+    with SageMakerGapFill(clock=clock.now, update_seconds=300):
+        shadow_config(sagemaker, "with-shadow")
+        sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
+        assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "Updating"
+        with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
+            sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
+        clock.advance(300)
+        described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == "with-shadow"
+    assert [(v["VariantName"], v["CurrentInstanceCount"]) for v in described["ProductionVariants"]] == [("primary", 2)]
+    assert described["ShadowProductionVariants"][0]["VariantName"] == "shadow"
+    assert described["DataCaptureConfig"]["CaptureStatus"] == "Started"
+    assert described["DataCaptureConfig"]["CurrentSamplingPercentage"] == 20
+
+
+def test_given_update_back_to_original_config_then_shadow_and_capture_gone(sagemaker: Any) -> None:
+    with SageMakerGapFill():
+        shadow_config(sagemaker, "with-shadow")
+        sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
+        sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-config-1")
+        described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    assert "ShadowProductionVariants" not in described
+    assert "DataCaptureConfig" not in described
+    assert {v["VariantName"] for v in described["ProductionVariants"]} == {"primary", "candidate"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "config", "message"),
+    [
+        ("missing", "with-shadow", "Could not find endpoint"),
+        (ENDPOINT, "missing", "Could not find endpoint configuration"),
+    ],
+)
+def test_given_unknown_names_when_update_endpoint_then_validation_error(
+    sagemaker: Any, endpoint: str, config: str, message: str
+) -> None:
+    with SageMakerGapFill():
+        shadow_config(sagemaker, "with-shadow")
+        with pytest.raises(ClientError, match=message) as raised:
+            sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_given_throttling_injected_on_update_endpoint_then_raised(sagemaker: Any) -> None:
+    with SageMakerGapFill() as gaps:
+        shadow_config(sagemaker, "with-shadow")
+        gaps.inject_fault("UpdateEndpoint", "ThrottlingException", times=1)
+        with pytest.raises(ClientError, match="Rate exceeded"):
+            sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
+        sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")

@@ -1,11 +1,16 @@
 """What moto's SageMaker lacks for endpoint operations, filled in. Targets moto==5.2.5 exactly.
 
 moto (5.2.5) answers UpdateEndpointWeightsAndCapacities by overwriting the weight with None when only
-a count is given (and the reverse), never shows an endpoint as `Updating`, and so never answers
-"Cannot update in-progress endpoint". Installed, this module makes the backend behave as SageMaker does:
-- UpdateEndpointWeightsAndCapacities keeps what the request does not name, takes the endpoint to
-  `Updating` for `update_seconds` of the injected clock, then `InService`;
+a count is given (and the reverse), never shows an endpoint as `Updating` (so never answers "Cannot
+update in-progress endpoint"), drops `ShadowProductionVariants` from endpoint configs, shows only part
+of an endpoint's data-capture state, and has no UpdateEndpoint. Installed, this module makes the
+backend behave as SageMaker does:
+- UpdateEndpointWeightsAndCapacities keeps what the request does not name;
+- UpdateEndpoint moves the endpoint to another config: production and shadow variants, data capture;
+- both take the endpoint to `Updating` for `update_seconds` of the injected clock, then `InService`;
 - any update while `Updating` fails with ValidationException "Cannot update in-progress endpoint";
+- endpoint configs keep `ShadowProductionVariants`; DescribeEndpoint shows the shadow variants and
+  the data-capture status (`CaptureStatus`, `CurrentSamplingPercentage`);
 - `inject_fault` makes the next N calls of an operation fail (throttling, in-progress, 5xx).
 
 Usage (inside `mock_aws()`):
@@ -31,6 +36,8 @@ TARGET_MOTO_VERSION = "5.2.5"
 _OPERATIONS = {
     "DescribeEndpoint": "describe_endpoint",
     "UpdateEndpointWeightsAndCapacities": "update_endpoint_weights_and_capacities",
+    "UpdateEndpoint": "update_endpoint",
+    "CreateEndpointConfig": "create_endpoint_config",
 }
 
 
@@ -56,6 +63,8 @@ class SageMakerGapFill:
     _originals: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     calls: dict[str, int] = field(default_factory=dict)
+    _shadow_variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # config → its shadows
+    _endpoint_shadows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # endpoint → live shadows
 
     # --- controls for tests and the local cloud ------------------------------------------------
 
@@ -104,6 +113,24 @@ class SageMakerGapFill:
             status = gaps.status_of(endpoint_name)
             if status is not None:
                 described["EndpointStatus"] = status
+            endpoint = backend.endpoints[endpoint_name]
+            described["ProductionVariants"] = [
+                {"CurrentWeight": 1.0, "DesiredWeight": 1.0, **variant} for variant in described["ProductionVariants"]
+            ]
+            shadows = gaps._endpoint_shadows.get(endpoint_name)
+            if shadows:
+                described["ShadowProductionVariants"] = shadows
+            capture = endpoint.data_capture_config or {}
+            if capture:
+                described["DataCaptureConfig"] = {
+                    "EnableCapture": bool(capture.get("EnableCapture", False)),
+                    "CaptureStatus": "Started" if capture.get("EnableCapture") else "Stopped",
+                    "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
+                    "DestinationS3Uri": capture.get("DestinationS3Uri", ""),
+                    **({"KmsKeyId": capture["KmsKeyId"]} if capture.get("KmsKeyId") else {}),
+                }
+            else:
+                described.pop("DataCaptureConfig", None)
             return described
 
         def update_endpoint_weights_and_capacities(
@@ -134,14 +161,85 @@ class SageMakerGapFill:
                 gaps.set_status(endpoint_name, "Updating", for_seconds=gaps.update_seconds)
             return arn
 
+        from moto.sagemaker import responses as sagemaker_responses
+
+        response_class = sagemaker_responses.SageMakerResponse
+        original_create_config = response_class.create_endpoint_config
+        original_describe_config = backend_class.describe_endpoint_config
+        original_create_endpoint = backend_class.create_endpoint
+        self._originals.update(
+            {
+                "create_endpoint_config@response": original_create_config,
+                "describe_endpoint_config": original_describe_config,
+                "create_endpoint": original_create_endpoint,
+            }
+        )
+
+        def create_endpoint_config(response: Any) -> Any:  # noqa: ANN401
+            gaps._fail_if_asked("CreateEndpointConfig")
+            result = original_create_config(response)
+            shadows = response._get_param("ShadowProductionVariants")
+            if shadows:
+                gaps._shadow_variants[response._get_param("EndpointConfigName")] = shadows
+            return result
+
+        def describe_endpoint_config(
+            backend: sagemaker_models.SageMakerModelBackend, endpoint_config_name: str
+        ) -> dict[str, Any]:
+            described: dict[str, Any] = dict(original_describe_config(backend, endpoint_config_name))
+            if endpoint_config_name in gaps._shadow_variants:
+                described["ShadowProductionVariants"] = gaps._shadow_variants[endpoint_config_name]
+            return described
+
+        def create_endpoint(backend: sagemaker_models.SageMakerModelBackend, **kwargs: Any) -> Any:  # noqa: ANN401
+            endpoint = original_create_endpoint(backend, **kwargs)
+            gaps._endpoint_shadows[endpoint.endpoint_name] = _variant_states(
+                gaps._shadow_variants.get(endpoint.endpoint_config_name, [])
+            )
+            return endpoint
+
+        def update_endpoint(response: Any) -> Any:  # noqa: ANN401
+            from moto.core.responses import ActionResult
+
+            gaps._fail_if_asked("UpdateEndpoint")
+            backend = response.sagemaker_backend
+            name = response._get_param("EndpointName")
+            config_name = response._get_param("EndpointConfigName")
+            endpoint = backend.endpoints.get(name)
+            if endpoint is None:
+                raise ValidationError(message=f'Could not find endpoint "{name}".')
+            config = backend.endpoint_configs.get(config_name)
+            if config is None:
+                raise ValidationError(message=f'Could not find endpoint configuration "{config_name}".')
+            if gaps.status_of(name) not in (None, "InService"):
+                raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            endpoint.endpoint_config_name = config_name
+            endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+            endpoint.data_capture_config = config.data_capture_config
+            gaps._endpoint_shadows[name] = _variant_states(gaps._shadow_variants.get(config_name, []))
+            if gaps.update_seconds > 0:
+                gaps.set_status(name, "Updating", for_seconds=gaps.update_seconds)
+            return ActionResult({"EndpointArn": endpoint.arn})
+
+        response_class.create_endpoint_config = create_endpoint_config  # type: ignore[method-assign,assignment]
+        response_class.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+        backend_class.describe_endpoint_config = describe_endpoint_config  # type: ignore[method-assign,assignment]
+        backend_class.create_endpoint = create_endpoint  # type: ignore[method-assign,assignment]
         backend_class.describe_endpoint = describe_endpoint  # type: ignore[method-assign,assignment]
         backend_class.update_endpoint_weights_and_capacities = update_endpoint_weights_and_capacities  # type: ignore[method-assign,assignment]
         return self
 
     def uninstall(self) -> None:
+        from moto.sagemaker import responses as sagemaker_responses
+
         backend_class = sagemaker_models.SageMakerModelBackend
         for name, original in self._originals.items():
-            setattr(backend_class, name, original)
+            if name.endswith("@response"):
+                setattr(sagemaker_responses.SageMakerResponse, name.removesuffix("@response"), original)
+            else:
+                setattr(backend_class, name, original)
+        if hasattr(sagemaker_responses.SageMakerResponse, "update_endpoint"):
+            delattr(sagemaker_responses.SageMakerResponse, "update_endpoint")
         self._originals = {}
 
     def __enter__(self) -> Self:
@@ -160,3 +258,17 @@ class SageMakerGapFill:
             if code == "ValidationException":
                 raise ValidationError(message=message)
             raise InjectedFault(code, message)
+
+
+def _variant_states(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How DescribeEndpoint shows variants created from config entries."""
+    return [
+        {
+            "VariantName": variant["VariantName"],
+            "CurrentInstanceCount": variant.get("InitialInstanceCount", 1),
+            "DesiredInstanceCount": variant.get("InitialInstanceCount", 1),
+            "CurrentWeight": variant.get("InitialVariantWeight", 1.0),
+            "DesiredWeight": variant.get("InitialVariantWeight", 1.0),
+        }
+        for variant in variants
+    ]
