@@ -22,6 +22,7 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from shadowscale.domain.schedule_expressions import ScheduleExpression
+from shadowscale.localcloud.cloudwatch_gaps import CloudWatchPercentiles
 from shadowscale.localcloud.lambda_runtime import InProcessLambdaRuntime
 from shadowscale.localcloud.resources import ACCOUNT, REGION
 from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
@@ -67,6 +68,7 @@ class LocalCloud:
     stack: DeployedStack | None = None
     gaps: SageMakerGapFill | None = None
     runtime: InProcessLambdaRuntime | None = None
+    percentiles: CloudWatchPercentiles = field(default_factory=CloudWatchPercentiles)
     _mock: Any = None
     _session: Any = None
     _mappings: dict[str, tuple[str, int]] = field(default_factory=dict)  # queue name → (function arn, batch)
@@ -86,6 +88,7 @@ class LocalCloud:
         self._mock.start()
         self._session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106  (moto accepts any)
         self.gaps = SageMakerGapFill(clock=self.clock.now, update_seconds=self.endpoint_update_seconds).install()
+        self.percentiles.install()
         self.stack = deploy_stack(self._session, self.root, stack_name=self.stack_name, stage=self.stage)
         self.runtime = InProcessLambdaRuntime(
             code_dirs=self.stack.code_dirs, log_groups=self.stack.log_groups
@@ -108,6 +111,7 @@ class LocalCloud:
             self.runtime.uninstall()
         if self.gaps is not None:
             self.gaps.uninstall()
+        self.percentiles.uninstall()
         if self._mock is not None:
             self._mock.stop()
 
