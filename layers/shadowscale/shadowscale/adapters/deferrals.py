@@ -3,6 +3,7 @@ keep failing, so nothing decided is dropped silently."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -38,7 +39,5 @@ class Quarantine:
         self._queue_url = queue_url
 
     def quarantine(self, function: str, reason: str, event: object) -> None:
-        import json
-
         body = json.dumps({"function": function, "reason": reason, "event": event}, default=str)
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=body[:250_000])
