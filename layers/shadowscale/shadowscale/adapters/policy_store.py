@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parameters.base import BaseProvider
@@ -28,6 +29,12 @@ def policy_key(endpoint: str) -> str:
 
 def alarm_key(alarm_name: str) -> str:
     return f"alarm#{alarm_name}"
+
+
+@lru_cache(maxsize=64)
+def _parsed_policy(stored: str) -> CapacityPolicy:
+    """Validated once per stored revision: a warm function reuses the model (and its parsed schedules)."""
+    return parse_policy(json.loads(stored)["policy"])
 
 
 class CachedPolicyStore:
@@ -53,8 +60,7 @@ class CachedPolicyStore:
         return value
 
     def policy(self, endpoint: str) -> CapacityPolicy:
-        document = json.loads(self._get(policy_key(endpoint)))
-        return parse_policy(document["policy"])
+        return _parsed_policy(self._get(policy_key(endpoint)))
 
     def endpoint_for_alarm(self, alarm_name: str) -> str:
         return self._get(alarm_key(alarm_name))

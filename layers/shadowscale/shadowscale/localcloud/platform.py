@@ -228,7 +228,7 @@ class LocalCloud:
         queue = sqs_backends[ACCOUNT][REGION].queues[queue_name]
         function_arn, batch_size = self._mappings[queue_name]
         now = self.clock.now()
-        batch = [m for _, m in self._queued() if _ == queue_name and self._pending[m.id].due <= now][:batch_size]
+        batch = [m for name, m in self._queued() if name == queue_name and self._pending[m.id].due <= now][:batch_size]
         if not batch:
             return
         for message in batch:
