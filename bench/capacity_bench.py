@@ -469,23 +469,9 @@ def environment_patched(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def fake_context(function_name: str) -> LambdaContext:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from shadowscale.localcloud.lambda_runtime import LambdaContext as LocalContext
 
-    class FakeLambdaContext(LambdaContext):
-        def __init__(self) -> None:
-            self._function_name = function_name
-            self._function_version = "$LATEST"
-            self._memory_limit_in_mb = 512
-            self._invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:shadowscale-bench-{function_name}"
-            self._aws_request_id = str(uuid.uuid4())
-            self._log_group_name = f"/shadowscale/bench/{function_name}"
-            self._log_stream_name = "bench"
-
-        @staticmethod
-        def get_remaining_time_in_millis() -> int:
-            return 55_000
-
-    return FakeLambdaContext()
+    return cast("LambdaContext", LocalContext(function_name=f"shadowscale-bench-{function_name}"))
 
 
 def load_handler(function: str) -> Handler:
@@ -538,56 +524,19 @@ def bench_policy_document() -> dict[str, Any]:
     return policy_document(variants=variants)
 
 
-def create_resources(environment: Mapping[str, str]) -> dict[str, str]:
-    """Tables, queues, endpoint and policy on moto; returns the queue URLs for the environment."""
+def create_resources() -> dict[str, str]:
+    """Tables, queues, endpoint and policy on moto (the local cloud's shared setup); returns their environment."""
     import boto3
     from shadowscale.adapters.policy_store import PolicyRepository
+    from shadowscale.localcloud import resources
     from shadowscale.models.policy import parse_policy
 
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    for name, key in (("POLICY_TABLE", "id"), ("STATE_TABLE", "endpoint"), ("IDEMPOTENCY_TABLE", "id")):
-        dynamodb.create_table(
-            TableName=environment[name],
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    sqs = boto3.client("sqs", region_name=REGION)
-    dead_letters = sqs.create_queue(QueueName="shadowscale-bench-dead-letters")["QueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    deferred = sqs.create_queue(
-        QueueName="shadowscale-bench-deferred-changes",
-        Attributes={
-            "VisibilityTimeout": "360",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": 8}),
-        },
-    )["QueueUrl"]
-
+    made = resources.create_capacity_resources(boto3, prefix="shadowscale-bench")
     sagemaker = boto3.client("sagemaker", region_name=REGION)
-    sagemaker.create_model(
-        ModelName="fraud-detector-model",
-        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/shadowscale-bench-sagemaker",
-        PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/fraud-detector:latest"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName="fraud-detector-config",
-        ProductionVariants=[
-            {
-                "VariantName": name,
-                "ModelName": "fraud-detector-model",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": weight,
-            }
-            for name, weight in VARIANTS
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="fraud-detector-config")
-
-    PolicyRepository(dynamodb, environment["POLICY_TABLE"]).put(parse_policy(bench_policy_document()))
-    return {"INTENT_QUEUE_URL": deferred, "DEAD_LETTER_QUEUE_URL": dead_letters}
+    resources.create_endpoint(sagemaker, ENDPOINT, {name: (1, weight) for name, weight in VARIANTS})
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    PolicyRepository(dynamodb, made.policy_table).put(parse_policy(bench_policy_document()))
+    return made.environment()
 
 
 def reset_endpoint() -> None:
@@ -720,12 +669,9 @@ def measure_api_calls() -> dict[str, object]:
         from moto import mock_aws
 
         with mock_aws(), api_calls_recorded(recorder):
-            os.environ.update(create_resources(environment))
-            import shadowscale.composition
-            import shadowscale.settings
+            from shadowscale.localcloud.resources import apply_environment
 
-            shadowscale.settings.get_settings.cache_clear()
-            shadowscale.composition.capacity_entrypoints.cache_clear()
+            apply_environment(create_resources())
             scenarios = run_scenarios(recorder)
     return {
         "target_control_plane_calls": TARGET_CONTROL_PLANE_CALLS,

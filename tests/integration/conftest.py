@@ -15,6 +15,7 @@ from shadowscale import composition
 from shadowscale.adapters import clients
 from shadowscale.adapters.policy_store import PolicyRepository
 from shadowscale.localcloud import resources
+from shadowscale.localcloud.lambda_runtime import LambdaContext
 from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
 from shadowscale.models.policy import CapacityPolicy
 from shadowscale.settings import get_settings
@@ -23,17 +24,6 @@ from tests.factories import ENDPOINT, make_policy
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "shadowscale-test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:shadowscale-test"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @dataclass
@@ -66,7 +56,7 @@ class Stack:
     dead_letter_queue_url: str
     gaps: SageMakerGapFill
     clock: Clock
-    context: FakeLambdaContext = field(default_factory=FakeLambdaContext)
+    context: LambdaContext = field(default_factory=lambda: LambdaContext(function_name="shadowscale-test"))
 
     def put_policy(self, policy: CapacityPolicy) -> None:
         self.policies.put(policy)

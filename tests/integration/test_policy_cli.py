@@ -13,6 +13,7 @@ import yaml
 from moto import mock_aws
 from shadowscale.cli.main import main
 from shadowscale.cli.policy_wiring import schedule_prefix
+from shadowscale.localcloud import resources
 
 from tests.factories import ENDPOINT, policy_document
 from tests.integration.conftest import REGION, create_endpoint
@@ -43,14 +44,8 @@ def outputs_template() -> str:
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
     with mock_aws():
+        resources.create_capacity_resources(boto3, prefix="shadowscale-test")
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for table, key in (("shadowscale-test-policies", "id"), ("shadowscale-test-endpoint-state", "endpoint")):
-            dynamodb.create_table(
-                TableName=table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            )
         boto3.client("cloudformation", region_name=REGION).create_stack(
             StackName="shadowscale-test", TemplateBody=outputs_template()
         )

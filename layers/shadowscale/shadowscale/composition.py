@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
 from shadowscale.adapters import clients
 from shadowscale.adapters.autoscaling import VariantScalableTargets
 from shadowscale.adapters.clock import SystemClock
@@ -28,9 +30,6 @@ def set_clock(clock: Clock | None) -> None:
 
 
 def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -> CapacityEntryPoints:
-    # Imported here: only the capacity functions pay for the Parameters and Idempotency modules.
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
     dynamodb = clients.dynamodb()
     sqs = clients.sqs()
     autopilot = Autopilot(

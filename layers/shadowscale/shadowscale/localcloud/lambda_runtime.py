@@ -86,7 +86,6 @@ class InProcessLambdaRuntime:
     _handlers: dict[str, Handler] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _original: Any = None
-    _active_function: str | None = None
 
     def install(self) -> InProcessLambdaRuntime:
         runtime = self
@@ -145,7 +144,6 @@ class InProcessLambdaRuntime:
             # In Lambda the level is read when the module is imported; here the module is already loaded.
             logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = name
-        self._active_function = name
         yield
 
     @contextlib.contextmanager

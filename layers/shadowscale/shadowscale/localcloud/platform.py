@@ -134,8 +134,10 @@ class LocalCloud:
     def advance(self, seconds: float) -> None:
         """Move the clock forward, delivering every schedule firing and due message in time order."""
         target = self.clock.now() + timedelta(seconds=seconds)
+        # Read once per advance: functions never create schedules, only the CLI between advances does.
+        schedules = self._schedules()
         while True:
-            upcoming = self._next_happening(target)
+            upcoming = self._next_happening(target, schedules)
             if upcoming is None:
                 break
             moment, action = upcoming
@@ -146,10 +148,10 @@ class LocalCloud:
     def advance_to(self, moment: datetime) -> None:
         self.advance(max(0.0, (moment - self.clock.now()).total_seconds()))
 
-    def _next_happening(self, limit: datetime) -> tuple[datetime, Any] | None:
+    def _next_happening(self, limit: datetime, schedules: list[dict[str, Any]]) -> tuple[datetime, Any] | None:
         candidates: list[tuple[datetime, Any]] = []
         now = self.clock.now()
-        for schedule in self._schedules():
+        for schedule in schedules:
             fire = self._next_fire(schedule, now)
             if fire is not None and fire <= limit:
                 candidates.append((fire, lambda s=schedule, f=fire: self._fire(s, f)))
