@@ -18,6 +18,7 @@ from shadowscale.domain.ports import Clock
 from shadowscale.domain.retry import RetryBudget
 from shadowscale.entrypoints.capacity import CapacityEntryPoints
 from shadowscale.entrypoints.dedup import Dedup
+from shadowscale.entrypoints.shadow_test import ShadowTestEntryPoints
 from shadowscale.settings import Settings, get_settings
 
 _clock: list[Clock] = [SystemClock()]
@@ -27,6 +28,7 @@ def set_clock(clock: Clock | None) -> None:
     """Replace wall time (the local cloud's accelerated clock, tests); None restores the system clock."""
     _clock[0] = clock or SystemClock()
     capacity_entrypoints.cache_clear()
+    shadow_test_entrypoints.cache_clear()
 
 
 def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -> CapacityEntryPoints:
@@ -62,3 +64,32 @@ def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -
 @cache
 def capacity_entrypoints() -> CapacityEntryPoints:
     return build_capacity_entrypoints(get_settings())
+
+
+def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None) -> ShadowTestEntryPoints:
+    from shadowscale.adapters.endpoint_configs import SageMakerEndpointConfigs
+    from shadowscale.adapters.endpoint_metrics import EndpointMetrics
+    from shadowscale.adapters.endpoint_state import ShadowTestRecord
+    from shadowscale.adapters.test_artifacts import ExecutionTimeline, S3Objects, SnsNotifier
+    from shadowscale.domain.shadow_lifecycle import ShadowLifecycle
+
+    dynamodb = clients.dynamodb()
+    lifecycle = ShadowLifecycle(
+        configs=SageMakerEndpointConfigs(clients.sagemaker()),
+        scaling=VariantScalableTargets(clients.application_autoscaling()),
+        leases=DynamoEndpointState(dynamodb, settings.state_table),
+        records=ShadowTestRecord(dynamodb, settings.state_table),
+        metrics=EndpointMetrics(clients.cloudwatch()),
+        objects=S3Objects(clients.s3()),
+        notifier=SnsNotifier(clients.sns()),
+        timeline=ExecutionTimeline(clients.stepfunctions()),
+        clock=clock or _clock[0],
+        data_bucket=settings.data_bucket,
+        default_topic_arn=settings.notification_topic_arn,
+    )
+    return ShadowTestEntryPoints(lifecycle, settings.recovery_budget_seconds)
+
+
+@cache
+def shadow_test_entrypoints() -> ShadowTestEntryPoints:
+    return build_shadow_test_entrypoints(get_settings())

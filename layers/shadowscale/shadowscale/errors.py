@@ -58,3 +58,23 @@ class EndpointNotFound(ShadowscaleError):
 
 class LockLost(ShadowscaleError):
     """The lease expired and another writer took the lock before we released it."""
+
+
+class InvalidShadowTestInput(ShadowscaleError):
+    """The shadow test's input failed validation; the message names every bad field. Nothing was touched."""
+
+
+class UnsupportedEndpoint(ShadowscaleError):
+    """The endpoint cannot host a shadow test as it is (e.g. more than one production variant)."""
+
+
+class EndpointNotInService(ShadowscaleError):
+    """The endpoint did not reach InService on the expected config before the deadline."""
+
+
+class EndpointUpdateFailed(ShadowscaleError):
+    """SageMaker gave up an update (status Failed, or rolled back to another config)."""
+
+
+class ModelNotFound(ShadowscaleError):
+    """The candidate model does not exist."""

@@ -35,6 +35,11 @@ class Settings(BaseModel):
     policy_cache_seconds: int = Field(default=60, alias="POLICY_CACHE_SECONDS", ge=0, le=3600)
     idempotency_ttl_seconds: int = Field(default=3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
     metrics_namespace: str = Field(default="Shadowscale", alias="POWERTOOLS_METRICS_NAMESPACE")
+    # Shadow tests: reports, capture and diff summaries live in one bucket; notices go to one topic.
+    data_bucket: str = Field(default="", alias="DATA_BUCKET")
+    notification_topic_arn: str = Field(default="", alias="NOTIFICATION_TOPIC_ARN")
+    # How long the cleanup function may wait for a busy endpoint before giving up (Lambda max is 900 s).
+    recovery_budget_seconds: float = Field(default=780.0, alias="RECOVERY_BUDGET_SECONDS", gt=0, le=880)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:

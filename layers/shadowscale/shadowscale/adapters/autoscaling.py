@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import raise_domain_error
 from shadowscale.models.endpoint import ScalableTarget
+from shadowscale.models.shadow_test import ScalingTargetSnapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
+
+# What PutScalingPolicy accepts of a described policy (the rest is read-only).
+_POLICY_KEYS = (
+    "PolicyName",
+    "PolicyType",
+    "StepScalingPolicyConfiguration",
+    "TargetTrackingScalingPolicyConfiguration",
+    "PredictiveScalingPolicyConfiguration",
+)
 
 NAMESPACE: Final[Literal["sagemaker"]] = "sagemaker"
 DIMENSION: Final[Literal["sagemaker:variant:DesiredInstanceCount"]] = "sagemaker:variant:DesiredInstanceCount"
@@ -58,3 +69,53 @@ class VariantScalableTargets:
             )
         except ClientError as exc:
             raise_domain_error(exc, f"RegisterScalableTarget {endpoint}/{variant}")
+
+    # --- whole registrations, for the shadow test's snapshot and restore ---------------------------
+
+    def snapshot(self, endpoint: str, variants: Sequence[str]) -> tuple[ScalingTargetSnapshot, ...]:
+        snapshots = []
+        for variant, target in self.registered(endpoint, variants).items():
+            try:
+                described = self._client.describe_scaling_policies(
+                    ServiceNamespace=NAMESPACE, ResourceId=resource_id(endpoint, variant), ScalableDimension=DIMENSION
+                )
+            except ClientError as exc:
+                raise_domain_error(exc, f"DescribeScalingPolicies {endpoint}/{variant}")
+            # Policies travel as JSON in the snapshot (datetimes and all), so read them as plain dicts.
+            plain: list[dict[str, Any]] = json.loads(json.dumps(described.get("ScalingPolicies", []), default=str))
+            policies = tuple({key: policy[key] for key in _POLICY_KEYS if key in policy} for policy in plain)
+            snapshots.append(
+                ScalingTargetSnapshot(
+                    variant=variant,
+                    min_capacity=target.min_capacity,
+                    max_capacity=target.max_capacity,
+                    policies=policies,
+                )
+            )
+        return tuple(snapshots)
+
+    def deregister(self, endpoint: str, variant: str) -> None:
+        """Deregistering also deletes the target's policies (they are in the snapshot)."""
+        try:
+            self._client.deregister_scalable_target(
+                ServiceNamespace=NAMESPACE, ResourceId=resource_id(endpoint, variant), ScalableDimension=DIMENSION
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ObjectNotFoundException":
+                return
+            raise_domain_error(exc, f"DeregisterScalableTarget {endpoint}/{variant}")
+
+    def restore(self, endpoint: str, target: ScalingTargetSnapshot, *, variant: str | None = None) -> None:
+        """Register (again) as the snapshot says, on `variant` if given (a promoted variant takes over)."""
+        name = variant or target.variant
+        self.set_bounds(endpoint, name, target.min_capacity, target.max_capacity)
+        for policy in target.policies:
+            try:
+                self._client.put_scaling_policy(
+                    ServiceNamespace=NAMESPACE,
+                    ResourceId=resource_id(endpoint, name),
+                    ScalableDimension=DIMENSION,
+                    **policy,  # type: ignore[arg-type]
+                )
+            except ClientError as exc:
+                raise_domain_error(exc, f"PutScalingPolicy {endpoint}/{name}")

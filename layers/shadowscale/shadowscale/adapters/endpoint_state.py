@@ -77,3 +77,66 @@ def read_memory(client: DynamoDBClient, table: str, endpoint: str) -> tuple[Endp
     stored = item.get("memory", {}).get("S")
     memory = EndpointMemory.model_validate_json(stored) if stored else EndpointMemory()
     return memory, item.get("leaseOwner", {}).get("S")
+
+
+class ShadowTestRecord:
+    """A running shadow test's plan, snapshot and approval token, kept on the endpoint's lease item.
+
+    Kept with the lease so whoever restores the endpoint after an abort or a timeout (the cleanup
+    function) finds the snapshot where the lock is, and so the CLI finds the approval token by endpoint.
+    """
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _set(self, endpoint: str, owner: str, attribute: str, value: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"endpoint": {"S": endpoint}},
+                UpdateExpression="SET #attribute = :value",
+                ConditionExpression="leaseOwner = :owner",
+                ExpressionAttributeNames={"#attribute": attribute},
+                ExpressionAttributeValues={":owner": {"S": owner}, ":value": {"S": value}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                raise LockLost(f"shadow test {owner!r} no longer holds the lease on {endpoint!r}") from exc
+            raise_domain_error(exc, f"save {attribute} for {endpoint}")
+
+    def save(self, endpoint: str, owner: str, record: str) -> None:
+        self._set(endpoint, owner, "shadowTest", record)
+
+    def save_approval_token(self, endpoint: str, owner: str, token: str) -> None:
+        self._set(endpoint, owner, "approvalToken", token)
+
+    def load(self, endpoint: str) -> tuple[str | None, str | None, str | None]:
+        """(lease owner, test record, approval token) as stored now."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"endpoint": {"S": endpoint}}, ConsistentRead=True
+            ).get("Item", {})
+        except ClientError as exc:
+            raise_domain_error(exc, f"read state of {endpoint}")
+        return (
+            item.get("leaseOwner", {}).get("S"),
+            item.get("shadowTest", {}).get("S"),
+            item.get("approvalToken", {}).get("S"),
+        )
+
+    def release(self, endpoint: str, owner: str) -> bool:
+        """Drop the lease and the test's record; False (and nothing changed) if `owner` does not hold it."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"endpoint": {"S": endpoint}},
+                UpdateExpression="REMOVE leaseOwner, leaseExpiresAt, shadowTest, approvalToken",
+                ConditionExpression="leaseOwner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False
+            raise_domain_error(exc, f"release {endpoint}")
+        return True

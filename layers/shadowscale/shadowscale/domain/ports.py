@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget
 from shadowscale.models.events import DeferredChange
 from shadowscale.models.policy import CapacityPolicy
+from shadowscale.models.shadow_test import ChartSeries, ScalingTargetSnapshot, TimelineEntry, VariantStats
 
 
 class VariantUpdate(BaseModel):
@@ -66,3 +67,70 @@ class ScalableTargets(Protocol):
 
 class Deferrals(Protocol):
     def defer(self, change: DeferredChange, delay_seconds: int) -> None: ...
+
+
+# --- the shadow-test lifecycle ---------------------------------------------------------------------
+
+
+class EndpointConfigs(Protocol):
+    def describe_endpoint(self, endpoint: str) -> dict[str, Any]: ...
+
+    def describe_config(self, name: str) -> dict[str, Any] | None: ...
+
+    def create_config(self, request: dict[str, Any]) -> None: ...
+
+    def delete_config(self, name: str) -> bool: ...
+
+    def update_endpoint(self, endpoint: str, config_name: str, *, retain_variant_properties: bool) -> None: ...
+
+    def set_variant_weight(self, endpoint: str, variant: str, weight: float) -> None: ...
+
+    def describe_model(self, name: str) -> dict[str, Any]: ...
+
+    def create_model(self, request: dict[str, Any]) -> None: ...
+
+    def delete_model(self, name: str) -> bool: ...
+
+
+class ScalingRegistry(Protocol):
+    def snapshot(self, endpoint: str, variants: Sequence[str]) -> tuple[ScalingTargetSnapshot, ...]: ...
+
+    def registered(self, endpoint: str, variants: Sequence[str]) -> dict[str, ScalableTarget]: ...
+
+    def deregister(self, endpoint: str, variant: str) -> None: ...
+
+    def restore(self, endpoint: str, target: ScalingTargetSnapshot, *, variant: str | None = None) -> None: ...
+
+
+class TestRecords(Protocol):
+    def save(self, endpoint: str, owner: str, record: str) -> None: ...
+
+    def save_approval_token(self, endpoint: str, owner: str, token: str) -> None: ...
+
+    def load(self, endpoint: str) -> tuple[str | None, str | None, str | None]: ...
+
+    def release(self, endpoint: str, owner: str) -> bool: ...
+
+
+class VariantMetrics(Protocol):
+    def variant_stats(
+        self, endpoint: str, variants: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, VariantStats]: ...
+
+    def series(
+        self, endpoint: str, variants: Sequence[str], start: datetime, end: datetime, period: int = 300
+    ) -> tuple[ChartSeries, ...]: ...
+
+
+class ObjectStore(Protocol):
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> str: ...
+
+    def get_json(self, bucket: str, key: str) -> dict[str, Any] | None: ...
+
+
+class Notifier(Protocol):
+    def publish(self, topic_arn: str, subject: str, message: str) -> None: ...
+
+
+class Timeline(Protocol):
+    def timeline(self, execution_arn: str, limit: int = 400) -> tuple[TimelineEntry, ...]: ...

@@ -7,13 +7,17 @@ It plays the parts of AWS that moto only stores:
   visibility timeout after a batch item failure, redrive to the DLQ after maxReceiveCount).
 - CloudWatch alarm state changes (SetAlarmState, or the simulated endpoint's metrics): delivered as the
   alarm's Lambda action and as an EventBridge "CloudWatch Alarm State Change" event to matching rules.
+- Simulated endpoints (`simulate()`): traffic served step by step in time order with everything else,
+  publishing SageMaker's metrics and data capture; metric alarms are then evaluated every minute
+  (alarm_evaluation.py), so a spike trips a real alarm and a scale-out really lowers latency.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,11 +26,14 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from shadowscale.domain.schedule_expressions import ScheduleExpression
-from shadowscale.localcloud.cloudwatch_gaps import CloudWatchPercentiles
+from shadowscale.localcloud.alarm_evaluation import AlarmEvaluator
+from shadowscale.localcloud.cloudwatch_gaps import CloudWatchPercentiles, CloudWatchValueCounts
 from shadowscale.localcloud.lambda_runtime import InProcessLambdaRuntime
 from shadowscale.localcloud.resources import ACCOUNT, REGION
 from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
+from shadowscale.localcloud.simulated_endpoint import CaptureSimulation, ModelServer, SimulatedEndpoint, TrafficPattern
 from shadowscale.localcloud.stack import DeployedStack, deploy_stack
+from shadowscale.localcloud.stepfunctions_gaps import StepFunctionsOnTheClock
 
 
 @dataclass
@@ -69,6 +76,11 @@ class LocalCloud:
     gaps: SageMakerGapFill | None = None
     runtime: InProcessLambdaRuntime | None = None
     percentiles: CloudWatchPercentiles = field(default_factory=CloudWatchPercentiles)
+    value_counts: CloudWatchValueCounts = field(default_factory=CloudWatchValueCounts)
+    simulations: list[SimulatedEndpoint] = field(default_factory=list)
+    alarm_evaluator: AlarmEvaluator | None = None
+    _next_alarm_evaluation: datetime | None = None
+    stepfunctions: StepFunctionsOnTheClock | None = None
     _mock: Any = None
     _session: Any = None
     _mappings: dict[str, tuple[str, int]] = field(default_factory=dict)  # queue name → (function arn, batch)
@@ -84,16 +96,21 @@ class LocalCloud:
 
         from shadowscale import composition
 
-        self._mock = mock_aws()
+        # moto runs state machines (ASL) only when asked to.
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106  (moto accepts any)
         self.gaps = SageMakerGapFill(clock=self.clock.now, update_seconds=self.endpoint_update_seconds).install()
         self.percentiles.install()
+        self.value_counts.install()
         self.stack = deploy_stack(self._session, self.root, stack_name=self.stack_name, stage=self.stage)
         self.runtime = InProcessLambdaRuntime(
             code_dirs=self.stack.code_dirs, log_groups=self.stack.log_groups
         ).install()
         composition.set_clock(self.clock)
+        self.stepfunctions = StepFunctionsOnTheClock(
+            advance=self.advance, sleep=self.clock.sleep, now=self.clock.now, publish=self.put_event
+        ).install()
         self._take_over_event_source_mappings()
         self._hook_alarm_state_changes()
         return self
@@ -102,6 +119,8 @@ class LocalCloud:
         from shadowscale import composition
 
         composition.set_clock(None)
+        if self.stepfunctions is not None:
+            self.stepfunctions.uninstall()
         if self._alarm_hook is not None:
             from moto.cloudwatch import models as cloudwatch_models
 
@@ -112,6 +131,7 @@ class LocalCloud:
         if self.gaps is not None:
             self.gaps.uninstall()
         self.percentiles.uninstall()
+        self.value_counts.uninstall()
         if self._mock is not None:
             self._mock.stop()
 
@@ -149,7 +169,8 @@ class LocalCloud:
         self.advance(max(0.0, (moment - self.clock.now()).total_seconds()))
 
     def _next_happening(self, limit: datetime, schedules: list[dict[str, Any]]) -> tuple[datetime, Any] | None:
-        candidates: list[tuple[datetime, Any]] = []
+        # Simulated traffic first: at equal instants a step (the minute just past) precedes what reacts to it.
+        candidates: list[tuple[datetime, Any]] = self._simulation_happenings(limit)
         now = self.clock.now()
         for schedule in schedules:
             fire = self._next_fire(schedule, now)
@@ -164,6 +185,60 @@ class LocalCloud:
         for queue_name, due in due_queues.items():
             candidates.append((max(due, now), lambda q=queue_name: self._deliver(q)))
         return min(candidates, key=lambda candidate: candidate[0]) if candidates else None
+
+    # --- simulated endpoints and alarm evaluation --------------------------------------------
+
+    def simulate(
+        self,
+        endpoint_name: str,
+        traffic: TrafficPattern,
+        *,
+        models: dict[str, ModelServer] | None = None,
+        default_model: ModelServer | None = None,
+        capture: CaptureSimulation | None = None,
+        step_seconds: int = 60,
+        seed: int = 1,
+    ) -> SimulatedEndpoint:
+        """Serve `traffic` on an existing endpoint from now on, in step with the clock; `models` names the
+        model server behind each variant (production or shadow). Alarms are evaluated from now on."""
+        simulation = SimulatedEndpoint(
+            name=endpoint_name,
+            traffic=traffic,
+            models=dict(models or {}),
+            default_model=default_model or ModelServer(),
+            capture=capture or CaptureSimulation(),
+            step_seconds=step_seconds,
+            seed=seed,
+        ).start_at(self.clock.now())
+        self.simulations.append(simulation)
+        self.evaluate_alarms()
+        return simulation
+
+    def evaluate_alarms(self) -> AlarmEvaluator:
+        """Evaluate every metric alarm at each minute boundary from now on, as CloudWatch does. Off until
+        asked (or until simulate()): a SetAlarmState change then lasts only until the next evaluation."""
+        if self.alarm_evaluator is None:
+            self.alarm_evaluator = AlarmEvaluator()
+            minute = self.clock.now().replace(second=0, microsecond=0)
+            self._next_alarm_evaluation = minute + timedelta(minutes=1)
+        return self.alarm_evaluator
+
+    def _simulation_happenings(self, limit: datetime) -> list[tuple[datetime, Any]]:
+        found: list[tuple[datetime, Any]] = []
+        for simulation in self.simulations:
+            due = simulation.next_due()
+            if due is not None and due <= limit:
+                found.append((due, lambda s=simulation, d=due: s.run_until(d)))
+        if self._next_alarm_evaluation is not None and self._next_alarm_evaluation <= limit:
+            found.append((self._next_alarm_evaluation, self._evaluate_alarms))
+        return found
+
+    def _evaluate_alarms(self) -> None:
+        assert self.alarm_evaluator is not None
+        assert self._next_alarm_evaluation is not None
+        moment = self._next_alarm_evaluation
+        self._next_alarm_evaluation = moment + timedelta(minutes=1)
+        self.alarm_evaluator.evaluate(moment)
 
     # --- EventBridge Scheduler ----------------------------------------------------------------
 
@@ -331,6 +406,45 @@ class LocalCloud:
             for target in rule.targets:
                 if ":lambda:" in target["Arn"]:
                     self._invoke(target["Arn"], json.dumps(event), kind="eventbridge", detail=rule.name)
+
+    # --- Step Functions ---------------------------------------------------------------------------
+
+    def wait_for_execution(
+        self, execution_arn: str, *, until: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 120.0
+    ) -> dict[str, Any]:
+        """Block (in wall time) until the execution ends, or until `until(describe_execution)` holds.
+
+        The execution runs on moto's own thread; its Wait states advance this cloud's clock.
+        """
+        stepfunctions = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            described: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING" or (until is not None and until(described)):
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout} s")
+            time.sleep(0.02)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        stepfunctions = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        for page in stepfunctions.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def in_state(self, execution_arn: str, state: str) -> bool:
+        """Whether the execution has entered `state` and not left it yet."""
+        entered = [
+            event
+            for event in self.history(execution_arn)
+            if event["type"].endswith("StateEntered") or event["type"].endswith("StateExited")
+        ]
+        return (
+            bool(entered)
+            and entered[-1]["type"].endswith("StateEntered")
+            and (entered[-1].get("stateEnteredEventDetails", {}).get("name") == state)
+        )
 
     # --- invocation ---------------------------------------------------------------------------
 

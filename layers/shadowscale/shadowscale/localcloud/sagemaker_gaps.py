@@ -11,6 +11,10 @@ backend behave as SageMaker does:
 - any update while `Updating` fails with ValidationException "Cannot update in-progress endpoint";
 - endpoint configs keep `ShadowProductionVariants`; DescribeEndpoint shows the shadow variants and
   the data-capture status (`CaptureStatus`, `CurrentSamplingPercentage`);
+- UpdateEndpoint honours `RetainAllVariantProperties` (live counts and weights of variants kept);
+- UpdateEndpointWeightsAndCapacities also sets a shadow variant's weight (its sampling share);
+- `stall_next_update` makes the next UpdateEndpoint hang in `Updating` and then roll back to the
+  previous config with a `FailureReason`, as SageMaker does when a new config never gets healthy;
 - `inject_fault` makes the next N calls of an operation fail (throttling, in-progress, 5xx).
 
 Usage (inside `mock_aws()`):
@@ -38,6 +42,7 @@ _OPERATIONS = {
     "UpdateEndpointWeightsAndCapacities": "update_endpoint_weights_and_capacities",
     "UpdateEndpoint": "update_endpoint",
     "CreateEndpointConfig": "create_endpoint_config",
+    "DeleteEndpointConfig": "delete_endpoint_config",
 }
 
 
@@ -52,6 +57,13 @@ class InjectedFault(SagemakerClientError):
 class _Transition:
     status: str
     until: datetime | None  # when the endpoint becomes InService again
+    rollback: Callable[[], None] | None = None  # what the end of a failed update puts back
+
+
+@dataclass
+class _Stall:
+    seconds: float
+    reason: str
 
 
 @dataclass
@@ -65,6 +77,8 @@ class SageMakerGapFill:
     calls: dict[str, int] = field(default_factory=dict)
     _shadow_variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # config → its shadows
     _endpoint_shadows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # endpoint → live shadows
+    _stalls: dict[str, _Stall] = field(default_factory=dict)  # endpoint → its next update's failure
+    failure_reasons: dict[str, str] = field(default_factory=dict)  # endpoint → its last failed update
 
     # --- controls for tests and the local cloud ------------------------------------------------
 
@@ -79,8 +93,14 @@ class SageMakerGapFill:
             return None
         if transition.until is not None and self.clock() >= transition.until:
             self._status.pop(endpoint)
+            if transition.rollback is not None:
+                transition.rollback()
             return "InService"
         return transition.status
+
+    def stall_next_update(self, endpoint: str, seconds: float, reason: str = "health check failed") -> None:
+        """The next UpdateEndpoint of `endpoint` stays Updating for `seconds`, then rolls back."""
+        self._stalls[endpoint] = _Stall(seconds, reason)
 
     def inject_fault(self, operation: str, code: str, message: str | None = None, *, times: int = 1) -> None:
         """The next `times` calls of `operation` fail with `code` (e.g. ThrottlingException)."""
@@ -120,6 +140,8 @@ class SageMakerGapFill:
             shadows = gaps._endpoint_shadows.get(endpoint_name)
             if shadows:
                 described["ShadowProductionVariants"] = shadows
+            if endpoint_name in gaps.failure_reasons:
+                described["FailureReason"] = gaps.failure_reasons[endpoint_name]
             capture = endpoint.data_capture_config or {}
             if capture:
                 described["DataCaptureConfig"] = {
@@ -145,6 +167,22 @@ class SageMakerGapFill:
                 return missing
             if gaps.status_of(endpoint_name) not in (None, "InService"):
                 raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            shadows = {variant["VariantName"]: variant for variant in gaps._endpoint_shadows.get(endpoint_name, [])}
+            for entry in [d for d in desired_weights_and_capacities if d["VariantName"] in shadows]:
+                shadow = shadows[entry["VariantName"]]
+                for key, current in (
+                    ("DesiredWeight", "CurrentWeight"),
+                    ("DesiredInstanceCount", "CurrentInstanceCount"),
+                ):
+                    if entry.get(key) is not None:
+                        shadow[key] = shadow[current] = entry[key]
+            desired_weights_and_capacities = [
+                d for d in desired_weights_and_capacities if d["VariantName"] not in shadows
+            ]
+            if not desired_weights_and_capacities:
+                if gaps.update_seconds > 0:
+                    gaps.set_status(endpoint_name, "Updating", for_seconds=gaps.update_seconds)
+                return str(endpoint.arn)
             before = {v["VariantName"]: dict(v) for v in endpoint.production_variants}
             arn: str = original_update(backend, endpoint_name, desired_weights_and_capacities)
             for variant in endpoint.production_variants:
@@ -213,14 +251,51 @@ class SageMakerGapFill:
                 raise ValidationError(message=f'Could not find endpoint configuration "{config_name}".')
             if gaps.status_of(name) not in (None, "InService"):
                 raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            previous = (
+                endpoint.endpoint_config_name,
+                endpoint.production_variants,
+                endpoint.data_capture_config,
+                gaps._endpoint_shadows.get(name, []),
+            )
+            live = {variant["VariantName"]: variant for variant in endpoint.production_variants}
             endpoint.endpoint_config_name = config_name
             endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+            if str(response._get_param("RetainAllVariantProperties", False)).lower() == "true":
+                for variant in endpoint.production_variants:
+                    kept = live.get(variant["VariantName"], {})
+                    for key in ("CurrentInstanceCount", "DesiredInstanceCount", "CurrentWeight", "DesiredWeight"):
+                        if kept.get(key) is not None:
+                            variant[key] = kept[key]
             endpoint.data_capture_config = config.data_capture_config
             gaps._endpoint_shadows[name] = _variant_states(gaps._shadow_variants.get(config_name, []))
-            if gaps.update_seconds > 0:
+            gaps.failure_reasons.pop(name, None)
+            stall = gaps._stalls.pop(name, None)
+            if stall is not None:
+
+                def roll_back(endpoint: Any = endpoint, previous: Any = previous, stall: _Stall = stall) -> None:  # noqa: ANN401
+                    config_before, variants_before, capture_before, shadows_before = previous
+                    endpoint.endpoint_config_name = config_before
+                    endpoint.production_variants = variants_before
+                    endpoint.data_capture_config = capture_before
+                    gaps._endpoint_shadows[name] = shadows_before
+                    gaps.failure_reasons[name] = stall.reason
+
+                gaps._status[name] = _Transition(
+                    "Updating", gaps.clock() + timedelta(seconds=stall.seconds), rollback=roll_back
+                )
+            elif gaps.update_seconds > 0:
                 gaps.set_status(name, "Updating", for_seconds=gaps.update_seconds)
             return ActionResult({"EndpointArn": endpoint.arn})
 
+        original_delete_config = backend_class.delete_endpoint_config
+        self._originals["delete_endpoint_config"] = original_delete_config
+
+        def delete_endpoint_config(backend: sagemaker_models.SageMakerModelBackend, endpoint_config_name: str) -> None:
+            gaps._fail_if_asked("DeleteEndpointConfig")
+            original_delete_config(backend, endpoint_config_name)
+            gaps._shadow_variants.pop(endpoint_config_name, None)
+
+        backend_class.delete_endpoint_config = delete_endpoint_config  # type: ignore[method-assign,assignment]
         response_class.create_endpoint_config = create_endpoint_config  # type: ignore[method-assign,assignment]
         response_class.update_endpoint = update_endpoint  # type: ignore[attr-defined]
         backend_class.describe_endpoint_config = describe_endpoint_config  # type: ignore[method-assign,assignment]

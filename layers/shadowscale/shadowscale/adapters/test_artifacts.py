@@ -1,0 +1,101 @@
+"""Where a shadow test leaves its traces: reports and diff summaries in S3, notices on SNS, its
+timeline in the Step Functions execution history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from shadowscale.adapters.aws_errors import error_code, raise_domain_error
+from shadowscale.models.shadow_test import TimelineEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+SNS_SUBJECT_LIMIT = 100
+SNS_MESSAGE_LIMIT = 250_000
+
+
+class S3Objects:
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> str:
+        try:
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        except ClientError as exc:
+            raise_domain_error(exc, f"PutObject s3://{bucket}/{key}")
+        return f"s3://{bucket}/{key}"
+
+    def get_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        try:
+            body = self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise_domain_error(exc, f"GetObject s3://{bucket}/{key}")
+        loaded: dict[str, Any] = json.loads(body)
+        return loaded
+
+
+class SnsNotifier:
+    def __init__(self, client: SNSClient) -> None:
+        self._client = client
+
+    def publish(self, topic_arn: str, subject: str, message: str) -> None:
+        try:
+            self._client.publish(
+                TopicArn=topic_arn, Subject=subject[:SNS_SUBJECT_LIMIT], Message=message[:SNS_MESSAGE_LIMIT]
+            )
+        except ClientError as exc:
+            raise_domain_error(exc, f"Publish {topic_arn}")
+
+
+# History event types worth a line in the report's timeline.
+_TIMELINE_EVENTS = {
+    "ExecutionStarted": "started",
+    "TaskStateEntered": "entered",
+    "WaitStateEntered": "waiting",
+    "ChoiceStateEntered": None,
+    "PassStateEntered": None,
+    "TaskFailed": "failed",
+    "LambdaFunctionFailed": "failed",
+    "ExecutionSucceeded": "succeeded",
+    "ExecutionFailed": "failed",
+    "ExecutionAborted": "aborted",
+    "ExecutionTimedOut": "timed out",
+}
+
+
+class ExecutionTimeline:
+    def __init__(self, client: SFNClient) -> None:
+        self._client = client
+
+    def timeline(self, execution_arn: str, limit: int = 400) -> tuple[TimelineEntry, ...]:
+        """States entered and failures, oldest first; repeated bake loops are collapsed to keep it readable."""
+        entries: list[TimelineEntry] = []
+        try:
+            pages = self._client.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+            for page in pages:
+                for event in page.get("events", []):
+                    kind = event["type"]
+                    label = _TIMELINE_EVENTS.get(kind)
+                    if label is None:
+                        continue
+                    details: Mapping[str, Any] = event.get("stateEnteredEventDetails") or {}
+                    state = str(details.get("name", kind))
+                    if entries and entries[-1].state == state and label == "entered":
+                        continue
+                    entries.append(TimelineEntry(at=event["timestamp"], state=state, event=label))
+        except ClientError as exc:
+            if error_code(exc) in {"ExecutionDoesNotExist", "AccessDeniedException"}:
+                return ()
+            raise_domain_error(exc, f"GetExecutionHistory {execution_arn}")
+        if len(entries) > limit:
+            entries = entries[: limit // 2] + entries[-limit // 2 :]
+        return tuple(entries)

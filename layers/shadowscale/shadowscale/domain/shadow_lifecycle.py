@@ -1,0 +1,567 @@
+"""The shadow test's steps, one method per state-machine task, over injected ports.
+
+The state machine (statemachine/shadow_test.asl.json) owns the order, the waits and the retries; each
+method here does one step and raises a typed error the machine's Retry/Catch clauses name. The restore
+path (restore → wait → finalize) is also what the cleanup function runs after an abort or a timeout,
+so every terminal path puts the endpoint back the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shadowscale.domain import shadow_test
+from shadowscale.domain.ports import (
+    Clock,
+    EndpointConfigs,
+    EndpointStateStore,
+    Notifier,
+    ObjectStore,
+    ScalingRegistry,
+    TestRecords,
+    Timeline,
+    VariantMetrics,
+)
+from shadowscale.domain.report_page import notification, render_html
+from shadowscale.errors import (
+    EndpointBusy,
+    EndpointNotInService,
+    EndpointUpdateFailed,
+    UnsupportedEndpoint,
+)
+from shadowscale.models.policy import SAGEMAKER_NAME
+from shadowscale.models.shadow_test import (
+    AgreementStats,
+    ChartSeries,
+    Decision,
+    EndpointSnapshot,
+    Evaluation,
+    Finalized,
+    MachineState,
+    Outcome,
+    Readiness,
+    ReportRef,
+    ShadowTestPlan,
+    ShadowTestReport,
+    VariantStats,
+    parse_shadow_test_input,
+)
+from shadowscale.observability import logger
+
+IN_SERVICE = "InService"
+FAILED_STATUSES = {"Failed", "UpdateRollbackFailed"}
+# How long past the planned end the lease still holds: waits for InService, approval, clean-up.
+LEASE_MARGIN_SECONDS = 6 * 3600
+RECOVERY_POLL_SECONDS = 30
+
+
+def diff_summary_key(test_id: str) -> str:
+    """Where the response-diff pipeline keeps the test's running summary (see the README)."""
+    return f"diffs/{test_id}/summary.json"
+
+
+@dataclass
+class ShadowLifecycle:
+    configs: EndpointConfigs
+    scaling: ScalingRegistry
+    leases: EndpointStateStore
+    records: TestRecords
+    metrics: VariantMetrics
+    objects: ObjectStore
+    notifier: Notifier
+    timeline: Timeline
+    clock: Clock
+    data_bucket: str
+    default_topic_arn: str
+
+    # --- validate, lock, snapshot ------------------------------------------------------------
+
+    def validate(self, raw: object, *, execution_arn: str) -> ShadowTestPlan:
+        request = parse_shadow_test_input(raw)
+        return ShadowTestPlan.create(
+            request,
+            execution_arn=execution_arn,
+            # The injected clock, not $$.Execution.StartTime: the same instant in AWS, and the
+            # accelerated clock's instant in the local cloud.
+            started_at=self.clock.now(),
+            data_bucket=self.data_bucket,
+            default_topic_arn=self.default_topic_arn,
+        )
+
+    def lock(self, plan: ShadowTestPlan) -> None:
+        request = plan.request
+        planned = (
+            request.duration_minutes * 60
+            + 3 * request.in_service_timeout_minutes * 60
+            + (request.approval_timeout_minutes * 60 if request.decision_mode == "approve" else 0)
+        )
+        self.leases.acquire(plan.endpoint, plan.owner, planned + LEASE_MARGIN_SECONDS, self.clock.now())
+
+    def snapshot(self, plan: ShadowTestPlan, *, save: bool = True) -> EndpointSnapshot:
+        described = self.configs.describe_endpoint(plan.endpoint)
+        if described.get("EndpointStatus") != IN_SERVICE:
+            raise EndpointBusy(f"endpoint {plan.endpoint!r} is {described.get('EndpointStatus')}, not InService")
+        if described.get("ShadowProductionVariants"):
+            raise UnsupportedEndpoint(f"endpoint {plan.endpoint!r} already runs a shadow variant")
+        config_name = str(described["EndpointConfigName"])
+        config = self.configs.describe_config(config_name)
+        if config is None:
+            raise UnsupportedEndpoint(f"endpoint {plan.endpoint!r} runs config {config_name!r}, which no longer exists")
+        variants = config.get("ProductionVariants", [])
+        if len(variants) != 1:
+            raise UnsupportedEndpoint(
+                f"endpoint {plan.endpoint!r} has {len(variants)} production variants; a shadow test needs exactly one"
+            )
+        if variants[0]["VariantName"] == plan.request.candidate.variant_name:
+            raise UnsupportedEndpoint(
+                f"candidate.variantName {plan.request.candidate.variant_name!r} is the production variant's name"
+            )
+        self.configs.describe_model(plan.request.candidate.model_name)  # raises ModelNotFound
+        live = {variant["VariantName"]: variant for variant in described.get("ProductionVariants", [])}
+        names = list(live)
+        snapshot = EndpointSnapshot(
+            endpoint=plan.endpoint,
+            config_name=config_name,
+            production_variants=tuple(_jsonable(variant) for variant in variants),
+            current_instances={
+                name: int(v.get("CurrentInstanceCount") or v.get("DesiredInstanceCount") or 1)
+                for name, v in live.items()
+            },
+            current_weights={name: float(v.get("CurrentWeight", 1.0)) for name, v in live.items()},
+            data_capture=_jsonable(config["DataCaptureConfig"]) if config.get("DataCaptureConfig") else None,
+            kms_key_id=config.get("KmsKeyId"),
+            scaling_targets=self.scaling.snapshot(plan.endpoint, names),
+            taken_at=self.clock.now(),
+        )
+        if save:
+            self.records.save(plan.endpoint, plan.owner, _record(plan, snapshot))
+        return snapshot
+
+    # --- shadow on ----------------------------------------------------------------------------
+
+    def prepare(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> None:
+        candidate = plan.request.candidate
+        if plan.derived_model_name is not None:
+            base = self.configs.describe_model(candidate.model_name)
+            container = dict(base.get("PrimaryContainer") or (base.get("Containers") or [{}])[0])
+            container.pop("ModelDataSource", None) if "ModelDataUrl" in container else None
+            if candidate.container_image:
+                container["Image"] = candidate.container_image
+            if candidate.environment is not None:
+                container["Environment"] = {**container.get("Environment", {}), **candidate.environment}
+            request: dict[str, Any] = {
+                "ModelName": plan.derived_model_name,
+                "ExecutionRoleArn": base["ExecutionRoleArn"],
+                "PrimaryContainer": container,
+                "Tags": [{"Key": "shadowscale:test", "Value": plan.test_id}],
+            }
+            if base.get("VpcConfig"):
+                request["VpcConfig"] = base["VpcConfig"]
+            self.configs.create_model(request)
+        self.configs.create_config(shadow_test.shadow_config_request(plan, snapshot))
+
+    def start_shadow(self, plan: ShadowTestPlan) -> Readiness:
+        # Retain the production variant's live count and weight (the autopilot may have moved them).
+        self._move_to(plan, plan.shadow_config_name, retain=True)
+        return self._heading_to(plan, plan.shadow_config_name)
+
+    def _move_to(self, plan: ShadowTestPlan, config: str, *, retain: bool) -> None:
+        """UpdateEndpoint unless a retried task already did it (the endpoint names the config)."""
+        described = self.configs.describe_endpoint(plan.endpoint)
+        if described.get("EndpointConfigName") == config and described.get("EndpointStatus") in (
+            IN_SERVICE,
+            "Updating",
+        ):
+            return
+        self.configs.update_endpoint(plan.endpoint, config, retain_variant_properties=retain)
+
+    def _heading_to(self, plan: ShadowTestPlan, config: str) -> Readiness:
+        deadline = self.clock.now() + timedelta(minutes=plan.request.in_service_timeout_minutes)
+        return Readiness(config=config, deadline=deadline)
+
+    def check_ready(self, plan: ShadowTestPlan, ready: Readiness) -> Readiness:
+        described = self.configs.describe_endpoint(plan.endpoint)
+        status = str(described.get("EndpointStatus"))
+        current = str(described.get("EndpointConfigName"))
+        if status in FAILED_STATUSES:
+            raise EndpointUpdateFailed(f"endpoint {plan.endpoint!r} is {status}: {described.get('FailureReason', '')}")
+        if status == IN_SERVICE and current == ready.config:
+            return ready.model_copy(update={"in_service": True, "status": status})
+        if status == IN_SERVICE and current != ready.config:
+            raise EndpointUpdateFailed(
+                f"endpoint {plan.endpoint!r} is back on {current!r} instead of {ready.config!r}: "
+                f"{described.get('FailureReason', 'update rolled back')}"
+            )
+        if self.clock.now() >= ready.deadline:
+            raise EndpointNotInService(
+                f"endpoint {plan.endpoint!r} still {status} on its way to {ready.config!r} after "
+                f"{plan.request.in_service_timeout_minutes} min"
+            )
+        return ready.model_copy(update={"status": status})
+
+    # --- bake, ramp, evaluate ------------------------------------------------------------------
+
+    def evaluate(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation | None) -> Evaluation:
+        request = plan.request
+        now = self.clock.now()
+        production, shadow = snapshot.production_variant_name, request.candidate.variant_name
+        if progress is None:  # the shadow just became InService: the first step starts now
+            step_index, step_started_at, count = 0, now, 0
+            stats = {production: VariantStats(), shadow: VariantStats()}
+            latest = stats
+        else:
+            step_index, step_started_at, count = progress.step_index, progress.step_started_at, progress.evaluations
+            stats = self.metrics.variant_stats(plan.endpoint, [production, shadow], step_started_at, now)
+            period_start = max(step_started_at, now - timedelta(minutes=request.evaluation_period_minutes))
+            latest = self.metrics.variant_stats(plan.endpoint, [production, shadow], period_start, now)
+        agreement = self._agreement(plan)
+        gates, verdict = shadow_test.evaluate_gates(request, stats[production], stats[shadow], agreement)
+        breach = shadow_test.hard_limit_breach(request, latest[production], latest[shadow]) if progress else None
+        following, next_index, wait = shadow_test.next_step(
+            request,
+            step_index=step_index,
+            step_started_at=step_started_at,
+            test_started_at=plan.started_at,
+            now=now,
+            breached=breach is not None,
+        )
+        evaluation = Evaluation(
+            at=now,
+            step_index=next_index,
+            step_started_at=now if following == "ramp" else step_started_at,
+            window_start=step_started_at,
+            production=stats[production],
+            shadow=stats[shadow],
+            agreement=agreement,
+            gates=gates,
+            verdict=verdict,
+            hard_limit_breached=breach,
+            next=following,
+            wait_seconds=wait,
+            evaluations=count + 1,
+        )
+        logger.info(
+            "shadow test evaluation",
+            extra={
+                "endpoint": plan.endpoint,
+                "test": plan.test_id,
+                "verdict": verdict,
+                "next": following,
+                "step": next_index,
+                "gates": {gate.name: gate.status for gate in gates},
+            },
+        )
+        return evaluation
+
+    def _agreement(self, plan: ShadowTestPlan) -> AgreementStats | None:
+        key = diff_summary_key(plan.test_id)
+        summary = self.objects.get_json(self.data_bucket, key)
+        if summary is None:
+            return None
+        return AgreementStats(
+            paired=int(summary.get("paired", 0)),
+            exact_match_rate=summary.get("exactMatchRate"),
+            within_tolerance_rate=summary.get("withinToleranceRate"),
+            summary_key=key,
+        )
+
+    def set_sampling(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation) -> float:
+        step = plan.request.steps[progress.step_index]
+        weight = shadow_test.shadow_weight(shadow_test.production_weight(snapshot), step.percent)
+        self.configs.set_variant_weight(plan.endpoint, plan.request.candidate.variant_name, weight)
+        return weight
+
+    def decide(self, plan: ShadowTestPlan, progress: Evaluation) -> Decision:
+        return shadow_test.decide(plan.request, progress)
+
+    def request_approval(self, state: MachineState, token: str) -> None:
+        plan = _require_plan(state)
+        self.records.save_approval_token(plan.endpoint, plan.owner, token)
+        report = self._build_report(state, outcome=None, reason="awaiting approval")
+        json_uri, html_uri = self._store_report(plan, report, suffix="-pending")
+        report = report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri})
+        commands = [
+            f"shadowscale shadow approve {plan.execution_arn}",
+            f"shadowscale shadow reject {plan.execution_arn} --comment '<why>'",
+            "aws stepfunctions send-task-success --task-token <token from `shadowscale shadow status`> "
+            '--task-output \'{"approved": true, "by": "<you>"}\'',
+        ]
+        subject, message = notification(report, commands)
+        self.notifier.publish(plan.notification_topic_arn, f"[approval needed] {subject}", message)
+
+    # --- promote or remove ----------------------------------------------------------------------
+
+    def promote(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> Readiness:
+        # Auto Scaling follows variant names: the old production variant's target goes, and is
+        # registered again on the promoted variant once it is InService (finalize).
+        for target in snapshot.scaling_targets:
+            self.scaling.deregister(plan.endpoint, target.variant)
+        self.configs.create_config(shadow_test.promoted_config_request(plan, snapshot))
+        self._move_to(plan, plan.promoted_config_name, retain=False)
+        return self._heading_to(plan, plan.promoted_config_name)
+
+    def restore(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None) -> Readiness:
+        """Back to the snapshot's config (a no-op when the endpoint never left it)."""
+        if snapshot is None:
+            described = self.configs.describe_endpoint(plan.endpoint)
+            return Readiness(
+                config=str(described.get("EndpointConfigName")),
+                deadline=self.clock.now(),
+                in_service=described.get("EndpointStatus") == IN_SERVICE,
+                status=str(described.get("EndpointStatus")),
+            )
+        described = self.configs.describe_endpoint(plan.endpoint)
+        if described.get("EndpointConfigName") != snapshot.config_name or described.get("ShadowProductionVariants"):
+            self.configs.update_endpoint(plan.endpoint, snapshot.config_name, retain_variant_properties=True)
+        return self._heading_to(plan, snapshot.config_name)
+
+    def finalize(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None) -> Finalized:
+        """Auto Scaling as it was (or carried over to the promoted variant), temporaries deleted, lock released."""
+        described = self.configs.describe_endpoint(plan.endpoint)
+        current = str(described.get("EndpointConfigName"))
+        promoted = current == plan.promoted_config_name and described.get("EndpointStatus") == IN_SERVICE
+        if snapshot is not None:
+            live = [variant["VariantName"] for variant in described.get("ProductionVariants", [])]
+            registered = self.scaling.registered(plan.endpoint, live)
+            for target in snapshot.scaling_targets:
+                variant = plan.request.candidate.variant_name if promoted else target.variant
+                now = registered.get(variant)
+                if now is None or (now.min_capacity, now.max_capacity) != (target.min_capacity, target.max_capacity):
+                    self.scaling.restore(plan.endpoint, target, variant=variant)
+        deleted = []
+        temporary = [plan.shadow_config_name] + ([] if promoted else [plan.promoted_config_name])
+        for config in temporary:
+            if config != current and self.configs.delete_config(config):
+                deleted.append(config)
+        if plan.derived_model_name and not promoted and self.configs.delete_model(plan.derived_model_name):
+            deleted.append(plan.derived_model_name)
+        released = self.records.release(plan.endpoint, plan.owner)
+        return Finalized(promoted=promoted, final_config=current, deleted=tuple(deleted), lock_released=released)
+
+    # --- report ----------------------------------------------------------------------------------
+
+    def report(
+        self,
+        state: MachineState,
+        raw_input: object = None,
+        *,
+        outcome: Outcome | None = None,
+        execution_arn: str = "unknown",
+    ) -> ReportRef:
+        plan = state.plan
+        if plan is None:  # invalid input: nothing was touched; the report says why, next to the input
+            return self._report_invalid(state, raw_input, execution_arn)
+        report = self._build_report(state, outcome=outcome)
+        json_uri, html_uri = self._store_report(plan, report)
+        report = report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri})
+        subject, message = notification(report)
+        return ReportRef(json_uri=json_uri, html_uri=html_uri, outcome=report.outcome, subject=subject, message=message)
+
+    def _report_invalid(self, state: MachineState, raw_input: object, execution_arn: str) -> ReportRef:
+        endpoint = raw_input.get("endpointName") if isinstance(raw_input, dict) else None
+        endpoint_name = endpoint if isinstance(endpoint, str) and re.fullmatch(SAGEMAKER_NAME, endpoint) else "unknown"
+        test_id = ShadowTestPlan.test_id_of(execution_arn)
+        report = ShadowTestReport(
+            test_id=test_id,
+            execution_arn=execution_arn,
+            endpoint=endpoint_name,
+            outcome="invalid-input",
+            reason=state.failure_cause,
+            finished_at=self.clock.now(),
+            failure={"error": state.failure_error or "", "cause": state.failure_cause},
+        )
+        key = f"reports/{endpoint_name}/{test_id}/report"
+        json_uri = self.objects.put(self.data_bucket, f"{key}.json", _json_bytes(report), "application/json")
+        html = render_html(report.model_copy(update={"json_uri": json_uri}), None, None)
+        html_uri = self.objects.put(self.data_bucket, f"{key}.html", html.encode(), "text/html; charset=utf-8")
+        subject, message = notification(report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri}))
+        return ReportRef(
+            json_uri=json_uri, html_uri=html_uri, outcome="invalid-input", subject=subject, message=message
+        )
+
+    def _build_report(
+        self, state: MachineState, *, outcome: Outcome | None, reason: str | None = None
+    ) -> ShadowTestReport:
+        plan = _require_plan(state)
+        snapshot = state.snapshot
+        decided, why = _outcome(state)
+        production = snapshot.production_variant_name if snapshot else None
+        now = self.clock.now()
+        charts: tuple[ChartSeries, ...] = ()
+        if snapshot is not None and state.ready is not None:
+            charts = self.metrics.series(
+                plan.endpoint,
+                [production or "", plan.request.candidate.variant_name],
+                plan.started_at,
+                now,
+                period=_chart_period(plan.started_at, now),
+            )
+        diff = self.objects.get_json(self.data_bucket, diff_summary_key(plan.test_id))
+        return ShadowTestReport(
+            test_id=plan.test_id,
+            execution_arn=plan.execution_arn,
+            endpoint=plan.endpoint,
+            outcome=outcome or decided,
+            verdict=state.decision.verdict if state.decision else (state.progress.verdict if state.progress else None),
+            reason=reason or why,
+            started_at=plan.started_at,
+            finished_at=now,
+            candidate=plan.request.candidate.model_dump(by_alias=True, exclude_none=True),
+            final_config_name=state.finalized.final_config if state.finalized else None,
+            evaluation=state.progress,
+            approval=state.approval,
+            timeline=self.timeline.timeline(plan.execution_arn),
+            charts=charts,
+            diff_summary=diff,
+            failure={"error": state.failure_error or "", "cause": state.failure_cause} if state.failure else None,
+        )
+
+    def _store_report(self, plan: ShadowTestPlan, report: ShadowTestReport, suffix: str = "") -> tuple[str, str]:
+        key = f"{plan.report_prefix}/report{suffix}"
+        json_uri = f"s3://{plan.reports_bucket}/{key}.json"
+        html_uri = f"s3://{plan.reports_bucket}/{key}.html"
+        report = report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri})
+        self.objects.put(plan.reports_bucket, f"{key}.json", _json_bytes(report), "application/json")
+        html = render_html(report, _production_name(report, plan), plan.request.candidate.variant_name)
+        self.objects.put(plan.reports_bucket, f"{key}.html", html.encode(), "text/html; charset=utf-8")
+        return json_uri, html_uri
+
+    def dry_run(self, plan: ShadowTestPlan) -> ReportRef:
+        """Read the endpoint, plan every change, touch nothing, and report the plan."""
+        snapshot = self.snapshot(plan, save=False)
+        report = ShadowTestReport(
+            test_id=plan.test_id,
+            execution_arn=plan.execution_arn,
+            endpoint=plan.endpoint,
+            outcome="dry-run",
+            reason="dryRun: nothing was created or changed",
+            started_at=plan.started_at,
+            finished_at=self.clock.now(),
+            candidate=plan.request.candidate.model_dump(by_alias=True, exclude_none=True),
+            final_config_name=snapshot.config_name,
+            planned=_jsonable(dry_run_plan(plan, snapshot)),
+            timeline=self.timeline.timeline(plan.execution_arn),
+        )
+        json_uri, html_uri = self._store_report(plan, report)
+        subject, message = notification(report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri}))
+        return ReportRef(json_uri=json_uri, html_uri=html_uri, outcome="dry-run", subject=subject, message=message)
+
+    def notify(self, plan: ShadowTestPlan, ref: ReportRef) -> None:
+        self.notifier.publish(plan.notification_topic_arn, ref.subject, ref.message)
+
+    # --- after an abort, a timeout or a failed restore (the cleanup function) ------------------
+
+    def recover(self, execution_arn: str, status: str, raw_input: object, *, budget_seconds: float) -> str:
+        """Restore the endpoint of an execution that ended without doing so itself; idempotent."""
+        endpoint = raw_input.get("endpointName") if isinstance(raw_input, dict) else None
+        if not isinstance(endpoint, str):
+            return "no-endpoint"
+        test_id = ShadowTestPlan.test_id_of(execution_arn)
+        owner, record, _ = self.records.load(endpoint)
+        if owner != f"shadow-test:{test_id}":
+            return "nothing-held"  # the machine restored and released, or never locked
+        if record is None:  # locked, then stopped before the snapshot: nothing was changed
+            self.records.release(endpoint, str(owner))
+            return "released"
+        stored = json.loads(record)
+        plan = ShadowTestPlan.model_validate(stored["plan"])
+        snapshot = EndpointSnapshot.model_validate(stored["snapshot"])
+        deadline = self.clock.now() + timedelta(seconds=budget_seconds)
+        ready = self._with_patience(lambda: self.restore(plan, snapshot), deadline)
+        ready = ready.model_copy(update={"deadline": deadline})
+        while not ready.in_service:
+            self.clock.sleep(RECOVERY_POLL_SECONDS)
+            ready = self.check_ready(plan, ready)
+        finalized = self.finalize(plan, snapshot)
+        outcome: Outcome = {"ABORTED": "aborted", "TIMED_OUT": "timed-out"}.get(status, "failed")  # type: ignore[assignment]
+        state = MachineState(
+            plan=plan,
+            snapshot=snapshot,
+            ready=ready,
+            finalized=finalized,
+            failure={"Error": f"Execution{status.title().replace('_', '')}", "Cause": f"execution {status}"},
+        )
+        ref = self.report(state, outcome=outcome)
+        self.notify(plan, ref)
+        return "restored"
+
+    def _with_patience(self, step: Any, deadline: datetime) -> Readiness:  # noqa: ANN401
+        while True:
+            try:
+                result: Readiness = step()
+            except EndpointBusy:
+                if self.clock.now() >= deadline:
+                    raise
+                self.clock.sleep(RECOVERY_POLL_SECONDS)
+            else:
+                return result
+
+
+def _require_plan(state: MachineState) -> ShadowTestPlan:
+    if state.plan is None:
+        raise ValueError("the state has no plan")
+    return state.plan
+
+
+def _production_name(report: ShadowTestReport, plan: ShadowTestPlan) -> str | None:
+    names = {chart.variant for chart in report.charts} - {plan.request.candidate.variant_name}
+    return next(iter(names), None)
+
+
+def _chart_period(start: datetime, end: datetime) -> int:
+    """About 120 points whatever the test's length, in whole minutes."""
+    seconds = max(60.0, (end - start).total_seconds() / 120)
+    return int(seconds // 60 + 1) * 60
+
+
+def _outcome(state: MachineState) -> tuple[Outcome, str]:
+    promoted = state.finalized.promoted if state.finalized else False
+    if state.failure:
+        error = state.failure_error
+        if error == "EndpointLocked":
+            return "locked", state.failure_cause
+        return "failed", f"{error}: {state.failure_cause}"
+    if promoted:
+        by = f" (approved by {state.approval.by})" if state.approval and state.approval.approved else ""
+        return "promoted", (state.decision.reason if state.decision else "promoted") + by
+    if state.approval_timeout:
+        return "rejected", "no approval before the approval timeout"
+    if state.approval and not state.approval.approved:
+        return "rejected", f"rejected by {state.approval.by}: {state.approval.comment or 'no comment'}"
+    if state.decision and state.decision.reason.startswith("report-only"):
+        return "report-only", state.decision.reason
+    return "removed", state.decision.reason if state.decision else "removed"
+
+
+def _record(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> str:
+    return json.dumps(
+        {
+            "plan": plan.model_dump(mode="json", by_alias=True),
+            "snapshot": snapshot.model_dump(mode="json", by_alias=True),
+        }
+    )
+
+
+def _json_bytes(report: ShadowTestReport) -> bytes:
+    return report.model_dump_json(by_alias=True, indent=2).encode()
+
+
+def _jsonable(value: Any) -> Any:  # noqa: ANN401
+    """boto3 hands back datetimes and Decimals; the snapshot travels as JSON."""
+    loaded: Any = json.loads(json.dumps(value, default=str))
+    return loaded
+
+
+def dry_run_plan(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
+    """What the test would create and change, for `dryRun: true`."""
+    return {
+        "shadowConfig": shadow_test.shadow_config_request(plan, snapshot),
+        "promotedConfig": shadow_test.promoted_config_request(plan, snapshot),
+        "steps": [step.model_dump(by_alias=True) for step in plan.request.steps],
+        "restoresTo": snapshot.config_name,
+        "scalingTargets": [target.model_dump(by_alias=True) for target in snapshot.scaling_targets],
+    }

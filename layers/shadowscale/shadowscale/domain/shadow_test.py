@@ -1,0 +1,367 @@
+"""Pure decisions of a shadow test: the configs it creates, the gates, the ramp, the verdict.
+
+No boto3 here: the lifecycle (domain/shadow_lifecycle.py) feeds these functions what the adapters read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import JsonValue
+
+from shadowscale.models.shadow_test import (
+    AgreementStats,
+    Decision,
+    DecisionMode,
+    EndpointSnapshot,
+    Evaluation,
+    GateResult,
+    NextStep,
+    ShadowTestInput,
+    ShadowTestPlan,
+    VariantStats,
+    Verdict,
+)
+
+# Variant properties an endpoint config entry may carry that we copy as they are.
+_VARIANT_KEYS = (
+    "VariantName",
+    "ModelName",
+    "InitialInstanceCount",
+    "InstanceType",
+    "InitialVariantWeight",
+    "AcceleratorType",
+    "CoreDumpConfig",
+    "ServerlessConfig",
+    "VolumeSizeInGB",
+    "ModelDataDownloadTimeoutInSeconds",
+    "ContainerStartupHealthCheckTimeoutInSeconds",
+    "EnableSSMAccess",
+    "ManagedInstanceScaling",
+    "RoutingConfig",
+    "InferenceAmiVersion",
+)
+
+
+def shadow_weight(production_weight: float, percent: float) -> float:
+    """SageMaker copies to a shadow variant the share of requests its weight is of production's."""
+    return round(max(production_weight, 1e-6) * percent / 100.0, 6)
+
+
+def _production_entry(snapshot: EndpointSnapshot) -> dict[str, JsonValue]:
+    """The production variant as it runs now (the autopilot may have moved it off the config's count)."""
+    variant = {key: value for key, value in snapshot.production_variant.items() if key in _VARIANT_KEYS}
+    name = snapshot.production_variant_name
+    if name in snapshot.current_instances and "ServerlessConfig" not in variant:
+        variant["InitialInstanceCount"] = snapshot.current_instances[name]
+    if name in snapshot.current_weights:
+        variant["InitialVariantWeight"] = snapshot.current_weights[name]
+    return variant
+
+
+def capture_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, JsonValue]:
+    """Data capture of requests and responses, for production and shadow alike, into the test's prefix."""
+    capture = plan.request.data_capture
+    config: dict[str, JsonValue] = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": capture.sampling_percent,
+        "DestinationS3Uri": plan.capture_s3_uri,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": ["text/csv", "text/plain"],
+            "JsonContentTypes": ["application/json", "application/jsonlines"],
+        },
+    }
+    kms = capture.kms_key_id or (str(snapshot.data_capture.get("KmsKeyId")) if snapshot.data_capture else None)
+    if kms and kms != "None":
+        config["KmsKeyId"] = kms
+    return config
+
+
+def shadow_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
+    """Production variant as it is + the candidate as a shadow + data capture for both."""
+    production = _production_entry(snapshot)
+    candidate = plan.request.candidate
+    first_step = plan.request.steps[0]
+    request: dict[str, Any] = {
+        "EndpointConfigName": plan.shadow_config_name,
+        "ProductionVariants": [production],
+        "ShadowProductionVariants": [
+            {
+                "VariantName": candidate.variant_name,
+                "ModelName": plan.candidate_model_name,
+                "InstanceType": candidate.instance_type,
+                "InitialInstanceCount": candidate.instance_count,
+                "InitialVariantWeight": shadow_weight(_weight(production), first_step.percent),
+            }
+        ],
+        "DataCaptureConfig": capture_config(plan, snapshot),
+        "Tags": [
+            {"Key": "shadowscale:test", "Value": plan.test_id},
+            {"Key": "shadowscale:temporary", "Value": "true"},
+        ],
+    }
+    if snapshot.kms_key_id:
+        request["KmsKeyId"] = snapshot.kms_key_id
+    return request
+
+
+def promoted_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
+    """The former shadow becomes the only production variant; capture goes back to what it was."""
+    candidate = plan.request.candidate
+    instances = plan.request.promote_instance_count or snapshot.current_instances.get(
+        snapshot.production_variant_name, candidate.instance_count
+    )
+    request: dict[str, Any] = {
+        "EndpointConfigName": plan.promoted_config_name,
+        "ProductionVariants": [
+            {
+                "VariantName": candidate.variant_name,
+                "ModelName": plan.candidate_model_name,
+                "InstanceType": candidate.instance_type,
+                "InitialInstanceCount": instances,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        "Tags": [{"Key": "shadowscale:test", "Value": plan.test_id}, {"Key": "shadowscale:promoted", "Value": "true"}],
+    }
+    if snapshot.data_capture:
+        request["DataCaptureConfig"] = {
+            key: value
+            for key, value in snapshot.data_capture.items()
+            if key
+            in (
+                "EnableCapture",
+                "InitialSamplingPercentage",
+                "DestinationS3Uri",
+                "KmsKeyId",
+                "CaptureOptions",
+                "CaptureContentTypeHeader",
+            )
+        }
+    if snapshot.kms_key_id:
+        request["KmsKeyId"] = snapshot.kms_key_id
+    return request
+
+
+def _weight(variant: dict[str, JsonValue]) -> float:
+    weight = variant.get("InitialVariantWeight", 1.0)
+    return float(weight) if isinstance(weight, int | float) else 1.0
+
+
+def production_weight(snapshot: EndpointSnapshot) -> float:
+    return _weight(_production_entry(snapshot))
+
+
+# --- gates --------------------------------------------------------------------------------------
+
+
+def _ratio_gate(name: str, shadow: float | None, production: float | None, limit: float | None) -> GateResult | None:
+    if limit is None:
+        return None
+    if shadow is None or production is None or production <= 0:
+        return GateResult(name=name, status="insufficient-data", threshold=limit, detail="no latency datapoints")
+    ratio = shadow / production
+    return GateResult(
+        name=name,
+        status="pass" if ratio <= limit else "fail",
+        observed=round(ratio, 4),
+        threshold=limit,
+        detail=f"shadow {shadow:.1f} ms / production {production:.1f} ms",
+    )
+
+
+def _delta_gate(
+    name: str, shadow: VariantStats, production: VariantStats, attribute: str, limit: float | None
+) -> GateResult | None:
+    if limit is None:
+        return None
+    shadow_rate = shadow.rate(getattr(shadow, attribute))
+    production_rate = production.rate(getattr(production, attribute))
+    if shadow_rate is None or production_rate is None:
+        return GateResult(name=name, status="insufficient-data", threshold=limit, detail="no invocations")
+    delta = shadow_rate - production_rate
+    return GateResult(
+        name=name,
+        status="pass" if delta <= limit else "fail",
+        observed=round(delta, 6),
+        threshold=limit,
+        detail=f"shadow {shadow_rate:.4%} vs production {production_rate:.4%}",
+    )
+
+
+def _ceiling_gate(name: str, observed: float | None, limit: float | None, unit: str) -> GateResult | None:
+    if limit is None:
+        return None
+    if observed is None:
+        return GateResult(name=name, status="insufficient-data", threshold=limit, detail="no datapoints")
+    return GateResult(
+        name=name,
+        status="pass" if observed <= limit else "fail",
+        observed=round(observed, 4),
+        threshold=limit,
+        detail=f"{observed:.2f}{unit}",
+    )
+
+
+def _floor_gate(name: str, observed: float | None, minimum: float | None, what: str) -> GateResult | None:
+    if minimum is None:
+        return None
+    if observed is None:
+        return GateResult(name=name, status="insufficient-data", threshold=minimum, detail=f"no {what} yet")
+    return GateResult(
+        name=name,
+        status="pass" if observed >= minimum else "fail",
+        observed=round(observed, 6),
+        threshold=minimum,
+        detail=f"{observed:.4%} {what}",
+    )
+
+
+def evaluate_gates(
+    request: ShadowTestInput,
+    production: VariantStats,
+    shadow: VariantStats,
+    agreement: AgreementStats | None,
+) -> tuple[tuple[GateResult, ...], Verdict]:
+    gates = request.gates
+    results: list[GateResult | None] = [
+        GateResult(
+            name="min-invocations",
+            status="pass" if shadow.invocations >= gates.min_invocations else "insufficient-data",
+            observed=shadow.invocations,
+            threshold=gates.min_invocations,
+            detail="shadow invocations in the window",
+        )
+    ]
+    if gates.min_paired_responses > 0:
+        paired = agreement.paired if agreement else 0
+        results.append(
+            GateResult(
+                name="min-paired-responses",
+                status="pass" if paired >= gates.min_paired_responses else "insufficient-data",
+                observed=paired,
+                threshold=gates.min_paired_responses,
+                detail="request pairs diffed so far",
+            )
+        )
+    results += [
+        _ratio_gate("latency-p50-ratio", shadow.latency_p50_ms, production.latency_p50_ms, gates.latency.p50_ratio),
+        _ratio_gate("latency-p90-ratio", shadow.latency_p90_ms, production.latency_p90_ms, gates.latency.p90_ratio),
+        _ratio_gate("latency-p99-ratio", shadow.latency_p99_ms, production.latency_p99_ms, gates.latency.p99_ratio),
+    ]
+    if gates.overhead_latency_max_delta_ms is not None:
+        if shadow.overhead_ms is None or production.overhead_ms is None:
+            results.append(
+                GateResult(name="overhead-latency-delta", status="insufficient-data", detail="no overhead datapoints")
+            )
+        else:
+            delta = shadow.overhead_ms - production.overhead_ms
+            results.append(
+                GateResult(
+                    name="overhead-latency-delta",
+                    status="pass" if delta <= gates.overhead_latency_max_delta_ms else "fail",
+                    observed=round(delta, 3),
+                    threshold=gates.overhead_latency_max_delta_ms,
+                    detail=f"shadow {shadow.overhead_ms:.2f} ms vs production {production.overhead_ms:.2f} ms",
+                )
+            )
+    results += [
+        _delta_gate("4xx-rate-delta", shadow, production, "errors_4xx", gates.error_rates.max_4xx_delta),
+        _delta_gate("5xx-rate-delta", shadow, production, "errors_5xx", gates.error_rates.max_5xx_delta),
+        _delta_gate(
+            "model-error-rate-delta", shadow, production, "model_errors", gates.error_rates.max_model_error_delta
+        ),
+        _ceiling_gate("shadow-cpu", shadow.cpu_percent, gates.utilization.max_cpu_percent, " %"),
+        _ceiling_gate("shadow-memory", shadow.memory_percent, gates.utilization.max_memory_percent, " %"),
+        _floor_gate(
+            "exact-match-rate",
+            agreement.exact_match_rate if agreement else None,
+            gates.agreement.min_exact_match_rate,
+            "of pairs identical",
+        ),
+        _floor_gate(
+            "within-tolerance-rate",
+            agreement.within_tolerance_rate if agreement else None,
+            gates.agreement.min_within_tolerance_rate,
+            "of pairs within tolerance",
+        ),
+    ]
+    decided = tuple(result for result in results if result is not None)
+    return decided, verdict_of(decided)
+
+
+def verdict_of(gates: tuple[GateResult, ...]) -> Verdict:
+    if any(gate.status == "fail" for gate in gates):
+        return "fail"
+    if any(gate.status == "insufficient-data" for gate in gates):
+        return "insufficient-data"
+    return "pass"
+
+
+def hard_limit_breach(request: ShadowTestInput, production: VariantStats, shadow: VariantStats) -> str | None:
+    """Checked on the last evaluation period only: a breach anywhere in the test ends it."""
+    limits = request.hard_limits
+    if limits.max_shadow_error_rate is not None:
+        rate = shadow.rate(shadow.errors_5xx + shadow.model_errors)
+        if rate is not None and rate > limits.max_shadow_error_rate:
+            return f"shadow error rate {rate:.2%} above the hard limit {limits.max_shadow_error_rate:.2%}"
+    if limits.max_latency_p99_ratio is not None and shadow.latency_p99_ms and production.latency_p99_ms:
+        ratio = shadow.latency_p99_ms / production.latency_p99_ms
+        if ratio > limits.max_latency_p99_ratio:
+            return f"shadow p99 latency {ratio:.2f}x production, above the hard limit {limits.max_latency_p99_ratio}x"
+    return None
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def next_step(
+    request: ShadowTestInput,
+    *,
+    step_index: int,
+    step_started_at: datetime,
+    test_started_at: datetime,
+    now: datetime,
+    breached: bool,
+) -> tuple[NextStep, int, int]:
+    """(what comes next, the step index it runs in, seconds until the next evaluation)."""
+    period = request.evaluation_period_minutes * 60
+    if breached:
+        return "abort", step_index, 0
+    test_end = test_started_at + timedelta(minutes=request.duration_minutes)
+    if now >= test_end:
+        return "decide", step_index, 0
+    steps = request.steps
+    step_end = step_started_at + timedelta(minutes=steps[step_index].bake_minutes)
+    if now >= step_end:
+        if step_index + 1 < len(steps):
+            following_end = now + timedelta(minutes=steps[step_index + 1].bake_minutes)
+            return "ramp", step_index + 1, _seconds_until(now, min(following_end, test_end), period)
+        return "decide", step_index, 0
+    return "bake", step_index, _seconds_until(now, min(step_end, test_end), period)
+
+
+def _seconds_until(now: datetime, end: datetime, period: int) -> int:
+    return max(1, min(period, int((end - now).total_seconds() + 0.999)))
+
+
+def decide(request: ShadowTestInput, evaluation: Evaluation) -> Decision:
+    if evaluation.hard_limit_breached:
+        return Decision(verdict="fail", action="remove", reason=f"hard limit: {evaluation.hard_limit_breached}")
+    failing = [gate.name for gate in evaluation.gates if gate.status == "fail"]
+    missing = [gate.name for gate in evaluation.gates if gate.status == "insufficient-data"]
+    if evaluation.verdict == "pass":
+        reason = f"all {len(evaluation.gates)} gates passed"
+    elif evaluation.verdict == "fail":
+        reason = f"failed gates: {', '.join(failing)}"
+    else:
+        reason = f"insufficient data for: {', '.join(missing)}"
+    if request.decision_mode is DecisionMode.REPORT_ONLY:
+        return Decision(verdict=evaluation.verdict, action="remove", reason=f"report-only mode; {reason}")
+    if request.decision_mode is DecisionMode.APPROVE:
+        return Decision(verdict=evaluation.verdict, action="await-approval", reason=reason)
+    return Decision(
+        verdict=evaluation.verdict, action="promote" if evaluation.verdict == "pass" else "remove", reason=reason
+    )
