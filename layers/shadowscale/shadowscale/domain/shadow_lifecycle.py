@@ -57,6 +57,8 @@ FAILED_STATUSES = {"Failed", "UpdateRollbackFailed"}
 # How long past the planned end the lease still holds: waits for InService, approval, clean-up.
 LEASE_MARGIN_SECONDS = 6 * 3600
 RECOVERY_POLL_SECONDS = 30
+# How long a restore waits for SageMaker to finish (or roll back) an update before it gives up.
+RESTORE_PATIENCE = timedelta(hours=6)
 
 
 def diff_summary_key(test_id: str) -> str:
@@ -280,10 +282,11 @@ class ShadowLifecycle:
 
     def request_approval(self, state: MachineState, token: str) -> None:
         plan = _require_plan(state)
-        self.records.save_approval_token(plan.endpoint, plan.owner, token)
         report = self._build_report(state, outcome=None, reason="awaiting approval")
         json_uri, html_uri = self._store_report(plan, report, suffix="-pending")
         report = report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri})
+        # The token is stored once the interim report exists: whoever finds it can read what they approve.
+        self.records.save_approval_token(plan.endpoint, plan.owner, token)
         commands = [
             f"shadowscale shadow approve {plan.execution_arn}",
             f"shadowscale shadow reject {plan.execution_arn} --comment '<why>'",
@@ -304,20 +307,28 @@ class ShadowLifecycle:
         self._move_to(plan, plan.promoted_config_name, retain=False)
         return self._heading_to(plan, plan.promoted_config_name)
 
-    def restore(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None) -> Readiness:
-        """Back to the snapshot's config (a no-op when the endpoint never left it)."""
-        if snapshot is None:
-            described = self.configs.describe_endpoint(plan.endpoint)
-            return Readiness(
-                config=str(described.get("EndpointConfigName")),
-                deadline=self.clock.now(),
-                in_service=described.get("EndpointStatus") == IN_SERVICE,
-                status=str(described.get("EndpointStatus")),
-            )
+    def restore(
+        self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None, ready: Readiness | None = None
+    ) -> Readiness:
+        """One step back towards the snapshot's config; the machine calls it until `in_service`.
+
+        Re-entrant: while an update (ours, or one still rolling back) runs it only waits; once the
+        endpoint is InService elsewhere it updates back, keeping live counts; a no-op if it never left.
+        """
         described = self.configs.describe_endpoint(plan.endpoint)
-        if described.get("EndpointConfigName") != snapshot.config_name or described.get("ShadowProductionVariants"):
-            self.configs.update_endpoint(plan.endpoint, snapshot.config_name, retain_variant_properties=True)
-        return self._heading_to(plan, snapshot.config_name)
+        status, current = str(described.get("EndpointStatus")), str(described.get("EndpointConfigName"))
+        target = snapshot.config_name if snapshot is not None else current
+        now = self.clock.now()
+        deadline = ready.deadline if ready is not None and ready.config == target else now + RESTORE_PATIENCE
+        back = current == target and not described.get("ShadowProductionVariants")
+        if status == IN_SERVICE and back:
+            return Readiness(config=target, deadline=deadline, in_service=True, status=status)
+        if now >= deadline:
+            raise EndpointNotInService(f"endpoint {plan.endpoint!r} still {status} on {current!r}; restore gave up")
+        if status in (IN_SERVICE, *FAILED_STATUSES) and not back:
+            self.configs.update_endpoint(plan.endpoint, target, retain_variant_properties=True)
+            status = "Updating"
+        return Readiness(config=target, deadline=deadline, in_service=False, status=status)
 
     def finalize(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None) -> Finalized:
         """Auto Scaling as it was (or carried over to the promoted variant), temporaries deleted, lock released."""
@@ -472,10 +483,11 @@ class ShadowLifecycle:
         snapshot = EndpointSnapshot.model_validate(stored["snapshot"])
         deadline = self.clock.now() + timedelta(seconds=budget_seconds)
         ready = self._with_patience(lambda: self.restore(plan, snapshot), deadline)
-        ready = ready.model_copy(update={"deadline": deadline})
         while not ready.in_service:
+            if self.clock.now() >= deadline:
+                raise EndpointBusy(f"endpoint {endpoint!r} still {ready.status}; the next attempt continues")
             self.clock.sleep(RECOVERY_POLL_SECONDS)
-            ready = self.check_ready(plan, ready)
+            ready = self._with_patience(lambda ready=ready: self.restore(plan, snapshot, ready), deadline)
         finalized = self.finalize(plan, snapshot)
         outcome: Outcome = {"ABORTED": "aborted", "TIMED_OUT": "timed-out"}.get(status, "failed")  # type: ignore[assignment]
         state = MachineState(

@@ -130,7 +130,7 @@ class ShadowTestEntryPoints:
             case "promote":
                 return "ready", _dump(lifecycle.promote(plan, _required(snapshot, "snapshot")))
             case "restore":
-                return "ready", _dump(lifecycle.restore(plan, snapshot))
+                return "ready", _dump(lifecycle.restore(plan, snapshot, state.ready))
             case "finalize":
                 return "finalized", _dump(lifecycle.finalize(plan, snapshot))
             case "report":

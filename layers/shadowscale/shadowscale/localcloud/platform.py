@@ -9,7 +9,8 @@ It plays the parts of AWS that moto only stores:
   alarm's Lambda action and as an EventBridge "CloudWatch Alarm State Change" event to matching rules.
 - Simulated endpoints (`simulate()`): traffic served step by step in time order with everything else,
   publishing SageMaker's metrics and data capture; metric alarms are then evaluated every minute
-  (alarm_evaluation.py), so a spike trips a real alarm and a scale-out really lowers latency.
+  (alarm_evaluation.py), so a spike trips a real alarm and a scale-out really lowers latency. Each
+  minute SQS's queue depth is published too, so the stack's dead-letter alarm works.
 """
 
 from __future__ import annotations
@@ -238,7 +239,35 @@ class LocalCloud:
         assert self._next_alarm_evaluation is not None
         moment = self._next_alarm_evaluation
         self._next_alarm_evaluation = moment + timedelta(minutes=1)
+        self._publish_queue_depths(moment)
         self.alarm_evaluator.evaluate(moment)
+
+    def _publish_queue_depths(self, moment: datetime) -> None:
+        """SQS's per-minute ApproximateNumberOfMessagesVisible (the stack's dead-letter alarm watches it),
+        counted on the clock: a message is visible once its delay or visibility timeout has passed."""
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.sqs.models import sqs_backends
+
+        self._track_new_messages()
+        minute = (moment - timedelta(minutes=1)).astimezone(UTC).replace(tzinfo=None)  # moto: naive UTC
+        depths = [
+            {
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": name}],
+                "Timestamp": minute,
+                "Unit": "Count",
+                "Value": float(
+                    sum(
+                        1
+                        for message in queue._messages
+                        if message.id not in self._pending or self._pending[message.id].due <= moment
+                    )
+                ),
+            }
+            for name, queue in sqs_backends[ACCOUNT][REGION].queues.items()
+        ]
+        if depths:
+            cloudwatch_backends[ACCOUNT][REGION].put_metric_data("AWS/SQS", depths)
 
     # --- EventBridge Scheduler ----------------------------------------------------------------
 
@@ -367,11 +396,16 @@ class LocalCloud:
             "alarmName": alarm.name,
             "state": state,
             "previousState": {"value": previous[0], "reason": previous[1] or "", "timestamp": stamp},
-            "configuration": {"description": alarm.description or "", "metrics": []},
+            "configuration": {"description": alarm.description or "", "metrics": _alarm_metrics(alarm)},
         }
         arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm.name}"
-        actions = {"OK": alarm.ok_actions, "ALARM": alarm.alarm_actions}.get(alarm.state_value, [])
-        for action in actions or []:
+        actions = {
+            "OK": alarm.ok_actions,
+            "ALARM": alarm.alarm_actions,
+            "INSUFFICIENT_DATA": alarm.insufficient_data_actions,
+        }.get(alarm.state_value, [])
+        # Disabled actions still change state and still reach EventBridge, as in CloudWatch.
+        for action in (actions or []) if alarm.actions_enabled else []:
             if ":lambda:" in action:
                 event = {
                     "source": "aws.cloudwatch",
@@ -420,11 +454,17 @@ class LocalCloud:
         deadline = time.monotonic() + timeout
         while True:
             described: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
-            if described["status"] != "RUNNING" or (until is not None and until(described)):
+            if until is not None and until(described):
+                return described
+            if described["status"] != "RUNNING" and self._end_delivered(execution_arn):
                 return described
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout} s")
             time.sleep(0.02)
+
+    def _end_delivered(self, execution_arn: str) -> bool:
+        ended = self.stepfunctions.ended if self.stepfunctions is not None else []
+        return any(event["detail"]["executionArn"] == execution_arn for event in ended)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         stepfunctions = self.client("stepfunctions")
@@ -457,6 +497,25 @@ class LocalCloud:
         error = response.get("FunctionError") and (result or {}).get("errorType", "error")
         self.deliveries.append(Delivery(self.clock.now(), kind, function_arn.rsplit(":", 1)[-1], detail, error))
         return result
+
+
+def _alarm_metrics(alarm: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+    """The alarm's metric as CloudWatch describes it in alarm events."""
+    if not alarm.metric_name:
+        return []
+    statistic = alarm.extended_statistic or alarm.statistic
+    metric = {
+        "namespace": alarm.namespace,
+        "name": alarm.metric_name,
+        "dimensions": {dimension.name: dimension.value for dimension in alarm.dimensions},
+    }
+    return [
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, alarm.alarm_arn)),
+            "metricStat": {"metric": metric, "period": int(alarm.period), **({"stat": statistic} if statistic else {})},
+            "returnData": True,
+        }
+    ]
 
 
 @contextmanager

@@ -6,7 +6,9 @@ Status Change" events that the cleanup function listens to. Installed, this modu
 - Wait states pass on the local cloud's clock: the clock advances by the wait, and everything due in
   that time (schedules, queue deliveries, simulated traffic) happens during it;
 - Retry intervals pass on the clock without delivering anything (nothing else runs in a retry);
-- every execution that ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) emits its status-change event.
+- every execution that ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) emits its status-change event;
+- a test can `hold_waits()` to stop executions at their next Wait state (to act on a running test,
+  e.g. abort it mid-bake) and `release_waits()` to let them go on.
 """
 
 from __future__ import annotations
@@ -70,6 +72,29 @@ class StepFunctionsOnTheClock:
     ended: list[dict[str, Any]] = field(default_factory=list)
     _originals: dict[str, Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _open: threading.Event = field(default_factory=threading.Event)
+    _passes: int = 0
+    waiting: int = 0  # executions stopped at a held Wait state
+
+    def hold_waits(self) -> None:
+        self._open.clear()
+
+    def release_waits(self) -> None:
+        self._open.set()
+
+    def let_one_pass(self) -> None:
+        """While held, let the next Wait state (only) go on."""
+        with self._lock:
+            self._passes += 1
+
+    def _may_pass(self) -> bool:
+        if self._open.is_set():
+            return True
+        with self._lock:
+            if self._passes > 0:
+                self._passes -= 1
+                return True
+        return False
 
     def install(self) -> Self:
         if moto.__version__ != TARGET_MOTO_VERSION:
@@ -79,6 +104,7 @@ class StepFunctionsOnTheClock:
         from moto.stepfunctions.parser.backend import execution as execution_module
 
         gaps = self
+        self._open.set()
         original_wait = wait_function.WaitFunction._wait_interval
         original_terminated = execution_module.BaseExecutionWorkerCommunication.terminated
         self._originals = {
@@ -88,6 +114,13 @@ class StepFunctionsOnTheClock:
         }
 
         def wait_interval(function: Any, env: Any, wait_seconds: int) -> None:  # noqa: ANN401
+            if not gaps._may_pass():
+                gaps.waiting += 1
+                while not gaps._may_pass():
+                    if not env.is_running():  # stopped while held: the execution ends here
+                        break
+                    gaps._open.wait(0.005)
+                gaps.waiting -= 1
             if wait_seconds > 0 and env.is_running():
                 with gaps._lock:
                     gaps.advance(float(wait_seconds))
@@ -95,10 +128,10 @@ class StepFunctionsOnTheClock:
         def terminated(communication: Any) -> None:  # noqa: ANN401
             original_terminated(communication)
             event = status_change_event(communication.execution, gaps.now())
-            gaps.ended.append(event)
             if gaps.publish is not None:
                 with gaps._lock:
                     gaps.publish(event)
+            gaps.ended.append(event)  # after delivery: whoever waits for the end sees its effects
 
         # The retrier reads `time.sleep` from its module: give it a `time` whose sleep is the clock's.
         clock_time = types.SimpleNamespace(sleep=lambda seconds: gaps.sleep(float(seconds)))
