@@ -289,7 +289,31 @@ def evaluate_gates(
         ),
     ]
     decided = tuple(result for result in results if result is not None)
+    if shadow.invocations < gates.min_invocations:
+        # A handful of requests says nothing about latency percentiles or error rates: judge later.
+        too_few = f"fewer than {gates.min_invocations} shadow invocations"
+        decided = tuple(
+            gate.model_copy(update={"status": "insufficient-data", "detail": f"{too_few}; {gate.detail}"})
+            if gate.status == "fail" and gate.name in _STATISTICAL
+            else gate
+            for gate in decided
+        )
     return decided, verdict_of(decided)
+
+
+_STATISTICAL = frozenset(
+    {
+        "latency-p50-ratio",
+        "latency-p90-ratio",
+        "latency-p99-ratio",
+        "overhead-latency-delta",
+        "4xx-rate-delta",
+        "5xx-rate-delta",
+        "model-error-rate-delta",
+        "shadow-cpu",
+        "shadow-memory",
+    }
+)
 
 
 def verdict_of(gates: tuple[GateResult, ...]) -> Verdict:

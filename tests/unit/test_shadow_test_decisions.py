@@ -1,0 +1,220 @@
+"""Pure shadow-test logic: input validation, gates, hard limits, the ramp and the decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from shadowscale.domain import shadow_test
+from shadowscale.errors import InvalidShadowTestInput
+from shadowscale.models.shadow_test import (
+    AgreementStats,
+    EndpointSnapshot,
+    Evaluation,
+    ShadowTestInput,
+    ShadowTestPlan,
+    VariantStats,
+    parse_shadow_test_input,
+)
+
+from tests.conftest import load_event
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def make_input(**overrides: Any) -> ShadowTestInput:
+    document: dict[str, Any] = {
+        "endpointName": "fraud-detector",
+        "candidate": {"modelName": "fraud-v2", "instanceType": "ml.g4dn.xlarge"},
+        "sampling": {"percent": 20},
+        "durationMinutes": 60,
+    }
+    document.update(overrides)
+    return parse_shadow_test_input(document)
+
+
+def healthy(**overrides: float) -> VariantStats:
+    values: dict[str, float] = {
+        "invocations": 1000,
+        "latencyP50Ms": 20,
+        "latencyP90Ms": 30,
+        "latencyP99Ms": 45,
+        "errors4xx": 1,
+        "errors5xx": 0,
+        "modelErrors": 0,
+    }
+    values.update(overrides)
+    return VariantStats.model_validate(values)
+
+
+def test_the_sample_event_is_a_valid_input() -> None:
+    request = parse_shadow_test_input(load_event("shadow_test.json"))
+    assert [step.percent for step in request.steps] == [10, 50, 100]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"sampling": {"percent": 0}}, "sampling.percent"),
+        ({"sampling": {}}, "give either percent or ramp"),
+        ({"sampling": {"ramp": [{"percent": 50, "bakeMinutes": 5}, {"percent": 10, "bakeMinutes": 5}]}}, "ramp.1"),
+        ({"candidate": {"modelName": "m", "instanceType": "g5.xlarge"}}, "candidate.instanceType"),
+        ({"durationMinutes": 10, "sampling": {"ramp": [{"percent": 5, "bakeMinutes": 30}]}}, "ramp's bakes"),
+        ({"decisionMode": "yolo"}, "decisionMode"),
+        ({"surprise": 1}, "surprise"),
+        ({"durationMinutes": 60 * 24 * 90, "evaluationPeriodMinutes": 1}, "execution history limit"),
+    ],
+)
+def test_invalid_input_names_the_field(overrides: dict[str, Any], named: str) -> None:
+    with pytest.raises(InvalidShadowTestInput, match=named.replace(".", r"\.").replace("'", ".")):
+        make_input(**overrides)
+
+
+def test_the_plan_fixes_every_name_within_sagemaker_limits() -> None:
+    request = make_input(
+        endpointName="e" * 63,
+        candidate={"modelName": "m" * 63, "instanceType": "ml.m5.large", "environment": {"A": "1"}},
+    )
+    plan = ShadowTestPlan.create(
+        request,
+        execution_arn="arn:aws:states:us-east-1:1:execution:sm:run.1",
+        started_at=T0,
+        data_bucket="bucket",
+        default_topic_arn="arn:aws:sns:us-east-1:1:topic",
+    )
+    assert plan.test_id == "run-1"
+    for name in (plan.shadow_config_name, plan.promoted_config_name, plan.derived_model_name or ""):
+        assert 0 < len(name) <= 63
+    assert plan.capture_s3_uri == "s3://bucket/capture/run-1"
+    assert plan.approval_timeout_seconds == 24 * 3600
+
+
+def test_gates_pass_for_a_twin_and_fail_for_a_slow_candidate() -> None:
+    request = make_input()
+    gates, verdict = shadow_test.evaluate_gates(request, healthy(), healthy(), None)
+    assert verdict == "pass"
+    assert {gate.name for gate in gates} >= {"latency-p99-ratio", "5xx-rate-delta", "min-invocations"}
+
+    gates, verdict = shadow_test.evaluate_gates(request, healthy(), healthy(latencyP90Ms=60), None)
+    failed = {gate.name: gate for gate in gates if gate.status == "fail"}
+    assert verdict == "fail"
+    assert failed["latency-p90-ratio"].observed == 2.0
+    assert failed["latency-p90-ratio"].threshold == 1.25
+
+
+def test_too_few_invocations_is_insufficient_data_not_failure() -> None:
+    _, verdict = shadow_test.evaluate_gates(make_input(), healthy(), healthy(invocations=10), None)
+    assert verdict == "insufficient-data"
+
+
+def test_agreement_gates_read_the_diff_pipeline() -> None:
+    request = make_input(gates={"minPairedResponses": 100, "agreement": {"minWithinToleranceRate": 0.99}})
+    _, missing = shadow_test.evaluate_gates(request, healthy(), healthy(), None)
+    assert missing == "insufficient-data"
+    low = AgreementStats(paired=500, exact_match_rate=0.5, within_tolerance_rate=0.9)
+    gates, verdict = shadow_test.evaluate_gates(request, healthy(), healthy(), low)
+    assert verdict == "fail"
+    assert [g.name for g in gates if g.status == "fail"] == ["within-tolerance-rate"]
+
+
+def test_error_rate_delta_is_shadow_minus_production() -> None:
+    gates, _ = shadow_test.evaluate_gates(make_input(), healthy(errors5xx=10), healthy(errors5xx=20), None)
+    gate = next(g for g in gates if g.name == "5xx-rate-delta")
+    assert gate.observed == pytest.approx(0.01)
+    assert gate.status == "fail"  # default threshold 0.005
+
+
+def test_hard_limit_on_shadow_errors() -> None:
+    request = make_input(hardLimits={"maxShadowErrorRate": 0.1})
+    assert shadow_test.hard_limit_breach(request, healthy(), healthy(errors5xx=50, modelErrors=60)) is not None
+    assert shadow_test.hard_limit_breach(request, healthy(), healthy(errors5xx=50)) is None
+
+
+def test_the_ramp_moves_on_after_each_bake_and_decides_after_the_last() -> None:
+    request = make_input(
+        sampling={"ramp": [{"percent": 10, "bakeMinutes": 20}, {"percent": 50, "bakeMinutes": 20}]},
+        durationMinutes=40,
+        evaluationPeriodMinutes=15,
+    )
+
+    def at(minutes: int, index: int = 0, started: datetime = T0, breached: bool = False) -> tuple[str, int, int]:
+        now = T0 + timedelta(minutes=minutes)
+        return shadow_test.next_step(
+            request, step_index=index, step_started_at=started, test_started_at=T0, now=now, breached=breached
+        )
+
+    assert at(0) == ("bake", 0, 900)
+    assert at(15) == ("bake", 0, 300)
+    assert at(20) == ("ramp", 1, 900)
+    assert at(40, index=1, started=T0 + timedelta(minutes=20))[0] == "decide"
+    assert at(0, breached=True)[0] == "abort"
+
+
+def _evaluation(verdict: str, breach: str | None = None) -> Evaluation:
+    return Evaluation.model_validate(
+        {
+            "at": T0,
+            "stepIndex": 0,
+            "stepStartedAt": T0,
+            "windowStart": T0,
+            "production": {},
+            "shadow": {},
+            "gates": [],
+            "verdict": verdict,
+            "hardLimitBreached": breach,
+            "next": "decide",
+            "waitSeconds": 0,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "verdict", "breach", "action"),
+    [
+        ("auto", "pass", None, "promote"),
+        ("auto", "fail", None, "remove"),
+        ("auto", "insufficient-data", None, "remove"),
+        ("approve", "pass", None, "await-approval"),
+        ("approve", "fail", None, "await-approval"),
+        ("approve", "pass", "errors", "remove"),
+        ("report-only", "pass", None, "remove"),
+    ],
+)
+def test_decision_by_mode(mode: str, verdict: str, breach: str | None, action: str) -> None:
+    decision = shadow_test.decide(make_input(decisionMode=mode), _evaluation(verdict, breach))
+    assert decision.action == action
+
+
+def test_shadow_config_keeps_production_live_and_captures_both() -> None:
+    request = make_input(sampling={"percent": 25})
+    plan = ShadowTestPlan.create(
+        request, execution_arn="arn:x:run", started_at=T0, data_bucket="b", default_topic_arn="arn:aws:sns:r:1:t"
+    )
+    snapshot = EndpointSnapshot.model_validate(
+        {
+            "endpoint": "fraud-detector",
+            "configName": "c1",
+            "productionVariants": [
+                {
+                    "VariantName": "primary",
+                    "ModelName": "v1",
+                    "InitialInstanceCount": 2,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+            "currentInstances": {"primary": 5},
+            "currentWeights": {"primary": 2.0},
+            "takenAt": T0,
+        }
+    )
+    request_body = shadow_test.shadow_config_request(plan, snapshot)
+    [production] = request_body["ProductionVariants"]
+    [shadow] = request_body["ShadowProductionVariants"]
+    assert production["InitialInstanceCount"] == 5  # the autopilot's live count, not the config's
+    assert shadow["InitialVariantWeight"] == pytest.approx(0.5)  # 25 % of production's weight 2.0
+    assert request_body["DataCaptureConfig"]["DestinationS3Uri"] == "s3://b/capture/run"
+    promoted = shadow_test.promoted_config_request(plan, snapshot)
+    assert promoted["ProductionVariants"][0]["InitialInstanceCount"] == 5
+    assert "DataCaptureConfig" not in promoted  # the snapshot had none
