@@ -507,3 +507,64 @@ def test_dry_run_plans_and_changes_nothing(cloud: LocalCloud) -> None:
     assert (shadow["ModelName"], shadow["InstanceType"]) == ("dry-v2", "ml.g4dn.xlarge")
     assert report["planned"]["restoresTo"] == "dry-config-1"
     run.assert_clean(config="dry-config-1", variant="primary", model="dry-v1", capture=USER_CAPTURE)
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_the_cli_starts_follows_approves_and_reports(
+    cloud: LocalCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shadowscale.cli.main import main
+
+    # GIVEN an input file asking for approval
+    run = deploy_endpoint(cloud, "by-cli", autoscaled=False)
+    publish_traffic(cloud, run.endpoint, "primary")
+    publish_traffic(cloud, run.endpoint, "shadow", invocations=150)
+    document = json.loads((REPO / "events" / "shadow_test.json").read_text())
+    document.update(
+        endpointName="by-cli",
+        candidate={"modelName": "by-cli-v2", "instanceType": "ml.g4dn.xlarge", "variantName": "shadow"},
+        sampling={"percent": 20},
+        durationMinutes=30,
+        evaluationPeriodMinutes=5,
+        gates={"minInvocations": 100},
+    )
+    source = tmp_path / "test.json"
+    source.write_text(json.dumps(document))
+    stack = ["--stack-name", "lifecycle-test"]
+
+    # WHEN a person starts it, sees it waiting, approves it and follows it to the end
+    assert main(["shadow", "start", str(source), "--name", "cli-run", *stack]) == 0
+    run.execution_arn = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + ":cli-run"
+    approval_token(run)
+    assert main(["shadow", "status", "cli-run", *stack]) == 0
+    assert "waiting for approval" in capsys.readouterr().out
+    assert main(["shadow", "approve", "cli-run", "--by", "carol", *stack]) == 0
+    assert main(["shadow", "follow", "cli-run", "--poll-seconds", "0.05", *stack]) == 0
+    followed = capsys.readouterr().out
+
+    # THEN the progress shows the states, and the summary the outcome
+    assert "AwaitApproval" in followed
+    assert "Promote" in followed
+    assert "by-cli: PROMOTED" in followed
+    assert main(["shadow", "report", "cli-run", "--json", *stack]) == 0
+    assert json.loads(capsys.readouterr().out)["approval"]["by"] == "carol"
+
+
+def test_the_cli_refuses_an_invalid_file_before_starting_anything(
+    cloud: LocalCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shadowscale.cli.main import main
+
+    source = tmp_path / "bad.json"
+    source.write_text(json.dumps({"endpointName": "x", "sampling": {"percent": 5}}))
+    before = cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"])[
+        "executions"
+    ]
+
+    assert main(["shadow", "start", str(source), "--stack-name", "lifecycle-test"]) == 2
+
+    assert "candidate: Field required" in capsys.readouterr().err
+    after = cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"])
+    assert len(after["executions"]) == len(before)

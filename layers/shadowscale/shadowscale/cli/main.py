@@ -1,4 +1,5 @@
-"""The shadowscale command line: `python -m shadowscale policy apply|validate|show|status|delete`.
+"""The shadowscale command line: `shadowscale policy apply|validate|show|status|delete` and
+`shadowscale shadow start|follow|approve|reject|abort|status|report`.
 
 Exit codes: 0 done, 2 invalid input (nothing was changed), 1 anything else.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shadowscale.errors import InvalidPolicy, ShadowscaleError
+from shadowscale.errors import InvalidPolicy, InvalidShadowTestInput, ShadowscaleError
 from shadowscale.models.policy import CapacityPolicy, parse_policy
 
 
@@ -193,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("endpoint")
         aws_options(sub)
         sub.set_defaults(run=run)
+
+    from shadowscale.cli.shadow import add_shadow_commands
+
+    add_shadow_commands(commands, aws_options, _client)
     return parser
 
 
@@ -200,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except InvalidPolicy as exc:
+    except (InvalidPolicy, InvalidShadowTestInput) as exc:
         print(f"error: {exc}\nnothing was applied", file=sys.stderr)
         return 2
     except (ShadowscaleError, BotoCoreError, ClientError) as exc:
