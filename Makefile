@@ -8,13 +8,16 @@ BIN := $(VENV)/bin
 TOOLS := .tools
 SAM := $(TOOLS)/sam/bin/sam
 CHECKOV := $(TOOLS)/checkov/bin/checkov
+AWSCLI := $(TOOLS)/awscli/bin/aws
+PORT ?= 5000
+SPEED ?= 60
 PIP_QUIET := --quiet --disable-pip-version-check
 # Offline tools still want a region and credentials to exist; these are never used against AWS.
 OFFLINE_AWS := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT_SAM_CLI_DISABLE_UPDATE_CHECK=1
 STACK ?= shadowscale-dev
 
-.PHONY: help venv tools lint typecheck validate checkov artifacts unit integration e2e pytest test demo bench build deploy clean
+.PHONY: help venv tools local-up lint typecheck validate checkov artifacts unit integration e2e pytest test demo bench build deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -36,7 +39,12 @@ $(CHECKOV):
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install $(PIP_QUIET) checkov==3.3.30
 
-tools: $(SAM) $(CHECKOV) ## install aws-sam-cli and checkov in their own environments (their pins clash with ours)
+# The AWS CLI, for the end-to-end test of the README's commands against `make local-up`.
+$(AWSCLI):
+	$(PYTHON) -m venv $(TOOLS)/awscli
+	$(TOOLS)/awscli/bin/pip install $(PIP_QUIET) awscli==1.46.2
+
+tools: $(SAM) $(CHECKOV) $(AWSCLI) ## install aws-sam-cli, checkov and the AWS CLI in their own environments (their pins clash with ours)
 
 lint: venv ## ruff (lint and format check)
 	$(BIN)/ruff check .
@@ -57,16 +65,19 @@ unit: venv ## unit tests (pure logic, no network)
 integration: venv ## integration tests (handlers and AWS adapters on moto)
 	$(BIN)/pytest tests/integration -q
 
-e2e: venv ## end-to-end scenarios on the embedded local cloud
+e2e: venv $(AWSCLI) ## end-to-end scenarios on the embedded local cloud (and the server mode with the AWS CLI)
 	$(BIN)/pytest tests/e2e -q
 
-pytest: venv
+pytest: venv $(AWSCLI)
 	$(BIN)/pytest -q -n 2
 
 test: lint typecheck validate checkov artifacts pytest ## every check: ruff, mypy, sam validate --lint, checkov, arm64 build, pytest
 
 demo: venv ## run the whole system end to end on the embedded local cloud (no AWS account, no Docker)
 	$(BIN)/python -m shadowscale.localcloud.demo
+
+local-up: venv ## the local cloud as a server on 127.0.0.1 (PORT=5000, SPEED=60): AWS CLI, boto3, our CLI
+	$(BIN)/python -m shadowscale.localcloud.server --port $(PORT) --speed $(SPEED)
 
 bench: venv ## cold-start ratio and AWS calls per decision
 	$(BIN)/python bench/capacity_bench.py
