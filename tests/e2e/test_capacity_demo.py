@@ -1,6 +1,7 @@
 """The demo's simulated Monday on the embedded local cloud, asserted: the real template deployed into moto,
-the policy applied with the CLI, schedules fired by the clock, alarms delivered through the policy's
-EventBridge rule and an alarm action, deferred changes replayed through the SQS event source mapping."""
+the policy applied with the CLI, schedules fired by the clock, a simulated endpoint serving a day of
+traffic, alarms evaluated from its metrics and delivered through the policy's EventBridge rule and an
+alarm action, deferred changes replayed through the SQS event source mapping."""
 
 from __future__ import annotations
 
@@ -40,35 +41,63 @@ def test_schedule_window_scales_up_at_eight_and_down_at_twenty(monday: Monday) -
     assert scene(timeline, "business hours end")["variants"]["primary"]["instances"] == 1
 
 
-def test_spike_scales_out_by_the_step_and_back_in_after_the_cooldown(monday: Monday) -> None:
+def test_spike_trips_the_latency_alarm_and_scales_out_by_the_step_its_breach_calls_for(monday: Monday) -> None:
     _, timeline, _ = monday
-    assert scene(timeline, "latency alarm → ALARM, worst")["variants"]["primary"]["instances"] == 8
-    assert outcomes(scene(timeline, "latency alarm → OK inside")) == ["deferred"]
+    spike = scene(timeline, "a traffic spike at 10:00")
+    assert spike["alarms"]["fraud-detector-latency-high"] == "ALARM"
+    assert spike["traffic"]["primary"]["peak_latency_p90_ms"] > 300  # over 200 ms beyond 100 ms: step +4
+    [decision] = spike["decisions"]
+    assert (decision["function"], decision["outcome"]) == ("shadowscale-dev-alarm-scaler", "applied")
+    assert decision["source_event"].startswith("alarm:fraud-detector-latency-high:ALARM:")
+    assert spike["variants"]["primary"]["instances"] == 8
+
+
+def test_scale_out_brings_latency_down_and_the_ok_scales_in_after_the_cooldown(monday: Monday) -> None:
+    _, timeline, _ = monday
+    recovered = scene(timeline, "8 instances bring p90 back under 100 ms")
+    assert recovered["traffic"]["primary"]["latency_p90_ms"] < 100
+    assert recovered["traffic"]["primary"]["instances"] == 8
+    assert recovered["alarms"]["fraud-detector-latency-high"] == "OK"
+    assert outcomes(recovered) == ["deferred"]
     replay = scene(timeline, "the cooldown ends")
     assert [d["function"] for d in replay["decisions"]] == ["shadowscale-dev-deferred-scaler"]
     assert replay["variants"]["primary"]["instances"] == 7
+    assert replay["traffic"]["primary"]["latency_p90_ms"] < 100  # 7 instances still carry the spike
 
 
 def test_alarm_delivered_by_action_and_rule_has_one_effect(monday: Monday) -> None:
     _, timeline, _ = monday
-    candidate = scene(timeline, "candidate 5xx alarm → ALARM")
+    candidate = scene(timeline, "a candidate build failing")
+    assert candidate["traffic"]["candidate"]["errors_5xx"] > 5
+    assert candidate["alarms"]["fraud-detector-candidate-5xx"] == "ALARM"
     assert sorted(outcomes(candidate)) == ["applied", "duplicate"]
     assert candidate["variants"]["candidate"]["weight"] == 0
-    assert scene(timeline, "candidate 5xx alarm → OK")["variants"]["candidate"]["weight"] == 0.1
+    fixed = scene(timeline, "a fixed build")
+    assert fixed["alarms"]["fraud-detector-candidate-5xx"] == "OK"
+    assert sorted(outcomes(fixed)) == ["applied", "duplicate"]
+    assert fixed["variants"]["candidate"]["weight"] == 0.1
+    assert fixed["traffic"]["candidate"]["requests_per_second"] > 0  # back in traffic
+    assert fixed["traffic"]["candidate"]["errors_5xx"] == 0
 
 
 def test_change_for_a_busy_endpoint_is_retried_until_applied(monday: Monday) -> None:
     _, timeline, _ = monday
-    assert outcomes(scene(timeline, "someone else updates")) == ["deferred"]
+    busy = scene(timeline, "someone else updates")
+    assert busy["alarms"]["fraud-detector-latency-high"] == "ALARM"
+    assert busy["traffic"]["primary"]["latency_p90_ms"] > 100
+    assert outcomes(busy) == ["deferred"]
     retried = scene(timeline, "SQS redelivers")
     assert outcomes(retried)[-1] == "applied"
     assert "requeued" in outcomes(retried)
     assert retried["variants"]["primary"]["instances"] == 8
+    assert scene(timeline, "the spike passes")["alarms"]["fraud-detector-latency-high"] == "OK"
 
 
 def test_auto_scaled_variant_gets_its_range_moved_not_its_count(monday: Monday) -> None:
     summary, timeline, _ = monday
     last = timeline[-1]
+    assert last["alarms"]["fraud-detector-latency-high"] == "ALARM"
+    assert last["traffic"]["primary"]["latency_p90_ms"] > 150  # a late spike on one instance
     assert last["decisions"][0]["changes"][0]["via"] == "scalable-target"
     assert last["scalable_target"] == {"min": 3, "max": 3}
     assert summary["final"]["primary"]["instances"] == 1

@@ -1,4 +1,4 @@
-"""Percentile statistics for moto's CloudWatch GetMetricData. Targets moto==5.2.5.
+"""Percentile statistics for moto's CloudWatch GetMetricData, and Values/Counts kept compact. Targets moto==5.2.5.
 
 moto computes Sum/Average/Minimum/Maximum/SampleCount only; a percentile statistic (`p50`, `p99.9`)
 yields no value and the response fails to serialise. Installed, percentiles are computed from the raw
@@ -51,6 +51,76 @@ class CloudWatchPercentiles:
         if self._original is not None:
             cloudwatch_models.Statistics.get_statistics_for_type = self._original  # type: ignore[method-assign]
             self._original = None
+
+    def __enter__(self) -> Self:
+        return self.install()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.uninstall()
+
+
+class CountedMetricDatum(cloudwatch_models.MetricDatum):
+    """One value of a PutMetricData `Values`/`Counts` pair, kept once with its count."""
+
+    def __init__(self, namespace: str, name: str, value: float, count: int, **details: Any) -> None:  # noqa: ANN401
+        super().__init__(namespace, name, value, **details)
+        self.count = count
+
+
+@dataclass
+class CloudWatchValueCounts:
+    """moto (5.2.5) stores a `Values`/`Counts` pair as one datum per count: a simulated day of latencies
+    becomes millions of objects. Installed, each value is stored once with its count and expanded only
+    while one period's statistics are computed, so every statistic (percentiles included) is unchanged.
+    As in moto, a fractional count is truncated to a whole number.
+    """
+
+    _originals: dict[str, Any] = field(default_factory=dict)
+
+    def install(self) -> Self:
+        backend_class = cloudwatch_models.CloudWatchBackend
+        statistics_class = cloudwatch_models.Statistics
+        original_put = backend_class.put_metric_data
+        self._originals = {"put": original_put, "values": statistics_class.__dict__["metric_single_values_list"]}
+
+        def put_metric_data(
+            backend: cloudwatch_models.CloudWatchBackend, namespace: str, metric_data: list[dict[str, Any]]
+        ) -> None:
+            for number, member in enumerate(metric_data, start=1):
+                backend._validate_parameters_put_metric_data(member, number)
+            counted = [member for member in metric_data if member.get("Values") and member.get("Counts")]
+            original_put(backend, namespace, [member for member in metric_data if member not in counted])
+            for member in counted:
+                details = {
+                    "dimensions": member.get("Dimensions", []),
+                    "timestamp": member.get("Timestamp"),
+                    "unit": member.get("Unit"),
+                }
+                for value, count in zip(member["Values"], member["Counts"], strict=True):
+                    if int(float(count)) > 0:
+                        datum = CountedMetricDatum(
+                            namespace, member["MetricName"], float(value), int(float(count)), **details
+                        )
+                        backend.metric_data.append(datum)
+
+        def metric_single_values_list(statistics: cloudwatch_models.Statistics) -> list[float]:
+            values: list[float] = []
+            for datum in statistics.metric_data or []:
+                if isinstance(datum, CountedMetricDatum):
+                    values.extend([datum.value] * datum.count)
+                elif isinstance(datum, cloudwatch_models.MetricDatum):
+                    values.append(datum.value)
+            return values
+
+        backend_class.put_metric_data = put_metric_data  # type: ignore[method-assign,assignment]
+        statistics_class.metric_single_values_list = property(metric_single_values_list)  # type: ignore[method-assign,assignment]
+        return self
+
+    def uninstall(self) -> None:
+        if self._originals:
+            cloudwatch_models.CloudWatchBackend.put_metric_data = self._originals["put"]  # type: ignore[method-assign]
+            cloudwatch_models.Statistics.metric_single_values_list = self._originals["values"]  # type: ignore[method-assign]
+            self._originals = {}
 
     def __enter__(self) -> Self:
         return self.install()

@@ -1,9 +1,10 @@
 """`make demo`: the real stack on the embedded local cloud, through one simulated Monday.
 
 template.yaml is SAM-transformed and deployed into moto; the policy is applied with the real CLI;
-EventBridge Scheduler schedules fire on an accelerated clock; alarms change state through
-SetAlarmState and reach the functions through the policy's EventBridge rule (and one alarm's own
-Lambda action); deferred changes come back through the SQS event source mapping. Reports go to
+EventBridge Scheduler schedules fire on an accelerated clock; a simulated endpoint serves a day of
+traffic (diurnal, with spikes) and publishes SageMaker's metrics; the alarms are evaluated from those
+metrics each minute and reach the functions through the policy's EventBridge rule (and one alarm's
+own Lambda action); deferred changes come back through the SQS event source mapping. Reports go to
 ./demo-output.
 """
 
@@ -13,17 +14,39 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shadowscale.localcloud.simulated_endpoint import LinearModel, ModelServer, SimulatedEndpoint, TrafficPattern
+
 BERLIN = ZoneInfo("Europe/Berlin")
+MONDAY = datetime(2026, 11, 23, tzinfo=BERLIN)
 ENDPOINT = "fraud-detector"
 LATENCY_ALARM = "fraud-detector-latency-high"
+LATENCY_THRESHOLD_US = 100_000.0  # ModelLatency is in microseconds: p90 over 100 ms
 CANDIDATE_ALARM = "fraud-detector-candidate-5xx"
 STACK = "shadowscale-local"
+
+# One instance serves 40 requests/s; p90 stays far under 100 ms below ~50 % utilisation.
+PRIMARY = ModelServer(base_latency_ms=15.0)
+CANDIDATE = replace(PRIMARY, model=LinearModel(seed=8))
+CANDIDATE_BAD_BUILD = replace(CANDIDATE, server_error_rate=0.08)
+
+
+def monday(hour: int, minute: int = 0) -> datetime:
+    return MONDAY.replace(hour=hour, minute=minute)
+
+
+# Quiet nights, a peak of 60 requests/s at 13:00, and three spikes the alarms must catch.
+TRAFFIC = (
+    TrafficPattern.diurnal(4, 60, peak_hour=13, timezone="Europe/Berlin", sharpness=3, noise=0.03, seed=23)
+    .with_spike(monday(10), 15, extra_rps=125, ramp_seconds=0)
+    .with_spike(monday(13), 25, extra_rps=200, ramp_seconds=0)
+    .with_spike(monday(22), 30, extra_rps=32, ramp_seconds=0)
+)
 
 # What Lambda's environment would hold; set before Powertools' Logger and Metrics are first imported.
 PROCESS_ENVIRONMENT = {
@@ -51,6 +74,7 @@ def berlin(moment: datetime) -> str:
 @dataclass
 class Scenario:
     cloud: Any  # LocalCloud
+    simulation: SimulatedEndpoint
     say: Callable[[str], None] = print
     timeline: list[dict[str, Any]] = field(default_factory=list)
     _seen: int = 0
@@ -66,18 +90,29 @@ class Scenario:
         local = self.cloud.clock.now().astimezone(BERLIN).replace(hour=hour, minute=minute, second=0, microsecond=0)
         self.cloud.advance_to(local.astimezone(UTC))
 
-    def alarm(self, name: str, state: str, worst: float | None = None) -> None:
-        reason_data = {"recentDatapoints": [worst], "threshold": 100000.0} if worst is not None else {}
-        self.cloud.client("cloudwatch").set_alarm_state(
-            AlarmName=name, StateValue=state, StateReason="demo", StateReasonData=json.dumps(reason_data)
-        )
+    def alarms(self) -> dict[str, str]:
+        described = self.cloud.client("cloudwatch").describe_alarms(AlarmNames=[LATENCY_ALARM, CANDIDATE_ALARM])
+        return {alarm["AlarmName"]: alarm["StateValue"] for alarm in described["MetricAlarms"]}
 
-    def alarm_at(self, hour: int, minute: int, name: str, state: str, worst: float | None = None) -> None:
-        self.at(hour, minute)
-        self.alarm(name, state, worst)
+    def traffic(self, since: datetime) -> dict[str, dict[str, Any]]:
+        """What each variant served during the scene: the last minute, the worst p90 and all 5XX."""
+        served: dict[str, dict[str, Any]] = {}
+        for step in (step for step in self.simulation.history if step.at >= since):
+            seen = served.setdefault(step.variant, {"peak_latency_p90_ms": 0.0, "errors_5xx": 0})
+            seen["peak_latency_p90_ms"] = max(seen["peak_latency_p90_ms"], step.latency_p90_ms or 0.0)
+            seen["errors_5xx"] += step.server_errors
+            seen.update(
+                instances=step.instances,
+                requests_per_second=round(step.requests / self.simulation.step_seconds, 1),
+                latency_p90_ms=None if step.latency_p90_ms is None else round(step.latency_p90_ms, 1),
+            )
+        for seen in served.values():
+            seen["peak_latency_p90_ms"] = round(seen["peak_latency_p90_ms"], 1)
+        return served
 
     def scene(self, title: str, action: Callable[[], None]) -> list[dict[str, Any]]:
         """Run one scene and print every decision the functions made during it."""
+        started = self.cloud.clock.now()
         action()
         decisions = []
         self.say(f"\n  {berlin(self.cloud.clock.now())} Berlin  {title}")
@@ -96,14 +131,27 @@ class Scenario:
                 )
         if quiet:
             self.say(f"      {quiet} scheduled tick(s) with nothing to do")
+        traffic = self.traffic(started)
+        self.say(
+            "      traffic: "
+            + "  ".join(
+                f"{name} {t['requests_per_second']:g} req/s p90 {t['latency_p90_ms'] or 0:.0f} ms"
+                f" (worst {t['peak_latency_p90_ms']:.0f}){f', {t["errors_5xx"]} 5xx' if t['errors_5xx'] else ''}"
+                for name, t in traffic.items()
+            )
+        )
+        alarms = self.alarms()
         state = "  ".join(f"{name}={v['instances']}x w{v['weight']:g}" for name, v in self.variants().items())
-        self.say(f"      endpoint now: {state}")
+        named = "  ".join(f"{name.removeprefix(ENDPOINT + '-')}={value}" for name, value in alarms.items())
+        self.say(f"      endpoint now: {state}   alarms: {named}")
         self.timeline.append(
             {
                 "scene": title,
                 "at": self.cloud.clock.now().isoformat(),
                 "decisions": decisions,
                 "variants": self.variants(),
+                "traffic": traffic,
+                "alarms": alarms,
             }
         )
         return decisions
@@ -180,11 +228,11 @@ def run(output: Path) -> dict[str, Any]:
                 AlarmName=LATENCY_ALARM,
                 Namespace="AWS/SageMaker",
                 MetricName="ModelLatency",
-                Statistic="Average",
+                ExtendedStatistic="p90",
                 Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "primary"}],
                 Period=60,
                 EvaluationPeriods=2,
-                Threshold=100000,
+                Threshold=LATENCY_THRESHOLD_US,
                 ComparisonOperator="GreaterThanThreshold",
             )
             cloudwatch.put_metric_alarm(  # this one also names the alarm scaler as its own action
@@ -197,10 +245,13 @@ def run(output: Path) -> dict[str, Any]:
                 EvaluationPeriods=1,
                 Threshold=5,
                 ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching",  # out of traffic, the candidate sends no datapoints
                 AlarmActions=[cloud.outputs["AlarmScalerFunctionArn"]],
                 OKActions=[cloud.outputs["AlarmScalerFunctionArn"]],
             )
-            print(f"    endpoint {ENDPOINT}: primary 1 instance, candidate 1 instance at weight 0.1; two alarms")
+            print(f"    endpoint {ENDPOINT}: primary 1 instance, candidate 1 instance at weight 0.1")
+            print(f"    alarm {LATENCY_ALARM}: primary ModelLatency p90 > 100 ms for 2 of 2 minutes")
+            print(f"    alarm {CANDIDATE_ALARM}: candidate Invocation5XXErrors > 5 in a minute")
             print("\n$ shadowscale policy apply examples/capacity_policy.yaml --stack-name shadowscale-local")
             code = cli(
                 [
@@ -215,7 +266,12 @@ def run(output: Path) -> dict[str, Any]:
             )
             if code != 0:
                 raise RuntimeError("policy apply failed")
-            timeline = play(Scenario(cloud), cloud)
+            simulation = cloud.simulate(ENDPOINT, TRAFFIC, models={"primary": PRIMARY, "candidate": CANDIDATE})
+            print(
+                "    traffic: 4 req/s at night to 60 req/s at 13:00, spikes at 10:00, 13:00 and 22:00;"
+                " each instance serves 40 req/s"
+            )
+            timeline = play(Scenario(cloud, simulation), cloud)
         finally:
             cloud.stop()
     outcomes: dict[str, int] = {}
@@ -235,36 +291,53 @@ def run(output: Path) -> dict[str, Any]:
 
 
 def play(scenario: Scenario, cloud: Any) -> list[dict[str, Any]]:  # noqa: ANN401
-    print("\nA simulated Monday (times in Berlin; after each change the endpoint is Updating for 45 s):")
+    print(
+        "\nA simulated Monday (times in Berlin; alarms evaluated every minute from the endpoint's metrics;"
+        " after each change the endpoint is Updating for 45 s):"
+    )
     scenario.scene("schedules fire until business hours begin at 08:00", lambda: scenario.at(8, 5))
     scenario.scene(
-        "latency alarm → ALARM, worst datapoint 230 ms over (EventBridge rule)",
-        lambda: scenario.alarm_at(10, 15, LATENCY_ALARM, "ALARM", 330000.0),
+        "a traffic spike at 10:00 pushes p90 latency over 100 ms: latency alarm → ALARM (EventBridge rule)",
+        lambda: scenario.at(10, 2),
     )
     scenario.scene(
-        "candidate 5xx alarm → ALARM (its own alarm action AND the rule: one effect)",
-        lambda: scenario.alarm_at(10, 17, CANDIDATE_ALARM, "ALARM"),
+        "8 instances bring p90 back under 100 ms: latency alarm → OK inside the 600 s scale-in cooldown",
+        lambda: scenario.at(10, 4),
     )
+    scenario.scene("the cooldown ends; the deferred OK comes back through SQS", lambda: scenario.at(10, 15))
+
+    def bad_candidate_build() -> None:
+        scenario.simulation.serve("candidate", CANDIDATE_BAD_BUILD)
+        scenario.at(10, 16)
+
     scenario.scene(
-        "latency alarm → OK inside the 600 s scale-in cooldown",
-        lambda: scenario.alarm_at(10, 20, LATENCY_ALARM, "OK"),
+        "a candidate build failing 8 % of requests: 5xx alarm → ALARM (its own action AND the rule: one effect)",
+        bad_candidate_build,
     )
-    scenario.scene("the cooldown ends; the deferred OK comes back through SQS", lambda: scenario.at(10, 30))
-    scenario.scene("candidate 5xx alarm → OK", lambda: scenario.alarm_at(10, 31, CANDIDATE_ALARM, "OK"))
+
+    def fixed_candidate_build() -> None:
+        scenario.simulation.serve("candidate", CANDIDATE)
+        scenario.at(10, 25)
+
+    scenario.scene(
+        "a fixed build; with no candidate traffic the 5xx alarm (missing data: not breaching) → OK",
+        fixed_candidate_build,
+    )
 
     def busy_endpoint() -> None:
         scenario.at(13)
         assert cloud.gaps is not None
         cloud.gaps.set_status(ENDPOINT, "Updating", for_seconds=600)
-        scenario.alarm(LATENCY_ALARM, "ALARM", 150000.0)
+        scenario.at(13, 3)
 
-    scenario.scene("someone else updates the endpoint for 10 min; latency alarm → ALARM", busy_endpoint)
+    scenario.scene(
+        "someone else updates the endpoint for 10 min as a second spike hits: latency → ALARM", busy_endpoint
+    )
     scenario.scene("SQS redelivers until the endpoint is InService again", lambda: scenario.at(13, 20))
-    scenario.scene("latency alarm → OK", lambda: scenario.alarm_at(13, 45, LATENCY_ALARM, "OK"))
+    scenario.scene("the spike passes: latency alarm → OK", lambda: scenario.at(13, 45))
     scenario.scene("business hours end at 20:00", lambda: scenario.at(20, 5))
 
     def auto_scaled() -> None:
-        scenario.at(22)
         cloud.client("application-autoscaling").register_scalable_target(
             ServiceNamespace="sagemaker",
             ResourceId=f"endpoint/{ENDPOINT}/variant/primary",
@@ -272,9 +345,11 @@ def play(scenario: Scenario, cloud: Any) -> list[dict[str, Any]]:  # noqa: ANN40
             MinCapacity=1,
             MaxCapacity=3,
         )
-        scenario.alarm(LATENCY_ALARM, "ALARM", 150000.0)
+        scenario.at(22, 5)
 
-    scenario.scene("primary is now registered with Application Auto Scaling; latency alarm → ALARM", auto_scaled)
+    scenario.scene(
+        "primary is now registered with Application Auto Scaling; a late spike: latency alarm → ALARM", auto_scaled
+    )
     target = cloud.client("application-autoscaling").describe_scalable_targets(
         ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{ENDPOINT}/variant/primary"]
     )["ScalableTargets"][0]

@@ -16,6 +16,7 @@ It plays the parts of AWS that moto only stores:
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -97,6 +98,9 @@ class LocalCloud:
 
         from shadowscale import composition
 
+        # moto's interpreter logs every caught error (a Choice's IsPresent miss, a Catch) at ERROR; the
+        # execution history has them all, so keep them out of the console.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         # moto runs state machines (ASL) only when asked to.
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()

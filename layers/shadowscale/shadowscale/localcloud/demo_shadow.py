@@ -1,0 +1,147 @@
+"""The shadow-test part of `make demo`: two tests on a simulated endpoint serving live traffic.
+
+1. A candidate that answers like production (small score drift, same labels, as fast) runs a 10 % → 50 %
+   ramp in auto mode and is promoted: its variant now serves, with the old variant's Auto Scaling.
+2. A candidate that is slower and flips 15 % of labels runs in approve mode; the report shows failing
+   gates and a person rejects it with the CLI; the endpoint goes back to its snapshot.
+
+Both are started and followed with the real CLI (`shadowscale shadow start --follow`), run by the real
+state machine on moto's interpreter, and leave their reports in S3, copied to the demo's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from shadowscale.localcloud.resources import ACCOUNT, REGION
+
+ENDPOINT = "recommender"
+STACK = "shadowscale-local"
+
+
+@dataclass
+class ShadowTestOutcome:
+    name: str
+    outcome: str
+    verdict: str | None
+    final_config: str | None
+    serving_variant: str
+    report_html: Path
+    report_json: Path
+    gates: dict[str, str]
+
+
+def create_recommender(cloud: Any) -> None:  # noqa: ANN401
+    """One production variant under Application Auto Scaling, with two candidate models registered."""
+    sagemaker = cloud.client("sagemaker")
+    for model in ("recommender-v1", "recommender-v2", "recommender-v3"):
+        sagemaker.create_model(
+            ModelName=model,
+            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{model}:latest"},
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution",
+        )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="recommender-config-1",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": "recommender-v1",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="recommender-config-1")
+    cloud.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{ENDPOINT}/variant/primary",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=2,
+        MaxCapacity=6,
+    )
+
+
+def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[ShadowTestOutcome]:  # noqa: ANN401
+    from shadowscale.cli.main import main as cli
+    from shadowscale.localcloud.simulated_endpoint import ModelServer, TrafficPattern
+
+    create_recommender(cloud)
+    production = ModelServer(base_latency_ms=18.0)
+    cloud.simulate(
+        ENDPOINT,
+        TrafficPattern.flat(25),
+        models={
+            "primary": production,
+            "candidate-a": replace(production, score_drift=0.002),
+            "candidate-b": replace(production, label_flip_rate=0.15, base_latency_ms=45.0),
+        },
+    )
+    cloud.advance(15 * 60)  # production traffic before the tests
+    inputs = output / "shadow-inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for name, candidate, variant, mode, decision in (
+        ("promote-v2", "recommender-v2", "candidate-a", "auto", None),
+        ("reject-v3", "recommender-v3", "candidate-b", "approve", "reject"),
+    ):
+        document = {
+            "endpointName": ENDPOINT,
+            "candidate": {"modelName": candidate, "instanceType": "ml.m5.xlarge", "variantName": variant},
+            "sampling": {"ramp": [{"percent": 10, "bakeMinutes": 20}, {"percent": 50, "bakeMinutes": 40}]},
+            "durationMinutes": 60,
+            "evaluationPeriodMinutes": 10,
+            "gates": {"minInvocations": 500},
+            "decisionMode": mode,
+        }
+        source = inputs / f"{name}.json"
+        source.write_text(json.dumps(document, indent=2))
+        say(f"\n▶ shadow test {name}: {candidate} as {variant!r} on {ENDPOINT!r}, {mode} mode, ramp 10 % → 50 %")
+        stack = ["--stack-name", STACK]
+        if decision is None:
+            cli(["shadow", "start", str(source), "--name", name, "--follow", "--poll-seconds", "0.05", *stack])
+        else:
+            cli(["shadow", "start", str(source), "--name", name, *stack])
+            execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:")
+            cloud.wait_for_execution(f"{execution}:{name}", until=lambda _: _awaiting_approval(cloud))
+            say("  the machine waits for a person; the interim report shows the gates. The person rejects it:")
+            cli(["shadow", decision, name, "--by", "demo-operator", "--comment", "labels disagree", *stack])
+            cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
+        outcomes.append(_collect(cloud, name, output))
+        say(f"  report: {outcomes[-1].report_html}")
+    return outcomes
+
+
+def _awaiting_approval(cloud: Any) -> bool:  # noqa: ANN401
+    item = cloud.client("dynamodb").get_item(
+        TableName=cloud.outputs["EndpointStateTableName"], Key={"endpoint": {"S": ENDPOINT}}
+    )
+    return "approvalToken" in item.get("Item", {})
+
+
+def _collect(cloud: Any, name: str, output: Path) -> ShadowTestOutcome:  # noqa: ANN401
+    s3 = cloud.client("s3")
+    bucket = cloud.outputs["DataBucketName"]
+    folder = output / "shadow-tests"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for suffix in ("json", "html"):
+        body = s3.get_object(Bucket=bucket, Key=f"reports/{ENDPOINT}/{name}/report.{suffix}")["Body"].read()
+        paths[suffix] = folder / f"{name}.{suffix}"
+        paths[suffix].write_bytes(body)
+    report = json.loads(paths["json"].read_text())
+    described = cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    return ShadowTestOutcome(
+        name=name,
+        outcome=report["outcome"],
+        verdict=report.get("verdict"),
+        final_config=described["EndpointConfigName"],
+        serving_variant=described["ProductionVariants"][0]["VariantName"],
+        report_html=paths["html"],
+        report_json=paths["json"],
+        gates={gate["name"]: gate["status"] for gate in (report.get("evaluation") or {}).get("gates", [])},
+    )
