@@ -109,3 +109,20 @@ def test_function_logs_hold_one_decision_record_per_decision(monday: Monday) -> 
     decisions = [r for r in records if r.get("message") == "scaling decision"]
     assert decisions
     assert all({"endpoint", "outcome", "changes", "source_event"} <= set(r) for r in decisions)
+
+
+def test_a_healthy_candidate_is_promoted_and_a_bad_one_rejected(monday: Monday) -> None:
+    summary, _, output = monday
+    promoted, rejected = summary["shadowTests"]
+    assert (promoted["name"], promoted["outcome"], promoted["verdict"]) == ("promote-v2", "promoted", "pass")
+    assert promoted["servingVariant"] == "candidate-a"
+    assert promoted["finalConfig"].endswith("-promoted")
+    assert (rejected["name"], rejected["outcome"], rejected["verdict"]) == ("reject-v3", "rejected", "fail")
+    assert rejected["gates"]["latency-p50-ratio"] == "fail"
+    # the rejected test put the endpoint back on its snapshot: the first test's promoted config
+    assert (rejected["servingVariant"], rejected["finalConfig"]) == ("candidate-a", promoted["finalConfig"])
+    for test in (promoted, rejected):
+        page = Path(test["report"]).read_text()
+        assert f'<span class="badge">{test["outcome"]}</span>' in page
+        assert "<svg" in page
+        assert (output / "shadow-tests" / f"{test['name']}.json").exists()

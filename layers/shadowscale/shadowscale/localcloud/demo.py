@@ -200,6 +200,7 @@ def _describe(report: dict[str, Any]) -> str:
 
 def run(output: Path) -> dict[str, Any]:
     from shadowscale.cli.main import main as cli
+    from shadowscale.localcloud import demo_shadow
     from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
     from shadowscale.localcloud.resources import create_endpoint
 
@@ -272,6 +273,8 @@ def run(output: Path) -> dict[str, Any]:
                 " each instance serves 40 req/s"
             )
             timeline = play(Scenario(cloud, simulation), cloud)
+            print(f"\nShadow tests on a second endpoint, {berlin(cloud.clock.now())} Berlin, with the CLI:")
+            shadow_tests = demo_shadow.play(cloud, output)
         finally:
             cloud.stop()
     outcomes: dict[str, int] = {}
@@ -284,6 +287,18 @@ def run(output: Path) -> dict[str, Any]:
         "decisions": outcomes,
         "final": timeline[-1]["variants"],
         "deliveries": len(cloud.deliveries),
+        "shadowTests": [
+            {
+                "name": test.name,
+                "outcome": test.outcome,
+                "verdict": test.verdict,
+                "finalConfig": test.final_config,
+                "servingVariant": test.serving_variant,
+                "gates": test.gates,
+                "report": str(test.report_html),
+            }
+            for test in shadow_tests
+        ],
     }
     (output / "capacity-timeline.json").write_text(json.dumps(timeline, indent=2, default=str))
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -373,6 +388,11 @@ def main() -> int:
         "decisions: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary["decisions"].items()))
     )
     print(f"Final: {summary['final']}   ({elapsed:.1f} s wall time)")
+    for test in summary["shadowTests"]:
+        print(
+            f"Shadow test {test['name']}: {test['outcome']} (verdict {test['verdict']}); "
+            f"endpoint serves {test['servingVariant']!r} on {test['finalConfig']}; report {test['report']}"
+        )
     print(f"Reports: {output}/capacity-timeline.json, {output}/summary.json, {output}/function-logs.jsonl")
     return 0
 
