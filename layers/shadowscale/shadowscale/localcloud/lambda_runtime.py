@@ -14,6 +14,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import threading
 import traceback
 import uuid
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from moto.awslambda import models as lambda_models
 
@@ -148,15 +149,21 @@ class InProcessLambdaRuntime:
 
     @contextlib.contextmanager
     def _capture(self, buffer: io.StringIO) -> Iterator[None]:
+        """The function's prints and logs go to `buffer`, only from the thread running it: a state
+        machine's task runs on moto's thread while the caller's thread keeps printing its own output."""
         from shadowscale.observability import logger
 
+        if not isinstance(sys.stdout, _PerThreadStdout):
+            sys.stdout = _PerThreadStdout(sys.stdout)
+        router = sys.stdout
         handler = logger.registered_handler
-        previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+        if getattr(handler, "stream", None) is not router:
+            handler.setStream(router)  # type: ignore[attr-defined]
+        previous = router.route(buffer)
         try:
-            with contextlib.redirect_stdout(buffer):
-                yield
+            yield
         finally:
-            handler.setStream(previous)  # type: ignore[attr-defined]
+            router.route(previous)
 
     def _write_logs(self, function: lambda_models.LambdaFunction, name: str, lines: list[str]) -> None:
         if self.log_sink is not None:
@@ -173,3 +180,25 @@ class InProcessLambdaRuntime:
         from moto.core.utils import unix_time_millis
 
         logs.put_log_events(group, stream, [{"timestamp": int(unix_time_millis()), "message": line} for line in lines])
+
+
+class _PerThreadStdout(io.TextIOBase):
+    """sys.stdout that each thread can point elsewhere (a function's log buffer) without affecting others."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        self._fallback = fallback
+        self._local = threading.local()
+
+    def route(self, target: io.StringIO | None) -> io.StringIO | None:
+        previous: io.StringIO | None = getattr(self._local, "target", None)
+        self._local.target = target
+        return previous
+
+    def write(self, text: str) -> int:
+        target = getattr(self._local, "target", None)
+        written: int = (target or self._fallback).write(text)
+        return written
+
+    def flush(self) -> None:
+        target = getattr(self._local, "target", None)
+        (target or self._fallback).flush()
