@@ -151,19 +151,12 @@ class InProcessLambdaRuntime:
     def _capture(self, buffer: io.StringIO) -> Iterator[None]:
         """The function's prints and logs go to `buffer`, only from the thread running it: a state
         machine's task runs on moto's thread while the caller's thread keeps printing its own output."""
-        from shadowscale.observability import logger
-
-        if not isinstance(sys.stdout, _PerThreadStdout):
-            sys.stdout = _PerThreadStdout(sys.stdout)
-        router = sys.stdout
-        handler = logger.registered_handler
-        if getattr(handler, "stream", None) is not router:
-            handler.setStream(router)  # type: ignore[attr-defined]
-        previous = router.route(buffer)
-        try:
-            yield
-        finally:
-            router.route(previous)
+        with _routed_stdout() as router:
+            previous = router.route(buffer)
+            try:
+                yield
+            finally:
+                router.route(previous)
 
     def _write_logs(self, function: lambda_models.LambdaFunction, name: str, lines: list[str]) -> None:
         if self.log_sink is not None:
@@ -202,3 +195,35 @@ class _PerThreadStdout(io.TextIOBase):
     def flush(self) -> None:
         target = getattr(self._local, "target", None)
         (target or self._fallback).flush()
+
+
+_ROUTING_LOCK = threading.Lock()
+_routing: list[tuple[_PerThreadStdout, TextIO, Any]] = []  # the router, what it replaced, the handler's stream
+_routing_users = [0]
+
+
+@contextlib.contextmanager
+def _routed_stdout() -> Iterator[_PerThreadStdout]:
+    """Install the per-thread router on sys.stdout (and the Powertools handler) while any function runs;
+    put back what was there when the last one ends, so test runners' own captures stay theirs."""
+    from shadowscale.observability import logger
+
+    handler = logger.registered_handler
+    with _ROUTING_LOCK:
+        if _routing_users[0] == 0:
+            router = _PerThreadStdout(sys.stdout)
+            _routing.append((router, sys.stdout, getattr(handler, "stream", None)))
+            sys.stdout = router
+            handler.setStream(router)  # type: ignore[attr-defined]
+        _routing_users[0] += 1
+        router = _routing[-1][0]
+    try:
+        yield router
+    finally:
+        with _ROUTING_LOCK:
+            _routing_users[0] -= 1
+            if _routing_users[0] == 0:
+                _, replaced, stream = _routing.pop()
+                sys.stdout = replaced
+                if stream is not None:
+                    handler.setStream(stream)  # type: ignore[attr-defined]
