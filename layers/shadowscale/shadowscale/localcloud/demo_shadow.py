@@ -102,15 +102,21 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[S
         source.write_text(json.dumps(document, indent=2))
         say(f"\n▶ shadow test {name}: {candidate} as {variant!r} on {ENDPOINT!r}, {mode} mode, ramp 10 % → 50 %")
         stack = ["--stack-name", STACK]
-        if decision is None:
-            cli(["shadow", "start", str(source), "--name", name, "--follow", "--poll-seconds", "0.05", *stack])
-        else:
-            cli(["shadow", "start", str(source), "--name", name, *stack])
-            execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:")
-            cloud.wait_for_execution(f"{execution}:{name}", until=lambda _: _awaiting_approval(cloud))
-            say("  the machine waits for a person; the interim report shows the gates. The person rejects it:")
+        execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+        # The functions run in-process on the interpreter's thread and capture the process's output while
+        # they run: the demo starts the test, stays quiet until it ends or waits for a person, then prints.
+        say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
+        cloud.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name=name, input=source.read_text()
+        )
+        if decision is not None:
+            cloud.wait_for_execution(execution, until=lambda _: _awaiting_approval(cloud))
+            say("  the machine waits for a person, with an interim report of the gates. The person says no:")
+            say(f"$ shadowscale shadow {decision} {name} --comment 'labels disagree'")
             cli(["shadow", decision, name, "--by", "demo-operator", "--comment", "labels disagree", *stack])
-            cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
+        cloud.wait_for_execution(execution)
+        say(f"$ shadowscale shadow follow {name}")
+        cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
         outcomes.append(_collect(cloud, name, output))
         say(f"  report: {outcomes[-1].report_html}")
     return outcomes

@@ -14,7 +14,6 @@ import importlib.util
 import io
 import json
 import os
-import sys
 import threading
 import traceback
 import uuid
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
 
 from moto.awslambda import models as lambda_models
 
@@ -149,14 +148,15 @@ class InProcessLambdaRuntime:
 
     @contextlib.contextmanager
     def _capture(self, buffer: io.StringIO) -> Iterator[None]:
-        """The function's prints and logs go to `buffer`, only from the thread running it: a state
-        machine's task runs on moto's thread while the caller's thread keeps printing its own output."""
-        with _routed_stdout() as router:
-            previous = router.route(buffer)
-            try:
+        from shadowscale.observability import logger
+
+        handler = logger.registered_handler
+        previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+        try:
+            with contextlib.redirect_stdout(buffer):
                 yield
-            finally:
-                router.route(previous)
+        finally:
+            handler.setStream(previous)  # type: ignore[attr-defined]
 
     def _write_logs(self, function: lambda_models.LambdaFunction, name: str, lines: list[str]) -> None:
         if self.log_sink is not None:
@@ -173,57 +173,3 @@ class InProcessLambdaRuntime:
         from moto.core.utils import unix_time_millis
 
         logs.put_log_events(group, stream, [{"timestamp": int(unix_time_millis()), "message": line} for line in lines])
-
-
-class _PerThreadStdout(io.TextIOBase):
-    """sys.stdout that each thread can point elsewhere (a function's log buffer) without affecting others."""
-
-    def __init__(self, fallback: TextIO) -> None:
-        self._fallback = fallback
-        self._local = threading.local()
-
-    def route(self, target: io.StringIO | None) -> io.StringIO | None:
-        previous: io.StringIO | None = getattr(self._local, "target", None)
-        self._local.target = target
-        return previous
-
-    def write(self, text: str) -> int:
-        target = getattr(self._local, "target", None)
-        written: int = (target or self._fallback).write(text)
-        return written
-
-    def flush(self) -> None:
-        target = getattr(self._local, "target", None)
-        (target or self._fallback).flush()
-
-
-_ROUTING_LOCK = threading.Lock()
-_routing: list[tuple[_PerThreadStdout, TextIO, Any]] = []  # the router, what it replaced, the handler's stream
-_routing_users = [0]
-
-
-@contextlib.contextmanager
-def _routed_stdout() -> Iterator[_PerThreadStdout]:
-    """Install the per-thread router on sys.stdout (and the Powertools handler) while any function runs;
-    put back what was there when the last one ends, so test runners' own captures stay theirs."""
-    from shadowscale.observability import logger
-
-    handler = logger.registered_handler
-    with _ROUTING_LOCK:
-        if _routing_users[0] == 0:
-            router = _PerThreadStdout(sys.stdout)
-            _routing.append((router, sys.stdout, getattr(handler, "stream", None)))
-            sys.stdout = router
-            handler.setStream(router)  # type: ignore[attr-defined]
-        _routing_users[0] += 1
-        router = _routing[-1][0]
-    try:
-        yield router
-    finally:
-        with _ROUTING_LOCK:
-            _routing_users[0] -= 1
-            if _routing_users[0] == 0:
-                _, replaced, stream = _routing.pop()
-                sys.stdout = replaced
-                if stream is not None:
-                    handler.setStream(stream)  # type: ignore[attr-defined]
