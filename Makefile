@@ -81,6 +81,7 @@ local-up: venv ## the local cloud as a server on 127.0.0.1 (PORT=5000, SPEED=60)
 
 bench: venv ## cold-start ratio and AWS calls per decision
 	$(BIN)/python bench/capacity_bench.py
+	$(BIN)/python bench/diff_bench.py
 
 build: venv $(SAM) ## sam build (arm64 layer built without Docker)
 	$(OFFLINE_AWS) PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --template template.yaml

@@ -23,6 +23,19 @@ class InvalidEvent(ShadowscaleError):
     """An event could not be understood; it is quarantined, never retried."""
 
 
+class InvalidCaptureObject(InvalidEvent):
+    """A capture object's key is not <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>, or names an
+    endpoint or variant the shadow test does not compare."""
+
+
+class DiffStateCorrupt(ShadowscaleError):
+    """Stored response-diff state could not be read back (wrong format or version)."""
+
+
+class AccountingMismatch(ShadowscaleError):
+    """Records read and records accounted for (paired, unpaired, quarantined, pending) disagree: a bug."""
+
+
 class PolicyNotFound(ShadowscaleError):
     """No capacity policy is stored for the endpoint or alarm an event names."""
 

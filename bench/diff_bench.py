@@ -1,0 +1,497 @@
+"""Response-diff benchmark: our engine against a straightforward pandas baseline, on synthetic capture.
+
+Data. shadowscale.diffing.synthetic writes real capture objects (.jsonl, one per variant, instance and
+minute, at each variant's own phase) into a temporary directory: LARGE_PAIRS and SMALL_PAIRS request pairs
+of a fraud classifier at REQUESTS_PER_SECOND, CSV rows of 30 features in (10 % JSON, 5 % BASE64), JSON
+{"label", "score", "scores"} out; 50 % of answers identical, 45 % within tolerance (noise 1e-7), 5 %
+another label. Shadow records carry the production eventId (the baseline joins on it; ours does not need
+to). Objects are delivered in S3-notification order: each lands up to DELIVERY_DELAY_SECONDS after its
+last record, so the variants arrive interleaved and out of order.
+
+Measurements. Each is a fresh interpreter pinned to one CPU (os.sched_setaffinity), timed from inside
+(perf_counter, after imports) over reading every object from disk and computing the same results:
+pairs, exact matches, within-tolerance pairs, label agreement, difference percentiles. Peak memory is the
+child's VmHWM (its ru_maxrss would carry the parent's peak across exec; the data is generated in yet
+another child, so the parent stays small anyway). The engine runs twice:
+  engine   one DiffEngine for the whole stream, finalise_due() after every object (a warm worker);
+  lambda   what the Lambda does per object: a new DiffEngine from the stored state, process, finalise,
+           export, commit (state round trip through bytes every time).
+The baseline reads each object with pd.read_json(lines=True), json_normalize, concatenates each variant,
+merges on eventId and compares the parsed answers with numpy. A fourth row, "parse", is a floor rather
+than a contender: orjson.loads of every line and nothing else. Every result is checked against the truth
+the generator kept. The best of RUNS timings is reported for each (the machine is shared).
+
+Targets: engine pairs/s >= 10x the baseline's; engine peak memory <= 1/4 of the baseline's; engine peak
+memory at LARGE_PAIRS < 2x its peak at SMALL_PAIRS; cost per million pairs <= $0.50 (model below).
+
+Results are printed and written to bench-output/diff_bench.json. Run with `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "layers" / "shadowscale"))
+
+from shadowscale.diffing.synthetic import SyntheticTraffic, delivered_at, delivery_order, generate  # noqa: E402
+from shadowscale.models.diff import ClassificationRule, DiffConfig  # noqa: E402
+
+OUTPUT = REPO / "bench-output" / "diff_bench.json"
+LARGE_PAIRS = 200_000
+SMALL_PAIRS = 20_000
+REQUESTS_PER_SECOND = 50.0
+DELIVERY_DELAY_SECONDS = 300.0
+RUNS = {"engine": 3, "lambda": 2, "pandas": 2, "parse": 3}
+CHILD_TIMEOUT_SECONDS = 600
+TRAFFIC = SyntheticTraffic(
+    requests_per_second=REQUESTS_PER_SECOND,
+    shadow_share=1.0,
+    noise_share=0.45,
+    disagreement_share=0.05,
+    shared_event_ids=True,
+    inference_id_share=0.5,
+    object_seconds=60.0,
+    instances=2,
+)
+TOLERANCE_ABSOLUTE = 1e-6  # the DiffConfig default, used by the baseline too
+
+TARGET_SPEEDUP = 10.0
+TARGET_MEMORY_SHARE = 0.25
+TARGET_GROWTH = 2.0
+TARGET_COST_PER_MILLION = 0.50
+
+# ------------------------------------------------------------------------------------ cost model
+# us-east-1 list prices (checked 2025): Lambda arm64, S3 Standard requests, SQS standard queue.
+LAMBDA_ARM_GB_SECOND = 0.0000133334
+LAMBDA_REQUEST = 0.20 / 1_000_000
+S3_PUT = 0.005 / 1000
+S3_GET = 0.0004 / 1000
+SQS_REQUEST = 0.40 / 1_000_000
+LAMBDA_MEMORY_MB = 1769  # one full vCPU: the one-core speed measured here applies
+CAPTURE_RPS = 1000.0
+INSTANCES_PER_VARIANT = 2  # each writes one capture object per minute (SageMaker batches its writes)
+PAIRING_WINDOW_SECONDS = 120  # DiffConfig default: one summary object per window
+WINDOWS_WRITTEN_PER_OBJECT = 2  # a one-minute object touches one or two two-minute windows
+WINDOWS_READ_PER_OBJECT = 4  # those and their neighbours
+
+
+@dataclass(frozen=True)
+class CostModel:
+    pairs: int
+    capture_objects: float
+    s3_put_capture: float
+    s3_get_capture: float
+    s3_state_requests: float
+    s3_summary_requests: float
+    sqs: float
+    lambda_requests: float
+    lambda_gb_seconds: float
+    lambda_compute: float
+    database_writes: int
+    total: float
+
+
+def cost_per_million_pairs(lambda_pairs_per_second: float) -> CostModel:
+    """Per million request pairs at CAPTURE_RPS with 100 % capture of both variants."""
+    pairs = 1_000_000
+    seconds = pairs / CAPTURE_RPS
+    objects = 2 * INSTANCES_PER_VARIANT * seconds / 60  # both variants
+    windows = seconds / PAIRING_WINDOW_SECONDS
+    put_capture = objects * S3_PUT  # SageMaker writes them into our bucket: we pay the PUTs
+    get_capture = objects * S3_GET
+    # Per invocation: manifest GET + PUT, window GETs and PUTs (deletes are free).
+    state = objects * ((1 + WINDOWS_READ_PER_OBJECT) * S3_GET + (1 + WINDOWS_WRITTEN_PER_OBJECT) * S3_PUT)
+    # Per closed window: its summary PUT, and the test summary read and rewritten.
+    summaries = windows * (2 * S3_PUT + S3_GET)
+    sqs = objects * 3 * SQS_REQUEST  # S3 sends, Lambda receives and deletes (empty long polls aside)
+    invocations = objects * LAMBDA_REQUEST
+    gb_seconds = pairs / lambda_pairs_per_second * LAMBDA_MEMORY_MB / 1024
+    compute = gb_seconds * LAMBDA_ARM_GB_SECOND
+    total = put_capture + get_capture + state + summaries + sqs + invocations + compute
+    return CostModel(
+        pairs=pairs,
+        capture_objects=objects,
+        s3_put_capture=put_capture,
+        s3_get_capture=get_capture,
+        s3_state_requests=state,
+        s3_summary_requests=summaries,
+        sqs=sqs,
+        lambda_requests=invocations,
+        lambda_gb_seconds=gb_seconds,
+        lambda_compute=compute,
+        database_writes=0,
+        total=total,
+    )
+
+
+# ---------------------------------------------------------------------------------------- data
+
+
+def write_data(directory: Path, pairs: int) -> dict[str, Any]:
+    objects, truth = generate(replace(TRAFFIC, requests=pairs))
+    delivery = []
+    for item in delivery_order(objects, DELIVERY_DELAY_SECONDS):
+        path = directory / "objects" / item.key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(item.body)
+        delivery.append(
+            {
+                "key": item.key,
+                "etag": item.etag,
+                "path": str(path),
+                "variant": item.variant,
+                "delivered_at": delivered_at(item, DELIVERY_DELAY_SECONDS).isoformat(),
+            }
+        )
+    facts = {
+        "pairs": truth.pairs,
+        "identical": truth.identical,
+        "within_noise": truth.within_noise,
+        "disagreements": truth.disagreements,
+        "lines": truth.lines,
+        "objects": len(objects),
+        "bytes": sum(len(item.body) for item in objects),
+    }
+    (directory / "delivery.json").write_text(json.dumps(delivery))
+    (directory / "truth.json").write_text(json.dumps(facts))
+    return facts
+
+
+# ------------------------------------------------------------------------------------- workers
+
+
+def _config() -> DiffConfig:
+    return DiffConfig(
+        shadow_test="bench",
+        endpoint=TRAFFIC.endpoint,
+        production_variant=TRAFFIC.production_variant,
+        shadow_variant=TRAFFIC.shadow_variant,
+        classification=ClassificationRule(label_path="label", scores_path="scores", top_k=2),
+    )
+
+
+def _engine_result(summaries: list[Any]) -> dict[str, Any]:
+    from shadowscale.models.diff import DiffSummary
+
+    merged = DiffSummary.merge(summaries)
+    merged.assert_accounting()
+    return {
+        "pairs": merged.paired,
+        "exact": merged.exact_matches,
+        "within": merged.within_tolerance,
+        "label_agreement": merged.label_agreement_rate,
+        "abs_p50": merged.abs_diff_stats.p50,
+        "abs_p95": merged.abs_diff_stats.p95,
+        "unpaired": merged.unpaired_total,
+        "quarantined": merged.quarantined_total,
+        "records_read": merged.records_read,
+    }
+
+
+def work_engine(delivery: list[dict[str, str]]) -> dict[str, Any]:
+    from shadowscale.diffing.engine import DiffEngine
+
+    engine = DiffEngine(_config())
+    summaries = []
+    for item in delivery:
+        body = Path(item["path"]).read_bytes()
+        engine.process_object(item["key"], item["etag"], body)
+        summaries += engine.finalise_due(datetime.fromisoformat(item["delivered_at"]))
+    summaries += engine.close_all()
+    engine.assert_accounting()
+    return _engine_result(summaries)
+
+
+def work_lambda(delivery: list[dict[str, str]]) -> dict[str, Any]:
+    from shadowscale.diffing.engine import DiffEngine
+    from shadowscale.diffing.state import InMemoryDiffState
+
+    config = _config()
+    store = InMemoryDiffState()
+    summaries = []
+    largest_state = 0
+    for item in delivery:
+        body = Path(item["path"]).read_bytes()
+        engine = DiffEngine(config, store.manifest, store)
+        engine.process_object(item["key"], item["etag"], body)
+        summaries += engine.finalise_due(datetime.fromisoformat(item["delivered_at"]))
+        engine.assert_accounting()
+        store.commit(engine.export())
+        largest_state = max(largest_state, store.stored_bytes)
+    engine = DiffEngine(config, store.manifest, store)
+    summaries += engine.close_all()
+    store.commit(engine.export())
+    return {**_engine_result(summaries), "largest_state_bytes": largest_state, "commits": store.commits}
+
+
+def work_pandas(delivery: list[dict[str, str]]) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd  # type: ignore[import-untyped]
+
+    production, shadow = TRAFFIC.production_variant, TRAFFIC.shadow_variant
+    frames: dict[str, list[Any]] = {production: [], shadow: []}
+    for item in delivery:
+        raw = pd.read_json(item["path"], lines=True)
+        frames[item["variant"]].append(pd.json_normalize(raw.to_dict(orient="records")))
+    event, answer = "eventMetadata.eventId", "captureData.endpointOutput.data"
+    ours = pd.concat(frames[production], ignore_index=True)[[event, answer]]
+    theirs = pd.concat(frames[shadow], ignore_index=True)[[event, answer]]
+    pairs = ours.merge(theirs, on=event, suffixes=("_p", "_s"))
+    left = pd.json_normalize(pairs[f"{answer}_p"].map(json.loads).tolist())
+    right = pd.json_normalize(pairs[f"{answer}_s"].map(json.loads).tolist())
+    exact = pairs[f"{answer}_p"] == pairs[f"{answer}_s"]
+    labels = left["label"] == right["label"]
+    scores_left, scores_right = np.array(left["scores"].tolist()), np.array(right["scores"].tolist())
+    worst = np.abs(scores_left - scores_right).max(axis=1)
+    argmax = scores_left.argmax(axis=1) == scores_right.argmax(axis=1)
+    within = labels & argmax & (worst <= TOLERANCE_ABSOLUTE)
+    return {
+        "pairs": len(pairs),
+        "exact": int(exact.sum()),
+        "within": int(within.sum()),
+        "label_agreement": float(labels.mean()),
+        "abs_p50": float(np.percentile(worst, 50)),
+        "abs_p95": float(np.percentile(worst, 95)),
+    }
+
+
+def work_parse(delivery: list[dict[str, str]]) -> dict[str, Any]:
+    """A floor, not a contender: orjson.loads of every line and nothing else."""
+    import orjson
+
+    lines = 0
+    for item in delivery:
+        for line in Path(item["path"]).read_bytes().splitlines():
+            orjson.loads(line)
+            lines += 1
+    return {"pairs": lines // 2, "lines": lines}
+
+
+WORKERS = {"engine": work_engine, "lambda": work_lambda, "pandas": work_pandas, "parse": work_parse}
+
+
+def peak_memory_mb() -> float:
+    """The process's peak resident memory (VmHWM). Unlike ru_maxrss, it starts afresh at exec, so a child
+    does not inherit its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def run_worker(mode: str, data: Path, cpu: int) -> None:
+    os.sched_setaffinity(0, {cpu})
+    delivery = json.loads((data / "delivery.json").read_text())
+    # Imports happen before the clock starts, for every mode alike.
+    if mode == "pandas":
+        import numpy  # noqa: F401
+        import pandas  # noqa: F401
+    elif mode == "parse":
+        import orjson  # noqa: F401
+    else:
+        import shadowscale.diffing.engine
+        import shadowscale.diffing.state  # noqa: F401
+    started = time.perf_counter()
+    result = WORKERS[mode](delivery)
+    elapsed = time.perf_counter() - started
+    print("BENCH " + json.dumps({**result, "seconds": elapsed, "peak_mb": peak_memory_mb()}))
+
+
+# -------------------------------------------------------------------------------------- parent
+
+
+def measure(mode: str, data: Path, runs: int, cpu: int) -> dict[str, Any]:
+    results = []
+    for _ in range(runs):
+        child = subprocess.run(
+            [sys.executable, __file__, "--worker", mode, "--data", str(data), "--cpu", str(cpu)],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT_SECONDS,
+            check=False,
+        )
+        lines = [line for line in child.stdout.splitlines() if line.startswith("BENCH ")]
+        if child.returncode != 0 or not lines:
+            raise RuntimeError(f"{mode} worker failed ({child.returncode}):\n{child.stderr[-3000:]}")
+        results.append(json.loads(lines[-1].removeprefix("BENCH ")))
+    best: dict[str, Any] = min(results, key=lambda result: result["seconds"])
+    best["peak_mb"] = max(result["peak_mb"] for result in results)
+    best["runs_seconds"] = [round(result["seconds"], 3) for result in results]
+    return best
+
+
+def check_truth(mode: str, result: dict[str, Any], truth: dict[str, Any]) -> list[str]:
+    expected = {
+        "pairs": truth["pairs"],
+        "exact": truth["identical"],
+        "within": truth["identical"] + truth["within_noise"],
+    }
+    return [f"{mode}: {name} {result[name]} != {value}" for name, value in expected.items() if result[name] != value]
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "MISS"
+
+
+def main() -> None:
+    cpu = max(os.sched_getaffinity(0))
+    workdir = Path(tempfile.mkdtemp(prefix="diff-bench-"))
+    try:
+        started = time.perf_counter()
+        facts: dict[str, dict[str, Any]] = {}
+        for name, pairs in (("small", SMALL_PAIRS), ("large", LARGE_PAIRS)):
+            (workdir / name).mkdir()
+            # In a child, so that this process stays small (its children's memory is what is measured).
+            subprocess.run(
+                [sys.executable, __file__, "--generate", str(pairs), "--data", str(workdir / name)],
+                check=True,
+                timeout=CHILD_TIMEOUT_SECONDS,
+            )
+            facts[name] = json.loads((workdir / name / "truth.json").read_text())
+        generated = time.perf_counter() - started
+        print(
+            f"generated {facts['large']['objects']} + {facts['small']['objects']} objects "
+            f"({facts['large']['bytes'] / 1e6:.0f} MB + {facts['small']['bytes'] / 1e6:.0f} MB) in {generated:.1f} s"
+        )
+
+        results: dict[str, dict[str, Any]] = {}
+        for name in ("large", "small"):
+            for mode in ("engine", "lambda", "pandas", "parse"):
+                if name == "small" and mode in ("pandas", "parse"):
+                    continue
+                results[f"{mode}-{name}"] = measure(mode, workdir / name, RUNS[mode], cpu)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    problems = []
+    for label, result in results.items():
+        if not label.startswith("parse"):
+            problems += check_truth(label, result, facts[label.split("-")[1]])
+
+    def pairs_per_second(label: str) -> float:
+        return float(results[label]["pairs"] / results[label]["seconds"])
+
+    engine_speed, lambda_speed, pandas_speed = (
+        pairs_per_second("engine-large"),
+        pairs_per_second("lambda-large"),
+        pairs_per_second("pandas-large"),
+    )
+    speedup = engine_speed / pandas_speed
+    lambda_speedup = lambda_speed / pandas_speed
+    memory_share = results["engine-large"]["peak_mb"] / results["pandas-large"]["peak_mb"]
+    growth = results["engine-large"]["peak_mb"] / results["engine-small"]["peak_mb"]
+    cost = cost_per_million_pairs(lambda_speed)
+    targets = {
+        "speedup": {"value": speedup, "target": f">= {TARGET_SPEEDUP}x", "verdict": verdict(speedup >= TARGET_SPEEDUP)},
+        "memory_share": {
+            "value": memory_share,
+            "target": f"<= {TARGET_MEMORY_SHARE}",
+            "verdict": verdict(memory_share <= TARGET_MEMORY_SHARE),
+        },
+        "memory_growth_10x_input": {
+            "value": growth,
+            "target": f"< {TARGET_GROWTH}x",
+            "verdict": verdict(growth < TARGET_GROWTH),
+        },
+        "cost_per_million_pairs": {
+            "value": cost.total,
+            "target": f"<= ${TARGET_COST_PER_MILLION}",
+            "verdict": verdict(cost.total <= TARGET_COST_PER_MILLION),
+        },
+        "results_match_truth": {"value": not problems, "target": "exact", "verdict": verdict(not problems)},
+    }
+
+    print(
+        f"\n   one CPU (#{cpu}) per measurement, best of runs; pairs at {REQUESTS_PER_SECOND:g} req/s, "
+        f"objects delivered up to {DELIVERY_DELAY_SECONDS:g} s late\n"
+    )
+    print(f"   {'measurement':<14} {'pairs':>8} {'seconds':>8} {'pairs/s':>9} {'peak MB':>8}  runs (s)")
+    for label, result in results.items():
+        print(
+            f"   {label:<14} {result['pairs']:>8} {result['seconds']:>8.2f} {pairs_per_second(label):>9.0f} "
+            f"{result['peak_mb']:>8.0f}  {result['runs_seconds']}"
+        )
+    floor = pairs_per_second("parse-large") / pandas_speed
+    print(
+        f"\n   engine vs pandas: {speedup:.1f}x pairs/s (lambda mode {lambda_speedup:.1f}x; orjson parsing alone "
+        f"{floor:.1f}x), {memory_share:.2f} of its peak memory; engine peak at 10x input: {growth:.2f}x"
+    )
+    print(
+        f"\n   cost per million pairs at {CAPTURE_RPS:g} req/s, 100 % capture, {LAMBDA_MEMORY_MB} MB arm64 Lambda "
+        f"at the lambda-mode speed ({lambda_speed:.0f} pairs/s):"
+    )
+    for field, value in asdict(cost).items():
+        if field != "pairs":
+            print(f"     {field:<22} {value:>12.6f}" if isinstance(value, float) else f"     {field:<22} {value:>12}")
+    print()
+    for name, target in targets.items():
+        shown = target["value"] if isinstance(target["value"], bool) else f"{target['value']:.3f}"
+        print(f"   {target['verdict']}  {name:<26} {shown} (target {target['target']})")
+    for problem in problems:
+        print(f"   !! {problem}")
+
+    OUTPUT.parent.mkdir(exist_ok=True)
+    OUTPUT.write_text(
+        json.dumps(
+            {
+                "settings": {
+                    "large_pairs": LARGE_PAIRS,
+                    "small_pairs": SMALL_PAIRS,
+                    "requests_per_second": REQUESTS_PER_SECOND,
+                    "delivery_delay_seconds": DELIVERY_DELAY_SECONDS,
+                    "cpu": cpu,
+                    "runs": RUNS,
+                },
+                "data": facts,
+                "results": results,
+                "targets": targets,
+                "cost_per_million_pairs": asdict(cost),
+                "cost_assumptions": {
+                    "capture_requests_per_second": CAPTURE_RPS,
+                    "instances_per_variant": INSTANCES_PER_VARIANT,
+                    "capture_objects_per_instance_minute": 1,
+                    "lambda_memory_mb": LAMBDA_MEMORY_MB,
+                    "lambda_speed_pairs_per_second": lambda_speed,
+                    "windows_read_per_object": WINDOWS_READ_PER_OBJECT,
+                    "windows_written_per_object": WINDOWS_WRITTEN_PER_OBJECT,
+                    "prices_usd": {
+                        "lambda_arm_gb_second": LAMBDA_ARM_GB_SECOND,
+                        "lambda_request": LAMBDA_REQUEST,
+                        "s3_put": S3_PUT,
+                        "s3_get": S3_GET,
+                        "sqs_request": SQS_REQUEST,
+                    },
+                },
+                "problems": problems,
+            },
+            indent=2,
+        )
+    )
+    print(f"\n   written to {OUTPUT.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--worker", choices=sorted(WORKERS))
+    parser.add_argument("--generate", type=int, metavar="PAIRS")
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--cpu", type=int, default=0)
+    arguments = parser.parse_args()
+    if arguments.generate:
+        write_data(arguments.data, arguments.generate)
+    elif arguments.worker:
+        run_worker(arguments.worker, arguments.data, arguments.cpu)
+    else:
+        main()

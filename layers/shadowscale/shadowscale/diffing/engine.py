@@ -1,0 +1,460 @@
+"""The response-diff engine of one shadow test: capture objects in, window summaries out.
+
+    engine = DiffEngine(config, manifest=stored_manifest_or_None, windows=window_source)
+    result = engine.process_object(key, etag, body)       # ObjectResult: what this object yielded
+    closed = engine.finalise_due(now)                     # DiffSummary per window that can no longer change
+    export = engine.export()                              # StateExport: bytes to store (see state.py)
+
+Records are bucketed into windows of `pairing_window_seconds` on inferenceTime. A half waits for its
+twin in its window's state; twins are never further apart than one window, so the engine keeps the
+windows around each record loaded (index - 1 .. index + 1). A window closes once `until` has passed its
+end plus one pairing window: its waiting halves become unpaired, its tally a DiffSummary, and its state
+is dropped. A record that arrives for a window closed earlier reopens it (it counts as late), so nothing
+is ever lost or counted twice: summaries of the same window simply merge.
+
+Not thread-safe, and one engine (one writer) per test at a time: see state.py for the commit protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shadowscale.diffing.comparators import Comparator, ComparatorChoice, ExampleRenderer, Verdict
+from shadowscale.diffing.pairing import (
+    BY_EVENT_ID,
+    BY_FINGERPRINT,
+    BY_INFERENCE_ID,
+    DUPLICATE,
+    EVENT,
+    FINGERPRINT,
+    INFERENCE,
+    KEY,
+    LINE,
+    OUT_DATA,
+    OUT_ENCODING,
+    OUT_TYPE,
+    PRODUCTION,
+    SHADOW,
+    SIDE_NAMES,
+    TIME,
+    UNPAIRED_REASON,
+    WINDOW,
+    Half,
+    PendingHalves,
+)
+from shadowscale.diffing.records import (
+    DECODERS,
+    CaptureKey,
+    CaptureReader,
+    MalformedLine,
+    decompress,
+    parse_capture_key,
+)
+from shadowscale.diffing.state import (
+    Manifest,
+    StateExport,
+    WindowEntry,
+    WindowRef,
+    WindowSource,
+    decode_window,
+    encode_window,
+)
+from shadowscale.diffing.summary import WindowTally
+from shadowscale.errors import DiffStateCorrupt, InvalidCaptureObject
+from shadowscale.models.diff import Accounting, DiffConfig, DiffSummary, ObjectResult, QuarantinedLine
+
+# An ObjectResult lists at most this many quarantined lines (all are counted).
+QUARANTINE_LISTING_CAP = 1000
+
+
+@dataclass(slots=True)
+class OpenWindow:
+    tally: WindowTally
+    generation: int  # of its stored state; 0 = never stored
+    dirty: bool = False
+
+
+def object_identity(key: str, etag: str) -> str:
+    """The same object delivered twice has one identity; a rewritten object (new ETag) has a new one."""
+    return hashlib.blake2b(f"{key}\n{etag}".encode(), digest_size=12).hexdigest()
+
+
+def _pair_priority(production_event: str, shadow_event: str) -> int:
+    digest = hashlib.blake2b(f"{production_event}\n{shadow_event}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest) >> 1  # 63 bits: fits every JSON number reader
+
+
+def _undecodable(encoding: str, exc: Exception) -> str:
+    return f"captureData.endpointOutput.data is not {encoding}: {exc}"
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat()
+
+
+class DiffEngine:
+    def __init__(self, config: DiffConfig, manifest: bytes | None = None, windows: WindowSource | None = None) -> None:
+        self.config = config
+        self._window_ms = config.pairing_window_seconds * 1000
+        self._manifest = Manifest.decode(manifest, self._window_ms) if manifest else Manifest(self._window_ms)
+        self._source = windows
+        self._pending = PendingHalves(self._window_ms)
+        self._windows: dict[int, OpenWindow] = {}
+        self._obsolete: list[WindowRef] = []
+        self._choose = ComparatorChoice(config)
+        self._render = ExampleRenderer(config.redact_fields, config.max_example_chars)
+
+    # ---------------------------------------------------------------------------------- objects
+
+    def process_object(self, key: str, etag: str, body: bytes) -> ObjectResult:
+        """Read one capture object of the production or the shadow variant. Raises InvalidCaptureObject if
+        the key is not a capture key of this test's endpoint and variants. Idempotent per (key, etag)."""
+        capture = parse_capture_key(key)
+        side = self._side_of(capture)
+        identity = object_identity(key, etag)
+        if identity in self._manifest.processed:
+            return ObjectResult(key=key, etag=etag, side=SIDE_NAMES[side], status="duplicate")
+
+        text, problems = decompress(body)
+        reader = CaptureReader(text)
+        malformed = reader.malformed
+        windows = self._windows
+        window_ms = self._window_ms
+        finalised = self._manifest.finalised_through
+        pending = self._pending
+        # The pairing cascade (see pairing.py) is inlined below on local names: it runs once per record,
+        # and method calls and attribute lookups are most of what a record costs in CPython.
+        mine_by_event, mine_by_inference, mine_by_print = pending.indexes(side)
+        other = 1 - side
+        their_by_event, their_by_inference, their_by_print = pending.indexes(other)
+        tolerance = window_ms
+        crc32, adler32 = zlib.crc32, zlib.adler32
+        decoders = DECODERS
+        choose = self._choose
+        chosen_for: tuple[str, str] = ("", "")
+        comparator = choose("CSV", "text/csv")
+        paired = held = 0
+        identical_pairs: dict[tuple[WindowTally, str, Comparator], int] = {}
+        unpaired: dict[str, int] = {}
+        touched: set[int] = set()
+        current = -1
+        here = OpenWindow(WindowTally(), generation=0)  # a placeholder until the first record
+        late = False
+        for (
+            line,
+            event_id,
+            inference_id,
+            when,
+            in_encoding,
+            in_type,
+            body_text,
+            out_encoding,
+            out_type,
+            out_data,
+        ) in reader.records():
+            index = when // window_ms
+            if index != current:
+                current = index
+                here = self._window_around(index)
+                here.dirty = True
+                touched.add(index)
+                late = finalised is not None and index <= finalised
+            if late:
+                here.tally.late_records += 1
+
+            # The twin: by inferenceId, eventId, then body fingerprint, within one window of time.
+            how = BY_INFERENCE_ID
+            twin = their_by_inference.get(inference_id) if inference_id is not None else None
+            if twin is None or not -tolerance <= twin[TIME] - when <= tolerance:
+                how = BY_EVENT_ID
+                twin = their_by_event.get(event_id)
+                if twin is None or not -tolerance <= twin[TIME] - when <= tolerance:
+                    how = BY_FINGERPRINT
+                    raw = body_text.encode()
+                    body_print = (crc32(raw) << 32) | adler32(raw)  # pairing.fingerprint(), inlined
+                    candidates = their_by_print.get(body_print)
+                    twin = None if candidates is None else pending.nearest(candidates, when)
+
+            if twin is None:
+                # It waits for its twin. Its answer is decoded now, once, so that a bad one is caught.
+                try:
+                    decoders[out_encoding](out_data)
+                except ValueError as exc:
+                    malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
+                    continue
+                if event_id in mine_by_event:
+                    unpaired[DUPLICATE] = unpaired.get(DUPLICATE, 0) + 1
+                    here.tally.add_unpaired(DUPLICATE)
+                    continue
+                half = (event_id, inference_id, body_print, when, index, out_encoding, out_type, out_data, key, line)
+                mine_by_event[event_id] = half
+                if inference_id is not None and inference_id not in mine_by_inference:
+                    mine_by_inference[inference_id] = half
+                if body_print in mine_by_print:
+                    pending.add_print_collision(side, half)
+                else:
+                    mine_by_print[body_print] = half
+                held += 1
+                continue
+
+            waited = windows[twin[WINDOW]]
+            if side == PRODUCTION:
+                tally = here.tally
+                p_encoding, p_type, p_data = out_encoding, out_type, out_data
+                s_encoding, s_data = twin[OUT_ENCODING], twin[OUT_DATA]
+            else:
+                tally = waited.tally
+                p_encoding, p_type, p_data = twin[OUT_ENCODING], twin[OUT_TYPE], twin[OUT_DATA]
+                s_encoding, s_data = out_encoding, out_data
+            if p_encoding != chosen_for[0] or p_type != chosen_for[1]:
+                chosen_for = (p_encoding, p_type)
+                comparator = choose(p_encoding, p_type)
+            identical = p_data == s_data and p_encoding == s_encoding
+            if not identical:
+                try:
+                    mine = decoders[out_encoding](out_data)
+                except ValueError as exc:
+                    # Quarantined; the twin goes on waiting (a good copy of this line may still come).
+                    malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
+                    continue
+                theirs = decoders[twin[OUT_ENCODING]](twin[OUT_DATA])
+                p_value, s_value = (mine, theirs) if side == PRODUCTION else (theirs, mine)
+                verdict = comparator.compare(p_encoding, p_value, s_encoding, s_value)
+
+            # pairing.PendingHalves.take(), inlined.
+            del their_by_event[twin[EVENT]]
+            if twin[INFERENCE] is not None and their_by_inference.get(twin[INFERENCE]) is twin:
+                del their_by_inference[twin[INFERENCE]]
+            if their_by_print.get(twin[FINGERPRINT]) is twin:
+                del their_by_print[twin[FINGERPRINT]]
+            else:
+                pending.drop_print_collision(other, twin)
+            waited.dirty = True
+            paired += 1
+            if identical:
+                # The common case: its verdict is the comparator's constant, so it is counted in bulk below.
+                # (The twin's answer was decoded, hence validated, when it began to wait.)
+                group = (tally, how, comparator)
+                identical_pairs[group] = identical_pairs.get(group, 0) + 1
+                continue
+            tally.add_pair(how, verdict)
+            if not verdict.within:
+                ours: Half = (event_id, inference_id, 0, when, index, out_encoding, out_type, out_data, key, line)
+                production, shadow = (ours, twin) if side == PRODUCTION else (twin, ours)
+                self._sample(tally, production, shadow, how, verdict, in_encoding, in_type, body_text)
+
+        for (tally, how, comparator), count in identical_pairs.items():
+            tally.add_pairs(how, comparator.identical, count)
+        quarantine = self._quarantine(capture, malformed, touched)
+        ledger = self._manifest
+        ledger.records_read += reader.lines_read
+        ledger.paired_halves += 2 * paired
+        ledger.unpaired += sum(unpaired.values())
+        ledger.quarantined += len(malformed)
+        ledger.processed[identity] = capture.written_at_ms
+        return ObjectResult(
+            key=key,
+            etag=etag,
+            side=SIDE_NAMES[side],
+            status="processed",
+            records_read=reader.lines_read,
+            paired=paired,
+            pending=held,
+            unpaired=unpaired,
+            quarantined=len(malformed),
+            quarantine=quarantine,
+            quarantine_omitted=len(malformed) - len(quarantine),
+            problems=problems,
+            windows=tuple(datetime.fromtimestamp(index * window_ms / 1000, UTC) for index in sorted(touched)),
+        )
+
+    def _side_of(self, capture: CaptureKey) -> int:
+        config = self.config
+        if capture.endpoint != config.endpoint:
+            raise InvalidCaptureObject(f"{capture.key!r} is endpoint {capture.endpoint!r}, not {config.endpoint!r}")
+        if capture.variant == config.production_variant:
+            return PRODUCTION
+        if capture.variant == config.shadow_variant:
+            return SHADOW
+        raise InvalidCaptureObject(
+            f"{capture.key!r} is variant {capture.variant!r}, neither production {config.production_variant!r}"
+            f" nor shadow {config.shadow_variant!r}"
+        )
+
+    def _quarantine(
+        self, capture: CaptureKey, malformed: list[MalformedLine], touched: set[int]
+    ) -> tuple[QuarantinedLine, ...]:
+        if not malformed:
+            return ()
+        # A bad line may carry no time of its own: it counts in the window of its object's key time.
+        index = capture.written_at_ms // self._window_ms
+        window = self._window(index)
+        window.dirty = True
+        touched.add(index)
+        keep = self.config.quarantine_samples
+        for line, reason, detail in malformed:
+            window.tally.add_quarantined(capture.key, line, reason, detail, keep)
+        return tuple(
+            QuarantinedLine(key=capture.key, line=line, reason=reason, detail=detail)
+            for line, reason, detail in malformed[:QUARANTINE_LISTING_CAP]
+        )
+
+    def _sample(
+        self,
+        tally: WindowTally,
+        production: Half,
+        shadow: Half,
+        how: str,
+        verdict: Verdict,
+        in_encoding: str,
+        in_type: str,
+        body: str,
+    ) -> None:
+        keep = self.config.mismatch_samples
+        priority = _pair_priority(production[0], shadow[0])
+        if not tally.wants_sample(priority, keep):
+            return
+        render = self._render
+        sample = {
+            "production": {"key": production[KEY], "line": production[LINE]},
+            "shadow": {"key": shadow[KEY], "line": shadow[LINE]},
+            "paired_by": how,
+            "inference_time": _iso(production[TIME]),
+            "input": render(in_encoding, in_type, body),
+            "production_output": render(production[OUT_ENCODING], production[OUT_TYPE], production[OUT_DATA]),
+            "shadow_output": render(shadow[OUT_ENCODING], shadow[OUT_TYPE], shadow[OUT_DATA]),
+            "fields": list(verdict.fields[:20]),
+            "abs_diff": verdict.abs_diff,
+            "rel_diff": verdict.rel_diff,
+            "priority": priority,
+        }
+        tally.add_sample(priority, sample, keep)
+
+    # ---------------------------------------------------------------------------------- windows
+
+    def _window_around(self, index: int) -> OpenWindow:
+        """Window `index`, with both neighbours loaded too: a twin may wait in either."""
+        windows = self._windows
+        for neighbour in (index - 1, index + 1):
+            if neighbour not in windows:
+                self._window(neighbour)
+        return self._window(index)
+
+    def _window(self, index: int) -> OpenWindow:
+        window = self._windows.get(index)
+        if window is not None:
+            return window
+        entry = self._manifest.windows.get(index)
+        if entry is None:
+            window = OpenWindow(WindowTally(), generation=0)
+        else:
+            if self._source is None:
+                raise DiffStateCorrupt(f"the manifest names window {index} but no window source was given")
+            content = decode_window(
+                self._source.load_window(WindowRef(index * self._window_ms, entry.generation)), index
+            )
+            if len(content.production) + len(content.shadow) != entry.pending:
+                raise DiffStateCorrupt(
+                    f"window {index} holds {len(content.production) + len(content.shadow)} halves,"
+                    f" the manifest says {entry.pending}"
+                )
+            try:
+                self._pending.hold_all(PRODUCTION, content.production)
+                self._pending.hold_all(SHADOW, content.shadow)
+            except ValueError as exc:
+                raise DiffStateCorrupt(f"window {index}: {exc}") from exc
+            window = OpenWindow(WindowTally.from_state(content.tally), generation=entry.generation)
+        self._windows[index] = window
+        return window
+
+    # --------------------------------------------------------------------------------- closing
+
+    def finalise_due(self, now: datetime) -> list[DiffSummary]:
+        """finalise() up to `now` minus the configured allowed lateness."""
+        return self.finalise(now - timedelta(seconds=self.config.allowed_lateness_seconds))
+
+    def finalise(self, until: datetime) -> list[DiffSummary]:
+        """Close every window whose end plus one pairing window is at or before `until`: no twin of its
+        halves can arrive any more (if `until` leaves room for delivery delays). Returns their summaries,
+        oldest first. Windows with nothing in them yield no summary."""
+        last = _ms(until) // self._window_ms - 2
+        closing = sorted(index for index in {*self._windows, *self._manifest.windows} if index <= last)
+        if not closing:
+            return []
+        for index in closing:
+            self._window(index)
+        ledger = self._manifest
+        for side, half in self._pending.evict(closing):
+            self._windows[half[WINDOW]].tally.add_unpaired(UNPAIRED_REASON[side])
+            ledger.unpaired += 1
+        summaries = []
+        for index in closing:
+            window = self._windows.pop(index)
+            ledger.windows.pop(index, None)
+            if window.generation:
+                self._obsolete.append(WindowRef(index * self._window_ms, window.generation))
+            if window.tally.is_empty:
+                continue
+            summary = window.tally.to_summary(self.config, index * self._window_ms, (index + 1) * self._window_ms)
+            summary.assert_accounting()
+            summaries.append(summary)
+        if ledger.finalised_through is None or last > ledger.finalised_through:
+            ledger.finalised_through = last
+        forget_before = _ms(until) - self.config.object_retention_hours * 3_600_000
+        ledger.processed = {identity: at for identity, at in ledger.processed.items() if at >= forget_before}
+        return summaries
+
+    def close_all(self) -> list[DiffSummary]:
+        """Close every window now (the end of a test): whatever still waits is unpaired."""
+        latest = max({*self._windows, *self._manifest.windows}, default=0)
+        return self.finalise(datetime.fromtimestamp((latest + 3) * self._window_ms / 1000, UTC))
+
+    # ------------------------------------------------------------------------------------ state
+
+    def export(self) -> StateExport:
+        """The state to store now (new window generations, the manifest, what to delete)."""
+        dirty = [index for index, window in self._windows.items() if window.dirty]
+        waiting = self._pending.in_windows(dirty)
+        blobs: dict[WindowRef, bytes] = {}
+        manifest = self._manifest
+        for index in dirty:
+            window = self._windows[index]
+            production, shadow = waiting[index]
+            if window.generation:
+                self._obsolete.append(WindowRef(index * self._window_ms, window.generation))
+            if not production and not shadow and window.tally.is_empty:
+                manifest.windows.pop(index, None)
+                window.generation = 0
+            else:
+                window.generation += 1
+                ref = WindowRef(index * self._window_ms, window.generation)
+                blobs[ref] = encode_window(index, production, shadow, window.tally.to_state())
+                manifest.windows[index] = WindowEntry(window.generation, len(production) + len(shadow))
+            window.dirty = False
+        obsolete, self._obsolete = tuple(self._obsolete), []
+        return StateExport(manifest=manifest.encode(), windows=blobs, obsolete=obsolete)
+
+    # ------------------------------------------------------------------------------- accounting
+
+    def accounting(self) -> Accounting:
+        ledger = self._manifest
+        stored_elsewhere = sum(entry.pending for index, entry in ledger.windows.items() if index not in self._windows)
+        return Accounting(
+            records_read=ledger.records_read,
+            paired_halves=ledger.paired_halves,
+            unpaired=ledger.unpaired,
+            quarantined=ledger.quarantined,
+            pending=len(self._pending) + stored_elsewhere,
+        )
+
+    def assert_accounting(self) -> None:
+        """Raise AccountingMismatch unless every record read so far is paired, unpaired, quarantined or
+        waiting, exactly once."""
+        self.accounting().assert_balanced()
