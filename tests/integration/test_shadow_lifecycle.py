@@ -541,6 +541,8 @@ def test_the_cli_starts_follows_approves_and_reports(
     assert main(["shadow", "status", "cli-run", *stack]) == 0
     assert "waiting for approval" in capsys.readouterr().out
     assert main(["shadow", "approve", "cli-run", "--by", "carol", *stack]) == 0
+    # In-process functions capture the process's output while they run: follow once the test has ended.
+    run.finish()
     assert main(["shadow", "follow", "cli-run", "--poll-seconds", "0.05", *stack]) == 0
     followed = capsys.readouterr().out
 
