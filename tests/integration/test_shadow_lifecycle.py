@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import ACCOUNT, REGION
+from shadowscale.localcloud.resources import create_models
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY_0800_UTC = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -141,13 +141,7 @@ class ShadowTestRun:
 def deploy_endpoint(cloud: LocalCloud, name: str, *, capture: bool = True, autoscaled: bool = True) -> ShadowTestRun:
     """One production variant (2 instances, Auto Scaling 2..6 with a policy), its data capture, a candidate model."""
     sagemaker = cloud.client("sagemaker")
-    role = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution"
-    for model in (f"{name}-v1", f"{name}-v2"):
-        sagemaker.create_model(
-            ModelName=model,
-            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{model}:latest"},
-            ExecutionRoleArn=role,
-        )
+    create_models(sagemaker, f"{name}-v1", f"{name}-v2")
     config: dict[str, Any] = {
         "EndpointConfigName": f"{name}-config-1",
         "ProductionVariants": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -18,8 +19,10 @@ from shadowscale.domain.ports import Clock
 from shadowscale.domain.retry import RetryBudget
 from shadowscale.entrypoints.capacity import CapacityEntryPoints
 from shadowscale.entrypoints.dedup import Dedup
-from shadowscale.entrypoints.shadow_test import ShadowTestEntryPoints
 from shadowscale.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # built on first use: the capacity functions' cold start never imports the shadow test
+    from shadowscale.entrypoints.shadow_test import ShadowTestEntryPoints
 
 _clock: list[Clock] = [SystemClock()]
 
@@ -72,6 +75,7 @@ def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None
     from shadowscale.adapters.endpoint_state import ShadowTestRecord
     from shadowscale.adapters.test_artifacts import ExecutionTimeline, S3Objects, SnsNotifier
     from shadowscale.domain.shadow_lifecycle import ShadowLifecycle
+    from shadowscale.entrypoints.shadow_test import ShadowTestEntryPoints
 
     dynamodb = clients.dynamodb()
     lifecycle = ShadowLifecycle(

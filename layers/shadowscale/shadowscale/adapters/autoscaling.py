@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import raise_domain_error
-from shadowscale.models.endpoint import ScalableTarget
-from shadowscale.models.shadow_test import ScalingTargetSnapshot
+from shadowscale.models.endpoint import ScalableTarget, ScalingTargetSnapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient

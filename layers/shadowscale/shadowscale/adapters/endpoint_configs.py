@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, error_message, raise_domain_error
-from shadowscale.errors import EndpointNotFound, ModelNotFound
+from shadowscale.errors import ModelNotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -99,11 +99,4 @@ class SageMakerEndpointConfigs:
             if _missing(exc):
                 return False
             raise_domain_error(exc, f"DeleteModel {name}")
-        return True
-
-    def endpoint_exists(self, endpoint: str) -> bool:
-        try:
-            self.describe_endpoint(endpoint)
-        except EndpointNotFound:
-            return False
         return True

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,10 +26,20 @@ SCHEDULE_NAME_LIMIT = 64
 RULE_NAME_LIMIT = 64
 
 
-class StackOutputs(BaseModel):
-    """The deployed stack's outputs the CLI needs (template.yaml Outputs)."""
+class DeployedOutputs(BaseModel):
+    """Outputs of the deployed stack (template.yaml Outputs) that a command needs, read by stack name."""
 
     model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def from_stack(cls, cloudformation: CloudFormationClient, stack_name: str) -> Self:
+        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+        return cls.model_validate(outputs)
+
+
+class StackOutputs(DeployedOutputs):
+    """The deployed stack's outputs the policy commands need."""
 
     PolicyTableName: str
     EndpointStateTableName: str
@@ -39,12 +49,6 @@ class StackOutputs(BaseModel):
     AlarmScalerFunctionArn: str
     AlarmRulePrefix: str
     DeadLetterQueueUrl: str
-
-    @classmethod
-    def from_stack(cls, cloudformation: CloudFormationClient, stack_name: str) -> StackOutputs:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-        outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-        return cls.model_validate(outputs)
 
     @property
     def dead_letter_queue_arn(self) -> str:

@@ -14,25 +14,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from shadowscale.adapters.endpoint_state import ShadowTestRecord
+from shadowscale.cli.policy_wiring import DeployedOutputs
 from shadowscale.errors import InvalidShadowTestInput
 from shadowscale.models.shadow_test import ShadowTestPlan, parse_shadow_test_input
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
-class ShadowStackOutputs(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
+class ShadowStackOutputs(DeployedOutputs):
     ShadowTestStateMachineArn: str
     EndpointStateTableName: str
     DataBucketName: str
-
-    @classmethod
-    def from_stack(cls, cloudformation: Any, stack_name: str) -> ShadowStackOutputs:  # noqa: ANN401
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-        return cls.model_validate({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
 
 
 ClientFactory = Callable[[argparse.Namespace, str], Any]
@@ -111,17 +104,11 @@ class ShadowCommands:
         described = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
         document = json.loads(described.get("input") or "{}")
         endpoint = document.get("endpointName", "")
-        item = (
-            self.client("dynamodb")
-            .get_item(
-                TableName=self.outputs.EndpointStateTableName, Key={"endpoint": {"S": endpoint}}, ConsistentRead=True
-            )
-            .get("Item", {})
-        )
-        owner = item.get("leaseOwner", {}).get("S")
+        records = ShadowTestRecord(self.client("dynamodb"), self.outputs.EndpointStateTableName)
+        owner, _, token = records.load(endpoint)
         if owner != f"shadow-test:{ShadowTestPlan.test_id_of(execution_arn)}":
             return described, None
-        return described, item.get("approvalToken", {}).get("S")
+        return described, token
 
     def decide(self, approved: bool) -> int:
         execution_arn = self._execution_arn(self._args.execution)

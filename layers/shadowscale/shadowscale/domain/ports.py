@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget
+from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget, ScalingTargetSnapshot
 from shadowscale.models.events import DeferredChange
 from shadowscale.models.policy import CapacityPolicy
-from shadowscale.models.shadow_test import ChartSeries, ScalingTargetSnapshot, TimelineEntry, VariantStats
+
+if TYPE_CHECKING:  # the capacity functions never load the shadow-test models
+    from shadowscale.models.shadow_test import ChartSeries, TimelineEntry, VariantStats
 
 
 class VariantUpdate(BaseModel):

@@ -283,8 +283,7 @@ class ShadowLifecycle:
     def request_approval(self, state: MachineState, token: str) -> None:
         plan = _require_plan(state)
         report = self._build_report(state, outcome=None, reason="awaiting approval")
-        json_uri, html_uri = self._store_report(plan, report, suffix="-pending")
-        report = report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri})
+        report = self._store_report(plan.reports_bucket, plan.report_prefix, report, state.snapshot, "-pending")
         # The token is stored once the interim report exists: whoever finds it can read what they approve.
         self.records.save_approval_token(plan.endpoint, plan.owner, token)
         commands = [
@@ -367,10 +366,7 @@ class ShadowLifecycle:
         if plan is None:  # invalid input: nothing was touched; the report says why, next to the input
             return self._report_invalid(state, raw_input, execution_arn)
         report = self._build_report(state, outcome=outcome)
-        json_uri, html_uri = self._store_report(plan, report)
-        report = report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri})
-        subject, message = notification(report)
-        return ReportRef(json_uri=json_uri, html_uri=html_uri, outcome=report.outcome, subject=subject, message=message)
+        return _reference(self._store_report(plan.reports_bucket, plan.report_prefix, report, state.snapshot))
 
     def _report_invalid(self, state: MachineState, raw_input: object, execution_arn: str) -> ReportRef:
         endpoint = raw_input.get("endpointName") if isinstance(raw_input, dict) else None
@@ -385,14 +381,8 @@ class ShadowLifecycle:
             finished_at=self.clock.now(),
             failure={"error": state.failure_error or "", "cause": state.failure_cause},
         )
-        key = f"reports/{endpoint_name}/{test_id}/report"
-        json_uri = self.objects.put(self.data_bucket, f"{key}.json", _json_bytes(report), "application/json")
-        html = render_html(report.model_copy(update={"json_uri": json_uri}), None, None)
-        html_uri = self.objects.put(self.data_bucket, f"{key}.html", html.encode(), "text/html; charset=utf-8")
-        subject, message = notification(report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri}))
-        return ReportRef(
-            json_uri=json_uri, html_uri=html_uri, outcome="invalid-input", subject=subject, message=message
-        )
+        prefix = f"reports/{endpoint_name}/{test_id}"  # the layout ShadowTestPlan.report_prefix uses
+        return _reference(self._store_report(self.data_bucket, prefix, report, None))
 
     def _build_report(
         self, state: MachineState, *, outcome: Outcome | None, reason: str | None = None
@@ -431,15 +421,24 @@ class ShadowLifecycle:
             failure={"error": state.failure_error or "", "cause": state.failure_cause} if state.failure else None,
         )
 
-    def _store_report(self, plan: ShadowTestPlan, report: ShadowTestReport, suffix: str = "") -> tuple[str, str]:
-        key = f"{plan.report_prefix}/report{suffix}"
-        json_uri = f"s3://{plan.reports_bucket}/{key}.json"
-        html_uri = f"s3://{plan.reports_bucket}/{key}.html"
-        report = report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri})
-        self.objects.put(plan.reports_bucket, f"{key}.json", _json_bytes(report), "application/json")
-        html = render_html(report, _production_name(report, plan), plan.request.candidate.variant_name)
-        self.objects.put(plan.reports_bucket, f"{key}.html", html.encode(), "text/html; charset=utf-8")
-        return json_uri, html_uri
+    def _store_report(
+        self,
+        bucket: str,
+        prefix: str,
+        report: ShadowTestReport,
+        snapshot: EndpointSnapshot | None,
+        suffix: str = "",
+    ) -> ShadowTestReport:
+        """Write report.json and report.html under `prefix`; return the report with both URIs in it."""
+        key = f"{prefix}/report{suffix}"
+        report = report.model_copy(
+            update={"json_uri": f"s3://{bucket}/{key}.json", "html_uri": f"s3://{bucket}/{key}.html"}
+        )
+        self.objects.put(bucket, f"{key}.json", _json_bytes(report), "application/json")
+        shadow = str(report.candidate.get("variantName")) if report.candidate else None
+        html = render_html(report, snapshot.production_variant_name if snapshot else None, shadow)
+        self.objects.put(bucket, f"{key}.html", html.encode(), "text/html; charset=utf-8")
+        return report
 
     def dry_run(self, plan: ShadowTestPlan) -> ReportRef:
         """Read the endpoint, plan every change, touch nothing, and report the plan."""
@@ -457,9 +456,7 @@ class ShadowLifecycle:
             planned=_jsonable(dry_run_plan(plan, snapshot)),
             timeline=self.timeline.timeline(plan.execution_arn),
         )
-        json_uri, html_uri = self._store_report(plan, report)
-        subject, message = notification(report.model_copy(update={"json_uri": json_uri, "html_uri": html_uri}))
-        return ReportRef(json_uri=json_uri, html_uri=html_uri, outcome="dry-run", subject=subject, message=message)
+        return _reference(self._store_report(plan.reports_bucket, plan.report_prefix, report, snapshot))
 
     def notify(self, plan: ShadowTestPlan, ref: ReportRef) -> None:
         self.notifier.publish(plan.notification_topic_arn, ref.subject, ref.message)
@@ -519,9 +516,16 @@ def _require_plan(state: MachineState) -> ShadowTestPlan:
     return state.plan
 
 
-def _production_name(report: ShadowTestReport, plan: ShadowTestPlan) -> str | None:
-    names = {chart.variant for chart in report.charts} - {plan.request.candidate.variant_name}
-    return next(iter(names), None)
+def _reference(report: ShadowTestReport) -> ReportRef:
+    """What the machine carries on to its Notify state."""
+    subject, message = notification(report)
+    return ReportRef(
+        json_uri=report.json_uri or "",
+        html_uri=report.html_uri or "",
+        outcome=report.outcome,
+        subject=subject,
+        message=message,
+    )
 
 
 def _chart_period(start: datetime, end: datetime) -> int:

@@ -157,66 +157,64 @@ def production_weight(snapshot: EndpointSnapshot) -> float:
 # --- gates --------------------------------------------------------------------------------------
 
 
-def _ratio_gate(name: str, shadow: float | None, production: float | None, limit: float | None) -> GateResult | None:
-    if limit is None:
+def _judged(
+    name: str,
+    threshold: float | None,
+    observed: float | None,
+    *,
+    detail: str = "",
+    missing: str = "no datapoints",
+    digits: int = 4,
+    at_least: bool = False,
+) -> GateResult | None:
+    """One gate: not configured (None), no data, or observed against its ceiling (floor if `at_least`)."""
+    if threshold is None:
         return None
-    if shadow is None or production is None or production <= 0:
-        return GateResult(name=name, status="insufficient-data", threshold=limit, detail="no latency datapoints")
-    ratio = shadow / production
+    if observed is None:
+        return GateResult(name=name, status="insufficient-data", threshold=threshold, detail=missing)
+    passed = observed >= threshold if at_least else observed <= threshold
     return GateResult(
         name=name,
-        status="pass" if ratio <= limit else "fail",
-        observed=round(ratio, 4),
-        threshold=limit,
-        detail=f"shadow {shadow:.1f} ms / production {production:.1f} ms",
+        status="pass" if passed else "fail",
+        observed=round(observed, digits),
+        threshold=threshold,
+        detail=detail,
     )
+
+
+def _ratio_gate(name: str, shadow: float | None, production: float | None, limit: float | None) -> GateResult | None:
+    if shadow is None or production is None or production <= 0:
+        return _judged(name, limit, None, missing="no latency datapoints")
+    detail = f"shadow {shadow:.1f} ms / production {production:.1f} ms"
+    return _judged(name, limit, shadow / production, detail=detail)
 
 
 def _delta_gate(
     name: str, shadow: VariantStats, production: VariantStats, attribute: str, limit: float | None
 ) -> GateResult | None:
-    if limit is None:
-        return None
     shadow_rate = shadow.rate(getattr(shadow, attribute))
     production_rate = production.rate(getattr(production, attribute))
     if shadow_rate is None or production_rate is None:
-        return GateResult(name=name, status="insufficient-data", threshold=limit, detail="no invocations")
-    delta = shadow_rate - production_rate
-    return GateResult(
-        name=name,
-        status="pass" if delta <= limit else "fail",
-        observed=round(delta, 6),
-        threshold=limit,
-        detail=f"shadow {shadow_rate:.4%} vs production {production_rate:.4%}",
-    )
+        return _judged(name, limit, None, missing="no invocations")
+    detail = f"shadow {shadow_rate:.4%} vs production {production_rate:.4%}"
+    return _judged(name, limit, shadow_rate - production_rate, detail=detail, digits=6)
+
+
+def _overhead_gate(shadow: VariantStats, production: VariantStats, limit: float | None) -> GateResult | None:
+    name = "overhead-latency-delta"
+    if shadow.overhead_ms is None or production.overhead_ms is None:
+        return _judged(name, limit, None, missing="no overhead datapoints")
+    detail = f"shadow {shadow.overhead_ms:.2f} ms vs production {production.overhead_ms:.2f} ms"
+    return _judged(name, limit, shadow.overhead_ms - production.overhead_ms, detail=detail, digits=3)
 
 
 def _ceiling_gate(name: str, observed: float | None, limit: float | None, unit: str) -> GateResult | None:
-    if limit is None:
-        return None
-    if observed is None:
-        return GateResult(name=name, status="insufficient-data", threshold=limit, detail="no datapoints")
-    return GateResult(
-        name=name,
-        status="pass" if observed <= limit else "fail",
-        observed=round(observed, 4),
-        threshold=limit,
-        detail=f"{observed:.2f}{unit}",
-    )
+    return _judged(name, limit, observed, detail="" if observed is None else f"{observed:.2f}{unit}")
 
 
 def _floor_gate(name: str, observed: float | None, minimum: float | None, what: str) -> GateResult | None:
-    if minimum is None:
-        return None
-    if observed is None:
-        return GateResult(name=name, status="insufficient-data", threshold=minimum, detail=f"no {what} yet")
-    return GateResult(
-        name=name,
-        status="pass" if observed >= minimum else "fail",
-        observed=round(observed, 6),
-        threshold=minimum,
-        detail=f"{observed:.4%} {what}",
-    )
+    detail = "" if observed is None else f"{observed:.4%} {what}"
+    return _judged(name, minimum, observed, detail=detail, missing=f"no {what} yet", digits=6, at_least=True)
 
 
 def evaluate_gates(
@@ -251,23 +249,8 @@ def evaluate_gates(
         _ratio_gate("latency-p90-ratio", shadow.latency_p90_ms, production.latency_p90_ms, gates.latency.p90_ratio),
         _ratio_gate("latency-p99-ratio", shadow.latency_p99_ms, production.latency_p99_ms, gates.latency.p99_ratio),
     ]
-    if gates.overhead_latency_max_delta_ms is not None:
-        if shadow.overhead_ms is None or production.overhead_ms is None:
-            results.append(
-                GateResult(name="overhead-latency-delta", status="insufficient-data", detail="no overhead datapoints")
-            )
-        else:
-            delta = shadow.overhead_ms - production.overhead_ms
-            results.append(
-                GateResult(
-                    name="overhead-latency-delta",
-                    status="pass" if delta <= gates.overhead_latency_max_delta_ms else "fail",
-                    observed=round(delta, 3),
-                    threshold=gates.overhead_latency_max_delta_ms,
-                    detail=f"shadow {shadow.overhead_ms:.2f} ms vs production {production.overhead_ms:.2f} ms",
-                )
-            )
     results += [
+        _overhead_gate(shadow, production, gates.overhead_latency_max_delta_ms),
         _delta_gate("4xx-rate-delta", shadow, production, "errors_4xx", gates.error_rates.max_4xx_delta),
         _delta_gate("5xx-rate-delta", shadow, production, "errors_5xx", gates.error_rates.max_5xx_delta),
         _delta_gate(

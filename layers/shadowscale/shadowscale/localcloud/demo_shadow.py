@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from shadowscale.localcloud.resources import ACCOUNT, REGION
+from shadowscale.localcloud.resources import create_models
 
 ENDPOINT = "recommender"
 STACK = "shadowscale-local"
@@ -38,12 +38,7 @@ class ShadowTestOutcome:
 def create_recommender(cloud: Any) -> None:  # noqa: ANN401
     """One production variant under Application Auto Scaling, with two candidate models registered."""
     sagemaker = cloud.client("sagemaker")
-    for model in ("recommender-v1", "recommender-v2", "recommender-v3"):
-        sagemaker.create_model(
-            ModelName=model,
-            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{model}:latest"},
-            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution",
-        )
+    create_models(sagemaker, "recommender-v1", "recommender-v2", "recommender-v3")
     sagemaker.create_endpoint_config(
         EndpointConfigName="recommender-config-1",
         ProductionVariants=[

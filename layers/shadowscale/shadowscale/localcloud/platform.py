@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -83,6 +84,7 @@ class LocalCloud:
     alarm_evaluator: AlarmEvaluator | None = None
     _next_alarm_evaluation: datetime | None = None
     stepfunctions: StepFunctionsOnTheClock | None = None
+    clock_lock: threading.RLock = field(default_factory=threading.RLock)
     _mock: Any = None
     _session: Any = None
     _mappings: dict[str, tuple[str, int]] = field(default_factory=dict)  # queue name → (function arn, batch)
@@ -114,7 +116,11 @@ class LocalCloud:
         ).install()
         composition.set_clock(self.clock)
         self.stepfunctions = StepFunctionsOnTheClock(
-            advance=self.advance, sleep=self.clock.sleep, now=self.clock.now, publish=self.put_event
+            advance=self.advance,
+            sleep=self.clock.sleep,
+            now=self.clock.now,
+            publish=self.put_event,
+            lock=self.clock_lock,
         ).install()
         self._take_over_event_source_mappings()
         self._hook_alarm_state_changes()
@@ -157,18 +163,22 @@ class LocalCloud:
     # --- time ---------------------------------------------------------------------------------
 
     def advance(self, seconds: float) -> None:
-        """Move the clock forward, delivering every schedule firing and due message in time order."""
-        target = self.clock.now() + timedelta(seconds=seconds)
-        # Read once per advance: functions never create schedules, only the CLI between advances does.
-        schedules = self._schedules()
-        while True:
-            upcoming = self._next_happening(target, schedules)
-            if upcoming is None:
-                break
-            moment, action = upcoming
-            self.clock.current = max(self.clock.current, moment)
-            action()
-        self.clock.current = max(self.clock.current, target)
+        """Move the clock forward, delivering every schedule firing and due message in time order.
+
+        One thread at a time: a state machine's Wait state advances from moto's thread, the server's
+        ticker from its own (re-entrant: a function run during an advance may end an execution)."""
+        with self.clock_lock:
+            target = self.clock.now() + timedelta(seconds=seconds)
+            # Read once per advance: functions never create schedules, only the CLI between advances does.
+            schedules = self._schedules()
+            while True:
+                upcoming = self._next_happening(target, schedules)
+                if upcoming is None:
+                    break
+                moment, action = upcoming
+                self.clock.current = max(self.clock.current, moment)
+                action()
+            self.clock.current = max(self.clock.current, target)
 
     def advance_to(self, moment: datetime) -> None:
         self.advance(max(0.0, (moment - self.clock.now()).total_seconds()))

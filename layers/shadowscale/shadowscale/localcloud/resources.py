@@ -70,6 +70,17 @@ def create_capacity_resources(session: Any, prefix: str = "shadowscale-local") -
     )
 
 
+def create_models(sagemaker: Any, *names: str) -> None:  # noqa: ANN401
+    """Models with a container image named after them; one that exists already is left as it is."""
+    for name in names:
+        with contextlib.suppress(sagemaker.exceptions.ClientError):  # a model may be shared by endpoints
+            sagemaker.create_model(
+                ModelName=name,
+                PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}:latest"},
+                ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution",
+            )
+
+
 def create_endpoint(
     sagemaker: Any,  # noqa: ANN401
     name: str,
@@ -79,12 +90,7 @@ def create_endpoint(
     production_variants = []
     for variant, (instances, weight) in variants.items():
         model = f"{name}-{variant}-model"
-        with contextlib.suppress(sagemaker.exceptions.ClientError):  # a model may be shared by endpoints
-            sagemaker.create_model(
-                ModelName=model,
-                PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}:{variant}"},
-                ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution",
-            )
+        create_models(sagemaker, model)
         production_variants.append(
             {
                 "VariantName": variant,

@@ -28,16 +28,10 @@ CANDIDATE_MODEL = "fraud-detector-v2"
 
 def seed_endpoint(cloud: Any) -> None:  # noqa: ANN401
     """A one-variant production endpoint with a candidate model registered, ready for a shadow test."""
-    from shadowscale.localcloud.resources import ACCOUNT, REGION
+    from shadowscale.localcloud.resources import create_models
 
     sagemaker = cloud.client("sagemaker")
-    role = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution"
-    for model in (f"{ENDPOINT}-v1", CANDIDATE_MODEL):
-        sagemaker.create_model(
-            ModelName=model,
-            PrimaryContainer={"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{model}:latest"},
-            ExecutionRoleArn=role,
-        )
+    create_models(sagemaker, f"{ENDPOINT}-v1", CANDIDATE_MODEL)
     sagemaker.create_endpoint_config(
         EndpointConfigName=f"{ENDPOINT}-config-1",
         ProductionVariants=[
@@ -95,9 +89,7 @@ def serve(port: int, speed: float, root: Path, ready: threading.Event | None = N
             last = time.monotonic()
             while not stopping.wait(1.0):
                 now = time.monotonic()
-                assert cloud.stepfunctions is not None
-                with cloud.stepfunctions._lock:  # one thread moves the clock at a time (Wait states too)
-                    cloud.advance((now - last) * speed)
+                cloud.advance((now - last) * speed)
                 last = now
         except KeyboardInterrupt:
             pass

@@ -71,7 +71,7 @@ class StepFunctionsOnTheClock:
     publish: Callable[[dict[str, Any]], None] | None = None  # deliver an EventBridge event
     ended: list[dict[str, Any]] = field(default_factory=list)
     _originals: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # whoever else moves the clock shares it
     _open: threading.Event = field(default_factory=threading.Event)
     _passes: int = 0
     waiting: int = 0  # executions stopped at a held Wait state
@@ -84,13 +84,13 @@ class StepFunctionsOnTheClock:
 
     def let_one_pass(self) -> None:
         """While held, let the next Wait state (only) go on."""
-        with self._lock:
+        with self.lock:
             self._passes += 1
 
     def _may_pass(self) -> bool:
         if self._open.is_set():
             return True
-        with self._lock:
+        with self.lock:
             if self._passes > 0:
                 self._passes -= 1
                 return True
@@ -122,14 +122,13 @@ class StepFunctionsOnTheClock:
                     gaps._open.wait(0.005)
                 gaps.waiting -= 1
             if wait_seconds > 0 and env.is_running():
-                with gaps._lock:
-                    gaps.advance(float(wait_seconds))
+                gaps.advance(float(wait_seconds))
 
         def terminated(communication: Any) -> None:  # noqa: ANN401
             original_terminated(communication)
             event = status_change_event(communication.execution, gaps.now())
             if gaps.publish is not None:
-                with gaps._lock:
+                with gaps.lock:
                     gaps.publish(event)
             gaps.ended.append(event)  # after delivery: whoever waits for the end sees its effects
 

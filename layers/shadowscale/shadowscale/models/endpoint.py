@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from shadowscale.models.events import AlarmStateValue
 
@@ -54,6 +54,17 @@ class ScalableTarget(BaseModel):
     variant: str
     min_capacity: int
     max_capacity: int
+
+
+class ScalingTargetSnapshot(BaseModel):
+    """A registration and its policies as the API describes them (a shadow test restores them)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    variant: str
+    min_capacity: int = Field(alias="minCapacity")
+    max_capacity: int = Field(alias="maxCapacity")
+    policies: tuple[dict[str, JsonValue], ...] = ()
 
 
 class AlarmMemory(BaseModel):

@@ -8,6 +8,7 @@ the field path (`gates.latency.p99Ratio: ...`).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +17,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from shadowscale.errors import InvalidShadowTestInput
+from shadowscale.models.endpoint import ScalingTargetSnapshot
 from shadowscale.models.policy import SAGEMAKER_NAME
 
 # Every evaluation loop adds about six events to the execution history, which AWS caps at 25,000.
@@ -212,10 +214,6 @@ class ShadowTestPlan(_Strict):
         """The test's id is its execution's name, made safe for S3 keys and SageMaker tags."""
         return re.sub(r"[^a-zA-Z0-9-]", "-", execution_arn.rsplit(":", 1)[-1])[:80]
 
-    @property
-    def temporary_configs(self) -> tuple[str, ...]:
-        return (self.shadow_config_name,)
-
     @classmethod
     def create(
         cls,
@@ -249,15 +247,6 @@ class ShadowTestPlan(_Strict):
     @property
     def candidate_model_name(self) -> str:
         return self.derived_model_name or self.request.candidate.model_name
-
-
-class ScalingTargetSnapshot(_Strict):
-    """One Application Auto Scaling registration and its policies, as the API describes them."""
-
-    variant: str
-    min_capacity: int = Field(alias="minCapacity")
-    max_capacity: int = Field(alias="maxCapacity")
-    policies: tuple[dict[str, JsonValue], ...] = ()
 
 
 class EndpointSnapshot(_Strict):
@@ -462,8 +451,6 @@ class MachineState(BaseModel):
         cause = str(self.failure.get("Cause", ""))
         # Lambda task failures carry our error as JSON: show its message, not the envelope.
         try:
-            import json
-
             loaded = json.loads(cause)
         except ValueError:
             return cause[:2000]
