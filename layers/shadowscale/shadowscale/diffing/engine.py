@@ -411,6 +411,18 @@ class DiffEngine:
         ledger.processed = {identity: at for identity, at in ledger.processed.items() if at >= forget_before}
         return summaries
 
+    def open_summaries(self) -> list[DiffSummary]:
+        """Provisional summaries of the windows still open, oldest first: their pairs are final, their
+        waiting halves are not counted yet (see accounting().pending). Loads every open window."""
+        for index in list(self._manifest.windows):
+            self._window(index)
+        window_ms = self._window_ms
+        return [
+            window.tally.to_summary(self.config, index * window_ms, (index + 1) * window_ms)
+            for index, window in sorted(self._windows.items())
+            if not window.tally.is_empty
+        ]
+
     def close_all(self) -> list[DiffSummary]:
         """Close every window now (the end of a test): whatever still waits is unpaired."""
         latest = max({*self._windows, *self._manifest.windows}, default=0)
