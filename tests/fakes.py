@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from shadowscale.diffing.state import WindowRef
 
 from shadowscale.domain.ports import VariantUpdate
-from shadowscale.errors import EndpointBusy, EndpointLocked, LockLost, PolicyNotFound
+from shadowscale.errors import (
+    AwsServiceUnavailable,
+    DiffStateConflict,
+    EndpointBusy,
+    EndpointLocked,
+    LockLost,
+    PolicyNotFound,
+)
+from shadowscale.models.diff import CloseDiffs, DiffConfig, DiffMetrics
 from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget, VariantObservation
 from shadowscale.models.events import DeferredChange
 from shadowscale.models.policy import CapacityPolicy
@@ -146,3 +159,97 @@ class RecordingQuarantine:
 
     def quarantine(self, function: str, reason: str, event: object) -> None:
         self.quarantined.append((function, reason, event))
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class StoredState:
+    manifest: bytes | None
+    version: str | None
+
+
+@dataclass
+class InMemoryDiffStore:
+    """The diff pipeline's S3 in memory: objects by key with ETags, conditional commits, injectable faults."""
+
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+    configs: dict[str, DiffConfig] = field(default_factory=dict)
+    commits: int = 0
+    conflict_next_commit: bool = False
+    fail_reads: set[str] = field(default_factory=set)
+    fail_puts_matching: str | None = None
+
+    def add(self, key: str, body: bytes) -> str:
+        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        self.objects[key] = StoredObject(body, etag)
+        return etag
+
+    def json(self, key: str) -> Any:  # noqa: ANN401
+        return orjson.loads(self.objects[key].body)
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(key for key in self.objects if key.startswith(prefix))
+
+    # --- the DiffStore port ---------------------------------------------------------------------
+
+    def read_capture(self, key: str) -> StoredObject | None:
+        if key in self.fail_reads:
+            raise AwsServiceUnavailable(f"GetObject {key}: 503 SlowDown")
+        return self.objects.get(key)
+
+    def load_config(self, test_id: str) -> DiffConfig | None:
+        return self.configs.get(test_id)
+
+    def load_state(self, prefix: str) -> StoredState:
+        stored = self.objects.get(f"{prefix}state/manifest.bin")
+        return StoredState(stored.body, stored.etag) if stored else StoredState(None, None)
+
+    def load_window(self, prefix: str, ref: WindowRef) -> bytes:
+        return self.objects[f"{prefix}state/windows/{ref.name}.bin"].body
+
+    def write_windows(self, prefix: str, blobs: dict[WindowRef, bytes]) -> None:
+        for ref, blob in blobs.items():
+            self.put(f"{prefix}state/windows/{ref.name}.bin", blob)
+
+    def commit(self, prefix: str, manifest: bytes, expected_version: str | None) -> None:
+        key = f"{prefix}state/manifest.bin"
+        current = self.objects.get(key)
+        if self.conflict_next_commit or (current.etag if current else None) != (expected_version or None):
+            self.conflict_next_commit = False
+            raise DiffStateConflict(f"{key} was committed by another writer")
+        self.add(key, manifest)
+        self.commits += 1
+
+    def delete_windows(self, prefix: str, refs: tuple[WindowRef, ...]) -> None:
+        for ref in refs:
+            self.objects.pop(f"{prefix}state/windows/{ref.name}.bin", None)
+
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:
+        if self.fail_puts_matching and self.fail_puts_matching in key:
+            raise AwsServiceUnavailable(f"PutObject {key}: 503")
+        self.add(key, body)
+
+
+@dataclass
+class RecordingDiffMetrics:
+    published: list[tuple[DiffMetrics, datetime]] = field(default_factory=list)
+    counters: dict[str, float] = field(default_factory=dict)
+
+    def publish(self, metrics: DiffMetrics, at: datetime) -> None:
+        self.published.append((metrics, at))
+
+    def count(self, name: str, value: float) -> None:
+        self.counters[name] = self.counters.get(name, 0) + value
+
+
+@dataclass
+class RecordingCloser:
+    sent: list[tuple[CloseDiffs, int]] = field(default_factory=list)
+
+    def close(self, message: CloseDiffs, delay_seconds: int) -> None:
+        self.sent.append((message, delay_seconds))

@@ -22,6 +22,7 @@ from shadowscale.entrypoints.dedup import Dedup
 from shadowscale.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # built on first use: the capacity functions' cold start never imports the shadow test
+    from shadowscale.entrypoints.capture_diff import CaptureDiffEntryPoints
     from shadowscale.entrypoints.shadow_test import ShadowTestEntryPoints
 
 _clock: list[Clock] = [SystemClock()]
@@ -32,6 +33,7 @@ def set_clock(clock: Clock | None) -> None:
     _clock[0] = clock or SystemClock()
     capacity_entrypoints.cache_clear()
     shadow_test_entrypoints.cache_clear()
+    capture_diff_entrypoints.cache_clear()
 
 
 def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -> CapacityEntryPoints:
@@ -70,6 +72,7 @@ def capacity_entrypoints() -> CapacityEntryPoints:
 
 
 def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None) -> ShadowTestEntryPoints:
+    from shadowscale.adapters.diff_store import QueueDiffControl
     from shadowscale.adapters.endpoint_configs import SageMakerEndpointConfigs
     from shadowscale.adapters.endpoint_metrics import EndpointMetrics
     from shadowscale.adapters.endpoint_state import ShadowTestRecord
@@ -87,6 +90,7 @@ def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None
         objects=S3Objects(clients.s3()),
         notifier=SnsNotifier(clients.sns()),
         timeline=ExecutionTimeline(clients.stepfunctions()),
+        diffs=QueueDiffControl(clients.sqs(), settings.capture_diff_queue_url),
         clock=clock or _clock[0],
         data_bucket=settings.data_bucket,
         default_topic_arn=settings.notification_topic_arn,
@@ -97,3 +101,25 @@ def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None
 @cache
 def shadow_test_entrypoints() -> ShadowTestEntryPoints:
     return build_shadow_test_entrypoints(get_settings())
+
+
+def build_capture_diff_entrypoints(settings: Settings, clock: Clock | None = None) -> CaptureDiffEntryPoints:
+    from shadowscale.adapters.diff_store import QueueDiffControl, S3DiffStore
+    from shadowscale.domain.capture_diff import CaptureDiffPipeline
+    from shadowscale.entrypoints.capture_diff import CaptureDiffEntryPoints, PowertoolsDiffMetrics
+
+    sqs = clients.sqs()
+    pipeline = CaptureDiffPipeline(
+        store=S3DiffStore(clients.s3(), settings.data_bucket),
+        metrics=PowertoolsDiffMetrics(),
+        clock=clock or _clock[0],
+        closer=QueueDiffControl(sqs, settings.capture_diff_queue_url),
+    )
+    return CaptureDiffEntryPoints(
+        pipeline=pipeline, quarantine=Quarantine(sqs, settings.dead_letter_queue_url), data_bucket=settings.data_bucket
+    )
+
+
+@cache
+def capture_diff_entrypoints() -> CaptureDiffEntryPoints:
+    return build_capture_diff_entrypoints(get_settings())

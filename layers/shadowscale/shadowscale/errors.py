@@ -32,6 +32,10 @@ class DiffStateCorrupt(ShadowscaleError):
     """Stored response-diff state could not be read back (wrong format or version)."""
 
 
+class DiffStateConflict(ShadowscaleError):
+    """Another writer committed a shadow test's diff state first; the batch is retried from the new state."""
+
+
 class AccountingMismatch(ShadowscaleError):
     """Records read and records accounted for (paired, unpaired, quarantined, pending) disagree: a bug."""
 
@@ -91,3 +95,7 @@ class EndpointUpdateFailed(ShadowscaleError):
 
 class ModelNotFound(ShadowscaleError):
     """The candidate model does not exist."""
+
+
+class CaptureObjectUnreadable(TransientAwsError):
+    """A capture object could not be read now (S3 trouble); it is tried again."""

@@ -13,6 +13,7 @@ from functools import cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shadowscale.errors import ConfigurationError
+from shadowscale.models import field_problems
 
 
 class Settings(BaseModel):
@@ -38,6 +39,8 @@ class Settings(BaseModel):
     # Shadow tests: reports, capture and diff summaries live in one bucket; notices go to one topic.
     data_bucket: str = Field(default="", alias="DATA_BUCKET")
     notification_topic_arn: str = Field(default="", alias="NOTIFICATION_TOPIC_ARN")
+    # The response-diff pipeline's queue: S3 notifications of capture, and the lifecycle's close requests.
+    capture_diff_queue_url: str = Field(default="", alias="CAPTURE_DIFF_QUEUE_URL")
     # How long the cleanup function may wait for a busy endpoint before giving up (Lambda max is 900 s).
     recovery_budget_seconds: float = Field(default=780.0, alias="RECOVERY_BUDGET_SECONDS", gt=0, le=880)
 
@@ -46,8 +49,7 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
-            raise ConfigurationError(f"invalid settings: {problems}") from exc
+            raise ConfigurationError(f"invalid settings: {field_problems(exc)}") from exc
 
 
 @cache

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shadowscale.domain import shadow_test
+from shadowscale.domain.capture_diff import DiffCloser
 from shadowscale.domain.ports import (
     Clock,
     EndpointConfigs,
@@ -33,6 +34,7 @@ from shadowscale.errors import (
     EndpointUpdateFailed,
     UnsupportedEndpoint,
 )
+from shadowscale.models.diff import CloseDiffs, diff_config_key
 from shadowscale.models.policy import SAGEMAKER_NAME
 from shadowscale.models.shadow_test import (
     AgreementStats,
@@ -76,6 +78,7 @@ class ShadowLifecycle:
     objects: ObjectStore
     notifier: Notifier
     timeline: Timeline
+    diffs: DiffCloser
     clock: Clock
     data_bucket: str
     default_topic_arn: str
@@ -164,6 +167,11 @@ class ShadowLifecycle:
             if base.get("VpcConfig"):
                 request["VpcConfig"] = base["VpcConfig"]
             self.configs.create_model(request)
+        diffs = shadow_test.diff_config(plan, snapshot, self.data_bucket)
+        if diffs is not None:
+            # Before the shadow is on: the first capture object finds how to compare it.
+            body = diffs.model_dump_json(by_alias=True).encode()
+            self.objects.put(self.data_bucket, diff_config_key(plan.test_id), body, "application/json")
         self.configs.create_config(shadow_test.shadow_config_request(plan, snapshot))
 
     def start_shadow(self, plan: ShadowTestPlan) -> Readiness:
@@ -350,6 +358,13 @@ class ShadowLifecycle:
         if plan.derived_model_name and not promoted and self.configs.delete_model(plan.derived_model_name):
             deleted.append(plan.derived_model_name)
         released = self.records.release(plan.endpoint, plan.owner)
+        diffs = shadow_test.diff_config(plan, snapshot, self.data_bucket) if snapshot is not None else None
+        if diffs is not None:
+            # Capture stops now but lands late: the pipeline closes the test's windows once it has.
+            self.diffs.close(
+                CloseDiffs(test_id=plan.test_id, ended_at=self.clock.now()),
+                delay_seconds=diffs.allowed_lateness_seconds,
+            )
         return Finalized(promoted=promoted, final_config=current, deleted=tuple(deleted), lock_released=released)
 
     # --- report ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from shadowscale.models.diff import CAPTURE_ROOT, DiffConfig
 from shadowscale.models.shadow_test import (
     AgreementStats,
     Decision,
@@ -58,6 +59,20 @@ def _production_entry(snapshot: EndpointSnapshot) -> dict[str, JsonValue]:
     if name in snapshot.current_weights:
         variant["InitialVariantWeight"] = snapshot.current_weights[name]
     return variant
+
+
+def diff_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot, data_bucket: str) -> DiffConfig | None:
+    """How the response-diff pipeline compares this test's answers; None when its capture goes elsewhere
+    than the stack's bucket (the pipeline is notified only of capture/<test>/ there)."""
+    if plan.capture_s3_uri != f"s3://{data_bucket}/{CAPTURE_ROOT}/{plan.test_id}":
+        return None
+    return DiffConfig.for_test(
+        plan.test_id,
+        plan.endpoint,
+        snapshot.production_variant_name,
+        plan.request.candidate.variant_name,
+        plan.request.comparison,
+    )
 
 
 def capture_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, JsonValue]:

@@ -112,6 +112,7 @@ def deploy_stack(session: Any, root: Path, *, stack_name: str, stage: str = "dev
     )
     resolver = Resolver(stack)
     _create_what_moto_skipped(session, stack, resolver)
+    _apply_bucket_notifications(session, stack, resolver)
     _register_executable_state_machines(session, stack, resolver, root)
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -190,6 +191,31 @@ def _create_what_moto_skipped(session: Any, stack: DeployedStack, resolver: Reso
                 sqs.set_queue_attributes(
                     QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
                 )
+
+
+def _apply_bucket_notifications(session: Any, stack: DeployedStack, resolver: Resolver) -> None:  # noqa: ANN401
+    """moto's CloudFormation creates buckets without their NotificationConfiguration: apply it through the
+    API (CloudFormation's shape → PutBucketNotificationConfiguration's)."""
+    s3 = session.client("s3", region_name=REGION)
+    for logical_id, resource in stack.template["Resources"].items():
+        if resource["Type"] != "AWS::S3::Bucket":
+            continue
+        notifications = resolver.resolve(resource.get("Properties", {}).get("NotificationConfiguration"))
+        if not notifications:
+            continue
+        queues = [
+            {
+                "QueueArn": entry["Queue"],
+                "Events": [entry["Event"]],
+                **(
+                    {"Filter": {"Key": {"FilterRules": entry["Filter"]["S3Key"]["Rules"]}}} if "Filter" in entry else {}
+                ),
+            }
+            for entry in notifications.get("QueueConfigurations", [])
+        ]
+        s3.put_bucket_notification_configuration(
+            Bucket=stack.physical[logical_id], NotificationConfiguration={"QueueConfigurations": queues}
+        )
 
 
 class Resolver:

@@ -20,7 +20,16 @@ from datetime import datetime
 from heapq import nsmallest
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from shadowscale.diffing.histogram import LogHistogram
@@ -516,3 +525,95 @@ class DiffMetrics(_Model):
         document.update(self.dimensions)
         document.update({metric.name: metric.value for metric in self.metrics})
         return document
+
+
+# ------------------------------------------------------------------------------------ the pipeline
+
+CAPTURE_ROOT = "capture"
+DIFFS_ROOT = "diffs"
+
+
+def test_of_capture_key(key: str) -> str | None:
+    """The shadow test a capture object belongs to: its keys are capture/<test>/<endpoint>/<variant>/..."""
+    parts = key.split("/")
+    if len(parts) == 9 and parts[0] == CAPTURE_ROOT and parts[1]:
+        return parts[1]
+    return None
+
+
+def diffs_prefix(test_id: str, backfill_run: str | None = None) -> str:
+    """Where one test's diff state and outputs live (a backfill run keeps its own, beside the live ones)."""
+    base = f"{DIFFS_ROOT}/{test_id}/"
+    return base if backfill_run is None else f"{base}backfill/{backfill_run}/"
+
+
+def diff_config_key(test_id: str) -> str:
+    return f"{DIFFS_ROOT}/{test_id}/config.json"
+
+
+class CaptureObjectRef(_Model):
+    """One capture object to diff: from an S3 notification, or an item of the backfill's S3 listing."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    key: str = Field(min_length=1, validation_alias=AliasChoices("key", "Key"))
+    etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag", "ETag", "Etag"))
+    size: int | None = Field(default=None, validation_alias=AliasChoices("size", "Size"))
+
+
+ObjectStatus = Literal["processed", "duplicate", "rejected", "missing", "failed"]
+
+
+class ObjectOutcome(_Model):
+    """What the pipeline did with one capture object: `failed` ones are retried (batch item failures)."""
+
+    key: str
+    status: ObjectStatus
+    test_id: str | None = None
+    reason: str = ""
+    records_read: int = 0
+    paired: int = 0
+    quarantined: int = 0
+
+
+class ClosedWindow(_Model):
+    sequence: int = Field(ge=1, description="The state commit that closed it: names its file, idempotently.")
+    summary: DiffSummary
+
+
+class PipelineLedger(_Model):
+    """The pipeline's part of a test's state, committed with the engine's manifest in one object."""
+
+    sequence: int = 0
+    closed: DiffSummary | None = Field(default=None, description="Every window closed so far, merged.")
+    outbox: tuple[ClosedWindow, ...] = Field(
+        default=(), description="Windows closed by the last commit, whose files may not be written yet."
+    )
+    ended_at: datetime | None = None
+    final: bool = False
+    objects_processed: int = 0
+    objects_duplicate: int = 0
+    objects_rejected: int = 0
+
+
+class RunningDiffSummary(DiffSummary):
+    """diffs/<test>/summary.json: the closed windows and the open ones merged, rewritten after every commit.
+    Pairs in open windows are final; halves still waiting for a twin are `pending`, so for a test:
+    records_read + pending == every record read so far."""
+
+    pending: int = 0
+    final: bool = Field(default=False, description="Every window closed after the test ended: nothing will change.")
+    sequence: int = 0
+    updated_at: datetime
+    open_windows: int = 0
+    objects_processed: int = 0
+    objects_duplicate: int = 0
+    objects_rejected: int = 0
+
+
+class CloseDiffs(_Model):
+    """The message that closes a test's diffs once its capture has stopped (sent by the lifecycle)."""
+
+    kind: Literal["shadowscale.close-diffs"] = "shadowscale.close-diffs"
+    test_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    ended_at: datetime

@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from shadowscale.errors import InvalidShadowTestInput
+from shadowscale.models import field_problems
 from shadowscale.models.endpoint import ScalingTargetSnapshot
 from shadowscale.models.policy import SAGEMAKER_NAME
 
@@ -146,6 +147,19 @@ class ShadowTestInput(_Strict):
     )
     dry_run: bool = Field(default=False, alias="dryRun")
 
+    @field_validator("comparison")
+    @classmethod
+    def _comparison_is_valid(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        # Checked now, with stand-in names, so that a typo fails the test before the endpoint is touched.
+        if value is not None:
+            from shadowscale.models.diff import DiffConfig
+
+            try:
+                DiffConfig.for_test("validation", "endpoint", "production", "shadow", value)
+            except ValidationError as exc:
+                raise ValueError(field_problems(exc)) from exc
+        return value
+
     @model_validator(mode="after")
     def _duration_fits(self) -> Self:
         if self.sampling.ramp is not None:
@@ -174,10 +188,7 @@ def parse_shadow_test_input(document: object) -> ShadowTestInput:
     try:
         return ShadowTestInput.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or '(input)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidShadowTestInput(f"invalid shadow test input: {problems}") from exc
+        raise InvalidShadowTestInput(f"invalid shadow test input: {field_problems(exc)}") from exc
 
 
 def _short_hash(text: str) -> str:

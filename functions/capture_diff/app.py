@@ -1,0 +1,20 @@
+"""SQS batch of S3 notifications for new capture objects (and the lifecycle's close requests) → response
+diffs per shadow test; an object that cannot be diffed yet makes its message a batch item failure, retried
+by the queue and finally dead-lettered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from shadowscale.composition import capture_diff_entrypoints
+from shadowscale.entrypoints.middleware import settings_validated
+from shadowscale.observability import logger, metrics, tracer
+
+
+@settings_validated
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return capture_diff_entrypoints().batch(event, context)

@@ -1,0 +1,153 @@
+"""The response-diff pipeline's S3: capture objects in, state and outputs under diffs/<test>/.
+
+State of one test (see diffing/state.py for the protocol):
+    <prefix>state/manifest.bin                 the commit point, written with If-Match / If-None-Match
+    <prefix>state/windows/<start>-<gen>.bin    immutable window blobs, written before the manifest
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from shadowscale.adapters.aws_errors import error_code, raise_domain_error
+from shadowscale.diffing.state import WindowRef
+from shadowscale.errors import DiffStateConflict, DiffStateCorrupt
+from shadowscale.models.diff import CloseDiffs, DiffConfig, diff_config_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# S3 answers a conditional write that lost the race with 412; two racing first writes may see 409.
+CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+BINARY = "application/octet-stream"
+# SQS caps a message's delay at 15 minutes.
+MAX_DELAY_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class StoredState:
+    manifest: bytes | None
+    version: str | None  # the manifest's ETag, for the conditional commit
+
+
+@dataclass(frozen=True)
+class CaptureBody:
+    body: bytes
+    etag: str
+
+
+def _unquoted(etag: str) -> str:
+    return etag.strip('"')
+
+
+class S3DiffStore:
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def read_capture(self, key: str) -> CaptureBody | None:
+        """The object's bytes and ETag; None if it is gone (expired or deleted since the notification)."""
+        return self._get(key, "capture object")
+
+    def load_config(self, test_id: str) -> DiffConfig | None:
+        found = self._get(diff_config_key(test_id), "diff config")
+        if found is None:
+            return None
+        try:
+            return DiffConfig.model_validate_json(found.body)
+        except ValueError as exc:
+            raise DiffStateCorrupt(f"s3://{self.bucket}/{diff_config_key(test_id)}: {exc}") from exc
+
+    def save_config(self, config: DiffConfig) -> None:
+        self.put(diff_config_key(config.shadow_test), config.model_dump_json(by_alias=True).encode())
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def load_state(self, prefix: str) -> StoredState:
+        found = self._get(f"{prefix}state/manifest.bin", "diff manifest")
+        if found is None:
+            return StoredState(manifest=None, version=None)
+        return StoredState(manifest=found.body, version=found.etag)
+
+    def load_window(self, prefix: str, ref: WindowRef) -> bytes:
+        found = self._get(self._window_key(prefix, ref), "diff window")
+        if found is None:
+            raise DiffStateCorrupt(f"the manifest under {prefix} names window {ref.name}, which is not stored")
+        return found.body
+
+    def write_windows(self, prefix: str, blobs: dict[WindowRef, bytes]) -> None:
+        for ref, blob in blobs.items():
+            self.put(self._window_key(prefix, ref), blob, BINARY)
+
+    def commit(self, prefix: str, manifest: bytes, expected_version: str | None) -> None:
+        """Write the manifest only if nobody else has since the state was read (raises DiffStateConflict)."""
+        key = f"{prefix}state/manifest.bin"
+        try:
+            if expected_version:
+                self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=manifest, ContentType=BINARY, IfMatch=f'"{expected_version}"'
+                )
+            else:
+                self._client.put_object(Bucket=self.bucket, Key=key, Body=manifest, ContentType=BINARY, IfNoneMatch="*")
+        except ClientError as exc:
+            if error_code(exc) in CONFLICT_CODES:
+                raise DiffStateConflict(f"s3://{self.bucket}/{key} was committed by another writer") from exc
+            raise_domain_error(exc, f"PutObject s3://{self.bucket}/{key}")
+
+    def delete_windows(self, prefix: str, refs: tuple[WindowRef, ...]) -> None:
+        """Best effort: a blob left behind is never read again (the lifecycle rule sweeps diffs/*/state/)."""
+        for ref in refs:
+            try:
+                self._client.delete_object(Bucket=self.bucket, Key=self._window_key(prefix, ref))
+            except ClientError:
+                continue
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except ClientError as exc:
+            raise_domain_error(exc, f"PutObject s3://{self.bucket}/{key}")
+
+    # -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _window_key(prefix: str, ref: WindowRef) -> str:
+        return f"{prefix}state/windows/{ref.name}.bin"
+
+    def _get(self, key: str, what: str) -> CaptureBody | None:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            return CaptureBody(body=response["Body"].read(), etag=_unquoted(response["ETag"]))
+        except ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                return None
+            raise_domain_error(exc, f"GetObject ({what}) s3://{self.bucket}/{key}")
+
+
+class QueueDiffControl:
+    """Tells the pipeline a test has ended, through the capture-diff queue (delayed: capture lands late)."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def close(self, message: CloseDiffs, delay_seconds: int) -> None:
+        if not self._queue_url:
+            return  # a deployment without the diff pipeline (tools, some tests)
+        try:
+            self._client.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=message.model_dump_json(by_alias=True),
+                DelaySeconds=max(0, min(MAX_DELAY_SECONDS, delay_seconds)),
+            )
+        except ClientError as exc:
+            raise_domain_error(exc, f"SendMessage {self._queue_url}")

@@ -1,0 +1,377 @@
+"""The response-diff pipeline around the engine: capture objects of a batch, grouped by shadow test, each
+group one state round trip (read, diff, finalise, commit conditionally, publish).
+
+Per test and commit:
+    1. read the state (engine manifest + pipeline ledger, one object) and its version;
+    2. re-publish the outbox of the previous commit (files only, idempotent: a crash may have cut it short);
+    3. diff every object of the batch; close the windows that are due (every window once the test ended);
+    4. write the new window blobs, then the state, conditionally (a concurrent writer → DiffStateConflict,
+       and the whole group is retried from the state that writer left);
+    5. publish: each closed window's summary and metrics, and the running diffs/<test>/summary.json.
+
+Outputs, under diffs/<test>/ (or diffs/<test>/backfill/<run>/):
+    summary.json                    RunningDiffSummary: closed and open windows merged (the lifecycle reads it)
+    windows/<start>-<seq>.json      DiffSummary of one closed window (a window reopened by late data gets another)
+    quarantine/<object>.json        the lines of one object that could not be read, with reasons and line numbers
+    rejected/<object>.json          an object that is not this test's capture, with the reason
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import orjson
+
+from shadowscale.diffing.engine import DiffEngine, object_identity
+from shadowscale.diffing.metrics import diff_metrics
+from shadowscale.diffing.state import WindowRef
+from shadowscale.domain.ports import Clock
+from shadowscale.errors import (
+    AccountingMismatch,
+    DiffStateConflict,
+    DiffStateCorrupt,
+    InvalidCaptureObject,
+    TransientAwsError,
+)
+from shadowscale.models.diff import (
+    CaptureObjectRef,
+    CloseDiffs,
+    ClosedWindow,
+    DiffConfig,
+    DiffMetrics,
+    DiffSummary,
+    ObjectOutcome,
+    ObjectResult,
+    PipelineLedger,
+    RunningDiffSummary,
+    diffs_prefix,
+    test_of_capture_key,
+)
+
+STATE_MAGIC = b"SSP1"
+SUMMARY_FILE = "summary.json"
+
+
+class DiffStore(Protocol):
+    def read_capture(self, key: str) -> CaptureBodyLike | None: ...
+
+    def load_config(self, test_id: str) -> DiffConfig | None: ...
+
+    def load_state(self, prefix: str) -> StoredStateLike: ...
+
+    def load_window(self, prefix: str, ref: WindowRef) -> bytes: ...
+
+    def write_windows(self, prefix: str, blobs: dict[WindowRef, bytes]) -> None: ...
+
+    def commit(self, prefix: str, manifest: bytes, expected_version: str | None) -> None: ...
+
+    def delete_windows(self, prefix: str, refs: tuple[WindowRef, ...]) -> None: ...
+
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None: ...
+
+
+class CaptureBodyLike(Protocol):
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def etag(self) -> str: ...
+
+
+class StoredStateLike(Protocol):
+    @property
+    def manifest(self) -> bytes | None: ...
+
+    @property
+    def version(self) -> str | None: ...
+
+
+class DiffMetricsSink(Protocol):
+    def publish(self, metrics: DiffMetrics, at: datetime) -> None:
+        """One closed window's metrics, stamped with the window's end."""
+        ...
+
+    def count(self, name: str, value: float) -> None:
+        """A pipeline counter (objects processed, rejected, conflicts...)."""
+        ...
+
+
+class DiffCloser(Protocol):
+    def close(self, message: CloseDiffs, delay_seconds: int) -> None: ...
+
+
+def pack_state(engine_manifest: bytes, ledger: PipelineLedger) -> bytes:
+    return STATE_MAGIC + len(engine_manifest).to_bytes(4, "big") + engine_manifest + ledger.model_dump_json().encode()
+
+
+def unpack_state(blob: bytes | None) -> tuple[bytes | None, PipelineLedger]:
+    if blob is None:
+        return None, PipelineLedger()
+    if not blob.startswith(STATE_MAGIC) or len(blob) < 8:
+        raise DiffStateCorrupt(f"not a shadowscale diff state (magic {blob[:4]!r})")
+    size = int.from_bytes(blob[4:8], "big")
+    engine_manifest, ledger = blob[8 : 8 + size], blob[8 + size :]
+    try:
+        return engine_manifest, PipelineLedger.model_validate_json(ledger)
+    except ValueError as exc:
+        raise DiffStateCorrupt(f"unreadable diff ledger: {exc}") from exc
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H-%M-%SZ")
+
+
+def _json(document: object) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+
+
+@dataclass
+class _WindowsOf:
+    """The engine's WindowSource for one test's prefix."""
+
+    store: DiffStore
+    prefix: str
+
+    def load_window(self, ref: WindowRef) -> bytes:
+        return self.store.load_window(self.prefix, ref)
+
+
+@dataclass
+class CaptureDiffPipeline:
+    store: DiffStore
+    metrics: DiffMetricsSink
+    clock: Clock
+    closer: DiffCloser | None = None
+    _configs: dict[str, DiffConfig] = field(default_factory=dict)
+
+    # --- live: S3 notifications ----------------------------------------------------------------
+
+    def process(self, refs: Sequence[CaptureObjectRef]) -> list[ObjectOutcome]:
+        """Diff a batch of capture objects (any tests, any order). Never raises for one object's sake: an
+        object that may succeed later is `failed` (retried by the queue), one that never will is `rejected`."""
+        outcomes: dict[str, ObjectOutcome] = {}
+        groups: dict[str, list[CaptureObjectRef]] = {}
+        for ref in refs:
+            test_id = test_of_capture_key(ref.key)
+            if test_id is None:
+                outcomes[ref.key] = self._reject_unrouted(ref)
+            else:
+                groups.setdefault(test_id, []).append(ref)
+        for test_id, members in groups.items():
+            outcomes.update(self._run_group(test_id, members))
+        return [outcomes[ref.key] for ref in refs]
+
+    def close(self, message: CloseDiffs) -> RunningDiffSummary | None:
+        """The test has ended: close every window once late capture can no longer land (re-sent if early)."""
+        config = self._config(message.test_id)
+        if config is None:
+            self.metrics.count("CloseForUnknownTest", 1)
+            return None
+        due = message.ended_at + timedelta(seconds=config.allowed_lateness_seconds)
+        wait = (due - self.clock.now()).total_seconds()
+        if wait > 0 and self.closer is not None:
+            self.closer.close(message, delay_seconds=int(wait) + 1)
+            return None
+        return self._commit_cycle(config, diffs_prefix(message.test_id), [], ended_at=message.ended_at)[1]
+
+    # --- backfill: a Distributed Map over the capture prefix -------------------------------------
+
+    def backfill(self, run: str, test_id: str, ref: CaptureObjectRef, config: DiffConfig) -> ObjectOutcome:
+        """One listed object into the run's own state; nothing closes until finish_backfill()."""
+        outcomes, _ = self._commit_cycle(config, diffs_prefix(test_id, run), [ref], ended_at=None, finalise=False)
+        return outcomes[ref.key]
+
+    def finish_backfill(self, run: str, test_id: str, config: DiffConfig) -> RunningDiffSummary | None:
+        return self._commit_cycle(config, diffs_prefix(test_id, run), [], ended_at=self.clock.now(), close_all=True)[1]
+
+    # --------------------------------------------------------------------------------------------
+
+    def _run_group(self, test_id: str, refs: list[CaptureObjectRef]) -> dict[str, ObjectOutcome]:
+        try:
+            config = self._config(test_id)
+        except (TransientAwsError, DiffStateCorrupt) as exc:
+            return {
+                ref.key: ObjectOutcome(key=ref.key, status="failed", test_id=test_id, reason=str(exc)) for ref in refs
+            }
+        if config is None:
+            return {
+                ref.key: self._reject(test_id, ref, f"no shadow test {test_id!r}: its diff config is missing")
+                for ref in refs
+            }
+        try:
+            return self._commit_cycle(config, diffs_prefix(test_id), refs, ended_at=None)[0]
+        except (DiffStateConflict, TransientAwsError, DiffStateCorrupt) as exc:
+            # Nothing of this group was committed: every object is tried again from the stored state.
+            self.metrics.count("StateConflicts" if isinstance(exc, DiffStateConflict) else "StateErrors", 1)
+            return {
+                ref.key: ObjectOutcome(key=ref.key, status="failed", test_id=test_id, reason=str(exc)) for ref in refs
+            }
+
+    def _config(self, test_id: str) -> DiffConfig | None:
+        # A test's comparison never changes once it has started; an unknown test may still appear.
+        if test_id not in self._configs:
+            config = self.store.load_config(test_id)
+            if config is None:
+                return None
+            self._configs[test_id] = config
+        return self._configs[test_id]
+
+    def _commit_cycle(
+        self,
+        config: DiffConfig,
+        prefix: str,
+        refs: Sequence[CaptureObjectRef],
+        *,
+        ended_at: datetime | None,
+        finalise: bool = True,
+        close_all: bool = False,
+    ) -> tuple[dict[str, ObjectOutcome], RunningDiffSummary | None]:
+        stored = self.store.load_state(prefix)
+        engine_manifest, ledger = unpack_state(stored.manifest)
+        engine = DiffEngine(config, engine_manifest, _WindowsOf(self.store, prefix))
+        self._publish_files(prefix, ledger.outbox)
+
+        outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in refs}
+        failed = [outcome for outcome in outcomes.values() if outcome.status == "failed"]
+        ended = ended_at or ledger.ended_at
+        now = self.clock.now()
+        # Once the test has ended and late capture has had its time, whatever still waits is unpaired.
+        closes_all = close_all or (
+            ended is not None and now >= ended + timedelta(seconds=config.allowed_lateness_seconds)
+        )
+        closed: list[DiffSummary] = []
+        if closes_all:
+            closed = engine.close_all()
+        elif finalise:
+            closed = engine.finalise_due(now)
+        engine.assert_accounting()
+
+        sequence = ledger.sequence + 1
+        outbox = tuple(ClosedWindow(sequence=sequence, summary=summary) for summary in closed)
+        merged = [part for part in (ledger.closed, *closed) if part is not None]
+        tallies = [outcome.status for outcome in outcomes.values()]
+        ledger = ledger.model_copy(
+            update={
+                "sequence": sequence,
+                "closed": DiffSummary.merge(merged, config.mismatch_samples, config.quarantine_samples)
+                if merged
+                else None,
+                "outbox": outbox,
+                "ended_at": ended,
+                "final": closes_all,
+                "objects_processed": ledger.objects_processed + tallies.count("processed"),
+                "objects_duplicate": ledger.objects_duplicate + tallies.count("duplicate"),
+                "objects_rejected": ledger.objects_rejected + tallies.count("rejected"),
+            }
+        )
+        export = engine.export()
+        self.store.write_windows(prefix, export.windows)
+        self.store.commit(prefix, pack_state(export.manifest, ledger), stored.version)
+        self.store.delete_windows(prefix, export.obsolete)
+
+        for window in outbox:
+            self.metrics.publish(diff_metrics(window.summary), window.summary.window_end)
+        self._publish_files(prefix, outbox)
+        running = self._running_summary(engine, config, ledger, now)
+        if running is not None:
+            self.store.put(f"{prefix}{SUMMARY_FILE}", _json(running.model_dump(mode="json", by_alias=True)))
+        for status in ("processed", "duplicate", "rejected"):
+            if tallies.count(status):
+                self.metrics.count(f"CaptureObjects{status.title()}", tallies.count(status))
+        if failed:
+            self.metrics.count("CaptureObjectsFailed", len(failed))
+        return outcomes, running
+
+    def _diff_one(self, engine: DiffEngine, config: DiffConfig, prefix: str, ref: CaptureObjectRef) -> ObjectOutcome:
+        test_id = config.shadow_test
+        try:
+            capture = self.store.read_capture(ref.key)
+        except TransientAwsError as exc:
+            return ObjectOutcome(key=ref.key, status="failed", test_id=test_id, reason=str(exc))
+        if capture is None:
+            # Expired or deleted since it was announced: nothing to read, and nothing a retry could find.
+            return ObjectOutcome(key=ref.key, status="missing", test_id=test_id, reason="the object no longer exists")
+        try:
+            result = engine.process_object(ref.key, capture.etag, capture.body)
+        except InvalidCaptureObject as exc:
+            return self._reject(test_id, ref, str(exc), prefix=prefix)
+        result.assert_accounting()
+        if result.quarantine or result.problems:
+            self._store_quarantine(prefix, result)
+        return ObjectOutcome(
+            key=ref.key,
+            status=result.status,
+            test_id=test_id,
+            records_read=result.records_read,
+            paired=result.paired,
+            quarantined=result.quarantined,
+        )
+
+    def _store_quarantine(self, prefix: str, result: ObjectResult) -> None:
+        # Named by the object's identity: a redelivery rewrites the same file with the same lines.
+        name = object_identity(result.key, result.etag)
+        document = {
+            "key": result.key,
+            "etag": result.etag,
+            "quarantined": result.quarantined,
+            "listed": len(result.quarantine),
+            "omitted": result.quarantine_omitted,
+            "problems": list(result.problems),
+            "lines": [line.model_dump(mode="json", by_alias=True) for line in result.quarantine],
+        }
+        self.store.put(f"{prefix}quarantine/{name}.json", _json(document))
+
+    def _reject(self, test_id: str, ref: CaptureObjectRef, reason: str, *, prefix: str | None = None) -> ObjectOutcome:
+        """No retry can make this object part of the test: set aside with its reason, counted, not retried."""
+        name = hashlib.blake2b(ref.key.encode(), digest_size=12).hexdigest()
+        where = prefix if prefix is not None else diffs_prefix(test_id)
+        self.store.put(f"{where}rejected/{name}.json", _json({"key": ref.key, "etag": ref.etag, "reason": reason}))
+        return ObjectOutcome(key=ref.key, status="rejected", test_id=test_id, reason=reason)
+
+    def _reject_unrouted(self, ref: CaptureObjectRef) -> ObjectOutcome:
+        reason = f"{ref.key!r} is not capture/<test>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>"
+        name = hashlib.blake2b(ref.key.encode(), digest_size=12).hexdigest()
+        self.store.put(f"diffs/_unrouted/{name}.json", _json({"key": ref.key, "etag": ref.etag, "reason": reason}))
+        return ObjectOutcome(key=ref.key, status="rejected", reason=reason)
+
+    def _publish_files(self, prefix: str, outbox: tuple[ClosedWindow, ...]) -> None:
+        for window in outbox:
+            summary = window.summary
+            key = f"{prefix}windows/{_stamp(summary.window_start)}-{window.sequence}.json"
+            self.store.put(key, _json(summary.model_dump(mode="json", by_alias=True)))
+
+    @staticmethod
+    def _running_summary(
+        engine: DiffEngine, config: DiffConfig, ledger: PipelineLedger, now: datetime
+    ) -> RunningDiffSummary | None:
+        open_parts = engine.open_summaries()
+        parts = [part for part in (ledger.closed, *open_parts) if part is not None]
+        if not parts:
+            return None
+        merged = DiffSummary.merge(parts, config.mismatch_samples, config.quarantine_samples)
+        accounting = engine.accounting()
+        pending = accounting.pending
+        if merged.records_read + pending != accounting.records_read:
+            raise AccountingMismatch(
+                f"{config.shadow_test}: windows hold {merged.records_read} records and {pending} wait for a twin,"
+                f" but {accounting.records_read} were read"
+            )
+        running = RunningDiffSummary.model_validate(
+            {
+                **merged.model_dump(exclude=set(DiffSummary.model_computed_fields)),
+                "pending": pending,
+                "final": ledger.final,
+                "sequence": ledger.sequence,
+                "updated_at": now,
+                "open_windows": len(open_parts),
+                "objects_processed": ledger.objects_processed,
+                "objects_duplicate": ledger.objects_duplicate,
+                "objects_rejected": ledger.objects_rejected,
+            }
+        )
+        running.assert_accounting()
+        return running
