@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from shadowscale.diffing.state import WindowRef
-
 from shadowscale.domain.ports import VariantUpdate
 from shadowscale.errors import (
     AwsServiceUnavailable,
@@ -189,7 +188,7 @@ class InMemoryDiffStore:
         self.objects[key] = StoredObject(body, etag)
         return etag
 
-    def json(self, key: str) -> Any:  # noqa: ANN401
+    def json(self, key: str) -> Any:
         return orjson.loads(self.objects[key].body)
 
     def keys(self, prefix: str) -> list[str]:

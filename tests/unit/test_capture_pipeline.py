@@ -140,7 +140,8 @@ def test_objects_of_an_unknown_test_or_no_test_at_all_are_rejected_with_a_reason
     outcomes = world.pipeline.process([unknown, unrouted, foreign_variant])
 
     assert [outcome.status for outcome in outcomes] == ["rejected", "rejected", "rejected"]
-    assert "ghost" in outcomes[0].reason and "variant 'someone-else'" in outcomes[2].reason
+    assert "ghost" in outcomes[0].reason
+    assert "variant 'someone-else'" in outcomes[2].reason
     assert any(k.startswith("diffs/ghost/rejected/") for k in world.store.objects)
     assert any(k.startswith("diffs/_unrouted/") for k in world.store.objects)
     assert world.store.json(world.store.keys(f"diffs/{TEST}/rejected/")[0])["key"] == foreign_variant.key
@@ -190,7 +191,8 @@ def test_windows_close_once_late_capture_can_no_longer_land_and_publish_file_and
     assert at == closed.window_end
     assert {m.name: m.value for m in metrics.metrics}["ExactMatchRate"] == pytest.approx(0.5)
     assert metrics.dimensions == {"EndpointName": "fraud-detector", "ShadowTest": TEST}
-    assert world.summary().paired == 10 and world.summary().pending == 3
+    assert world.summary().paired == 10
+    assert world.summary().pending == 3
 
 
 def test_a_failure_after_the_commit_is_repaired_by_the_retry_from_the_outbox() -> None:
@@ -201,7 +203,8 @@ def test_a_failure_after_the_commit_is_repaired_by_the_retry_from_the_outbox() -
     refs = pair_of_objects(world)
     first = world.pipeline.process(refs)
     assert [outcome.status for outcome in first] == ["failed", "failed"]
-    assert world.store.commits == 1 and world.store.keys(f"diffs/{TEST}/windows/") == []
+    assert world.store.commits == 1
+    assert world.store.keys(f"diffs/{TEST}/windows/") == []
 
     # WHEN the queue redelivers the batch
     world.store.fail_puts_matching = None
@@ -217,7 +220,7 @@ def test_a_failure_after_the_commit_is_repaired_by_the_retry_from_the_outbox() -
 def test_a_close_request_too_early_is_sent_again_for_later_and_a_due_one_finalises_the_test() -> None:
     # GIVEN production halves that never found a twin (the shadow saw 10 % of traffic)
     world = Pipeline(allowedLatenessSeconds=900)
-    production, shadow = pair_of_objects(world)
+    production, _shadow = pair_of_objects(world)
     world.pipeline.process([production])
     ended = world.clock.current
 
@@ -229,12 +232,16 @@ def test_a_close_request_too_early_is_sent_again_for_later_and_a_due_one_finalis
     # THEN the early one is re-sent with the remaining delay; the due one closes everything
     assert early is None
     [(message, delay)] = world.closer.sent
-    assert message.test_id == TEST and 890 < delay <= 901
-    assert final is not None and final.final and final.pending == 0
+    assert message.test_id == TEST
+    assert 890 < delay <= 901
+    assert final is not None
+    assert final.final
+    assert final.pending == 0
     assert final.unpaired == {"no-shadow-twin": 10}
     assert world.summary().final is True
     _, ledger = unpack_state(world.store.objects[f"diffs/{TEST}/state/manifest.bin"].body)
-    assert ledger.ended_at == ended and ledger.closed is not None
+    assert ledger.ended_at == ended
+    assert ledger.closed is not None
 
 
 def test_capture_landing_after_the_test_closed_is_counted_late_and_closed_at_once() -> None:
@@ -246,7 +253,8 @@ def test_capture_landing_after_the_test_closed_is_counted_late_and_closed_at_onc
     world.pipeline.process([shadow])
 
     summary = world.summary()
-    assert summary.final and summary.late_records == 10
+    assert summary.final
+    assert summary.late_records == 10
     assert summary.unpaired == {"no-shadow-twin": 10, "no-production-twin": 10}
     assert summary.records_read == 20
 
@@ -266,6 +274,7 @@ def test_backfill_keeps_its_own_state_and_closes_only_when_finished() -> None:
     # numbers are the live pipeline's, under its own prefix
     assert [outcome.status for outcome in outcomes] == ["processed", "processed"]
     assert before_finish == []
-    assert summary is not None and (summary.paired, summary.exact_matches, summary.final) == (10, 5, True)
+    assert summary is not None
+    assert (summary.paired, summary.exact_matches, summary.final) == (10, 5, True)
     assert world.store.keys(f"diffs/{TEST}/backfill/run-1/summary.json")
     assert SUMMARY not in world.store.objects
