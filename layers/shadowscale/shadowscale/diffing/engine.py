@@ -22,6 +22,8 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from shadowscale.diffing.comparators import Comparator, ComparatorChoice, ExampleRenderer, Verdict
 from shadowscale.diffing.pairing import (
     BY_EVENT_ID,
@@ -47,11 +49,16 @@ from shadowscale.diffing.pairing import (
 )
 from shadowscale.diffing.records import (
     DECODERS,
+    MILLIS_TAIL,
+    SECONDS_CACHE,
     CaptureKey,
-    CaptureReader,
     MalformedLine,
     decompress,
+    diagnose,
     parse_capture_key,
+    payload_problem,
+    record_time_ms,
+    unparsable_line,
 )
 from shadowscale.diffing.state import (
     Manifest,
@@ -123,22 +130,26 @@ class DiffEngine:
             return ObjectResult(key=key, etag=etag, side=SIDE_NAMES[side], status="duplicate")
 
         text, problems = decompress(body)
-        reader = CaptureReader(text)
-        malformed = reader.malformed
+        malformed: list[MalformedLine] = []
         windows = self._windows
         window_ms = self._window_ms
         finalised = self._manifest.finalised_through
         pending = self._pending
-        # The pairing cascade (see pairing.py) is inlined below on local names: it runs once per record,
-        # and method calls and attribute lookups are most of what a record costs in CPython.
+        # CaptureReader.records() and the pairing cascade (see pairing.py) are inlined below on local names:
+        # they run once per record, and calls, attribute lookups and tuples are most of what a record costs.
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        seconds_of = SECONDS_CACHE.get
+        millis_of = MILLIS_TAIL.get
         mine_by_event, mine_by_inference, mine_by_print = pending.indexes(side)
         other = 1 - side
+        producing = side == PRODUCTION
         their_by_event, their_by_inference, their_by_print = pending.indexes(other)
         tolerance = window_ms
         crc32, adler32 = zlib.crc32, zlib.adler32
         decoders = DECODERS
         choose = self._choose
-        chosen_for: tuple[str, str] = ("", "")
+        chosen_encoding = chosen_type = ""
         comparator = choose("CSV", "text/csv")
         paired = held = 0
         identical_pairs: dict[tuple[WindowTally, str, Comparator], int] = {}
@@ -147,18 +158,60 @@ class DiffEngine:
         current = -1
         here = OpenWindow(WindowTally(), generation=0)  # a placeholder until the first record
         late = False
-        for (
-            line,
-            event_id,
-            inference_id,
-            when,
-            in_encoding,
-            in_type,
-            body_text,
-            out_encoding,
-            out_type,
-            out_data,
-        ) in reader.records():
+        line = blank = 0
+        for raw in text.split(b"\n"):
+            line += 1
+            try:
+                record = loads(raw)
+            except decode_error as exc:
+                problem = unparsable_line(line, raw, exc)
+                if problem is None:
+                    blank += 1
+                else:
+                    malformed.append(problem)
+                continue
+            try:
+                captured = record["captureData"]
+                given = captured["endpointInput"]
+                answered = captured["endpointOutput"]
+                metadata = record["eventMetadata"]
+                event_id = metadata["eventId"]
+                inference_id = metadata.get("inferenceId")
+                when_text = metadata["inferenceTime"]
+                in_encoding = given["encoding"]
+                in_type = given["observedContentType"]
+                body_text = given["data"]
+                out_encoding = answered["encoding"]
+                out_type = answered["observedContentType"]
+                out_data = answered["data"]
+                seconds = seconds_of(when_text[:19])
+                millis = millis_of(when_text[19:])
+                if seconds is None or millis is None:
+                    when = record_time_ms(when_text, seconds)
+                else:
+                    when = seconds * 1000 + millis
+            except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+                malformed.append(diagnose(line, record))
+                continue
+            if not (
+                type(event_id) is str
+                and event_id
+                and type(body_text) is str
+                and type(out_data) is str
+                and type(in_type) is str
+                and type(out_type) is str
+                and (inference_id is None or type(inference_id) is str)
+            ):
+                malformed.append(diagnose(line, record))
+                continue
+            if in_encoding != "CSV" or out_encoding not in decoders:
+                problem = payload_problem(line, in_encoding, out_encoding, body_text)
+                if problem is not None:
+                    malformed.append(problem)
+                    continue
+            if not inference_id:
+                inference_id = None
+
             index = when // window_ms
             if index != current:
                 current = index
@@ -177,8 +230,8 @@ class DiffEngine:
                 twin = their_by_event.get(event_id)
                 if twin is None or not -tolerance <= twin[TIME] - when <= tolerance:
                     how = BY_FINGERPRINT
-                    raw = body_text.encode()
-                    body_print = (crc32(raw) << 32) | adler32(raw)  # pairing.fingerprint(), inlined
+                    body_bytes = body_text.encode()
+                    body_print = (crc32(body_bytes) << 32) | adler32(body_bytes)  # pairing.fingerprint(), inlined
                     candidates = their_by_print.get(body_print)
                     twin = None if candidates is None else pending.nearest(candidates, when)
 
@@ -205,18 +258,16 @@ class DiffEngine:
                 continue
 
             waited = windows[twin[WINDOW]]
-            if side == PRODUCTION:
+            if producing:
                 tally = here.tally
-                p_encoding, p_type, p_data = out_encoding, out_type, out_data
-                s_encoding, s_data = twin[OUT_ENCODING], twin[OUT_DATA]
+                p_encoding, p_type = out_encoding, out_type
             else:
                 tally = waited.tally
-                p_encoding, p_type, p_data = twin[OUT_ENCODING], twin[OUT_TYPE], twin[OUT_DATA]
-                s_encoding, s_data = out_encoding, out_data
-            if p_encoding != chosen_for[0] or p_type != chosen_for[1]:
-                chosen_for = (p_encoding, p_type)
+                p_encoding, p_type = twin[OUT_ENCODING], twin[OUT_TYPE]
+            if p_type != chosen_type or p_encoding != chosen_encoding:
+                chosen_encoding, chosen_type = p_encoding, p_type
                 comparator = choose(p_encoding, p_type)
-            identical = p_data == s_data and p_encoding == s_encoding
+            identical = out_data == twin[OUT_DATA] and out_encoding == twin[OUT_ENCODING]
             if not identical:
                 try:
                     mine = decoders[out_encoding](out_data)
@@ -225,15 +276,19 @@ class DiffEngine:
                     malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
                     continue
                 theirs = decoders[twin[OUT_ENCODING]](twin[OUT_DATA])
-                p_value, s_value = (mine, theirs) if side == PRODUCTION else (theirs, mine)
-                verdict = comparator.compare(p_encoding, p_value, s_encoding, s_value)
+                if producing:
+                    verdict = comparator.compare(out_encoding, mine, twin[OUT_ENCODING], theirs)
+                else:
+                    verdict = comparator.compare(twin[OUT_ENCODING], theirs, out_encoding, mine)
 
             # pairing.PendingHalves.take(), inlined.
             del their_by_event[twin[EVENT]]
-            if twin[INFERENCE] is not None and their_by_inference.get(twin[INFERENCE]) is twin:
-                del their_by_inference[twin[INFERENCE]]
-            if their_by_print.get(twin[FINGERPRINT]) is twin:
-                del their_by_print[twin[FINGERPRINT]]
+            twin_inference = twin[INFERENCE]
+            if twin_inference is not None and their_by_inference.get(twin_inference) is twin:
+                del their_by_inference[twin_inference]
+            twin_print = twin[FINGERPRINT]
+            if their_by_print.get(twin_print) is twin:
+                del their_by_print[twin_print]
             else:
                 pending.drop_print_collision(other, twin)
             waited.dirty = True
@@ -245,16 +300,17 @@ class DiffEngine:
                 identical_pairs[group] = identical_pairs.get(group, 0) + 1
                 continue
             tally.add_pair(how, verdict)
-            if not verdict.within:
+            if not verdict[1]:  # not within tolerance
                 ours: Half = (event_id, inference_id, 0, when, index, out_encoding, out_type, out_data, key, line)
-                production, shadow = (ours, twin) if side == PRODUCTION else (twin, ours)
+                production, shadow = (ours, twin) if producing else (twin, ours)
                 self._sample(tally, production, shadow, how, verdict, in_encoding, in_type, body_text)
 
         for (tally, how, comparator), count in identical_pairs.items():
             tally.add_pairs(how, comparator.identical, count)
+        lines_read = line - blank
         quarantine = self._quarantine(capture, malformed, touched)
         ledger = self._manifest
-        ledger.records_read += reader.lines_read
+        ledger.records_read += lines_read
         ledger.paired_halves += 2 * paired
         ledger.unpaired += sum(unpaired.values())
         ledger.quarantined += len(malformed)
@@ -264,7 +320,7 @@ class DiffEngine:
             etag=etag,
             side=SIDE_NAMES[side],
             status="processed",
-            records_read=reader.lines_read,
+            records_read=lines_read,
             paired=paired,
             pending=held,
             unpaired=unpaired,

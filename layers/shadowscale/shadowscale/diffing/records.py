@@ -113,9 +113,10 @@ def _salvage_gzip(body: bytes) -> bytes:
 
 # ------------------------------------------------------------------------------------------ inferenceTime
 
-_SECONDS_CACHE: dict[str, int] = {}
-_MILLIS = {f"{ms:03d}": ms for ms in range(1000)}  # a dict lookup is cheaper than int() per record
-_SECONDS_CACHE_LIMIT = 8192
+SECONDS_CACHE: dict[str, int] = {}
+# The usual tail of an inferenceTime (".123Z") -> its milliseconds: one lookup both checks and converts it.
+MILLIS_TAIL = {f".{ms:03d}Z": ms for ms in range(1000)}
+SECONDS_CACHE_LIMIT = 8192
 
 
 def inference_time_ms(text: str) -> int:
@@ -125,12 +126,12 @@ def inference_time_ms(text: str) -> int:
     traffic, not once per record.
     """
     head = text[:19]
-    seconds = _SECONDS_CACHE.get(head)
+    seconds = SECONDS_CACHE.get(head)
     if seconds is None:
-        if len(_SECONDS_CACHE) >= _SECONDS_CACHE_LIMIT:
-            _SECONDS_CACHE.clear()
+        if len(SECONDS_CACHE) >= SECONDS_CACHE_LIMIT:
+            SECONDS_CACHE.clear()
         seconds = int(datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp())
-        _SECONDS_CACHE[head] = seconds
+        SECONDS_CACHE[head] = seconds
     size = len(text)
     if size == 20 and text[19] == "Z":
         return seconds * 1000
@@ -174,6 +175,9 @@ class CaptureReader:
     Line numbers count physical lines from 1. Blank lines are not records: skipped, not counted.
     `lines_read` (every non-blank line) is counted here, apart from every outcome, so that the
     accounting invariant compares two independent tallies.
+
+    DiffEngine.process_object runs this same loop inlined (a generator costs a frame switch and a tuple per
+    record); the checks live in the helpers below, so that both apply them alike and in the same order.
     """
 
     def __init__(self, text: bytes) -> None:
@@ -182,34 +186,24 @@ class CaptureReader:
         self.malformed: list[MalformedLine] = []
 
     def records(self) -> Iterator[RawRecord]:
-        text = self.text
         malformed = self.malformed
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
         decoders = DECODERS
-        seconds_of = _SECONDS_CACHE.get
-        millis = _MILLIS
-        view = memoryview(text)
-        find = text.find
-        size = len(text)
-        start = line = lines_read = 0
-        while start < size:
-            end = find(b"\n", start)
-            if end < 0:
-                end = size
+        seconds_of = SECONDS_CACHE.get
+        millis_of = MILLIS_TAIL.get
+        line = blank = 0
+        for raw in self.text.split(b"\n"):
             line += 1
-            raw = view[start:end]
-            start = end + 1
             try:
                 record = loads(raw)
             except decode_error as exc:
-                stripped = bytes(raw).rstrip()
-                if stripped:
-                    lines_read += 1
-                    reason: QuarantineReason = "truncated-line" if exc.pos >= len(stripped) else "invalid-json"
-                    malformed.append(MalformedLine(line, reason, f"{exc.msg} at char {exc.pos}"))
+                problem = unparsable_line(line, raw, exc)
+                if problem is None:
+                    blank += 1
+                else:
+                    malformed.append(problem)
                 continue
-            lines_read += 1
             try:
                 capture = record["captureData"]
                 given = capture["endpointInput"]
@@ -224,12 +218,12 @@ class CaptureReader:
                 out_encoding = answered["encoding"]
                 out_type = answered["observedContentType"]
                 out_data = answered["data"]
-                # inference_time_ms(), inlined: it runs once per record.
                 seconds = seconds_of(when_text[:19])
-                if seconds is not None and len(when_text) == 24 and when_text[19] == "." and when_text[23] == "Z":
-                    when = seconds * 1000 + millis[when_text[20:23]]
+                millis = millis_of(when_text[19:])
+                if seconds is None or millis is None:
+                    when = record_time_ms(when_text, seconds)
                 else:
-                    when = inference_time_ms(when_text)
+                    when = seconds * 1000 + millis
             except (KeyError, TypeError, AttributeError, ValueError, IndexError):
                 malformed.append(diagnose(line, record))
                 continue
@@ -244,19 +238,10 @@ class CaptureReader:
             ):
                 malformed.append(diagnose(line, record))
                 continue
-            in_decoder = decoders.get(in_encoding)
-            if in_decoder is None or out_encoding not in decoders:
-                which, found = ("Input", in_encoding) if in_decoder is None else ("Output", out_encoding)
-                malformed.append(
-                    MalformedLine(line, "unknown-encoding", f"captureData.endpoint{which}.encoding is {found!r}")
-                )
-                continue
-            if in_decoder is not str:
-                try:
-                    in_decoder(in_data)
-                except ValueError as exc:
-                    detail = f"captureData.endpointInput.data is not {in_encoding}: {exc}"
-                    malformed.append(MalformedLine(line, "undecodable-data", detail))
+            if in_encoding != CSV or out_encoding not in decoders:
+                problem = payload_problem(line, in_encoding, out_encoding, in_data)
+                if problem is not None:
+                    malformed.append(problem)
                     continue
             yield (
                 line,
@@ -270,7 +255,40 @@ class CaptureReader:
                 out_type,
                 out_data,
             )
-        self.lines_read = lines_read
+        self.lines_read = line - blank
+
+
+def unparsable_line(line: int, raw: bytes, exc: orjson.JSONDecodeError) -> MalformedLine | None:
+    """Why a line orjson rejected is not a record, or None if it is blank (skipped, not counted)."""
+    stripped = raw.rstrip()
+    if not stripped:
+        return None
+    reason: QuarantineReason = "truncated-line" if exc.pos >= len(stripped) else "invalid-json"
+    return MalformedLine(line, reason, f"{exc.msg} at char {exc.pos}")
+
+
+def record_time_ms(text: str, seconds: int | None) -> int:
+    """A record's inferenceTime when the fast path (cached second, ".mmmZ" tail) did not settle it."""
+    if seconds is not None and len(text) == 24 and text[19] == "." and text[23] == "Z":
+        # Shaped like ".mmmZ" but not three ASCII digits: a record the reader rejects (by its diagnosis).
+        raise KeyError(text[20:23])
+    return inference_time_ms(text)
+
+
+def payload_problem(line: int, in_encoding: str, out_encoding: str, in_data: str) -> MalformedLine | None:
+    """For a record whose structure is whole: an unknown encoding, or an input that does not decode."""
+    in_decoder = DECODERS.get(in_encoding)
+    if in_decoder is None or out_encoding not in DECODERS:
+        which, found = ("Input", in_encoding) if in_decoder is None else ("Output", out_encoding)
+        return MalformedLine(line, "unknown-encoding", f"captureData.endpoint{which}.encoding is {found!r}")
+    if in_decoder is not str:
+        try:
+            in_decoder(in_data)
+        except ValueError as exc:
+            return MalformedLine(
+                line, "undecodable-data", f"captureData.endpointInput.data is not {in_encoding}: {exc}"
+            )
+    return None
 
 
 _REQUIRED: tuple[tuple[str, ...], ...] = (

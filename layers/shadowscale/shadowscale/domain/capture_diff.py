@@ -167,6 +167,7 @@ class CaptureDiffPipeline:
 
     def close(self, message: CloseDiffs) -> RunningDiffSummary | None:
         """The test has ended: close every window once late capture can no longer land (re-sent if early)."""
+        self.metrics.count("CloseRequests", 1)
         config = self._config(message.test_id)
         if config is None:
             self.metrics.count("CloseForUnknownTest", 1)
@@ -182,11 +183,12 @@ class CaptureDiffPipeline:
 
     def backfill(self, run: str, test_id: str, ref: CaptureObjectRef, config: DiffConfig) -> ObjectOutcome:
         """One listed object into the run's own state; nothing closes until finish_backfill()."""
-        outcomes, _ = self._commit_cycle(config, diffs_prefix(test_id, run), [ref], ended_at=None, finalise=False)
+        outcomes, _ = self._commit_cycle(config, diffs_prefix(test_id, run), [ref], ended_at=None, live=False)
         return outcomes[ref.key]
 
     def finish_backfill(self, run: str, test_id: str, config: DiffConfig) -> RunningDiffSummary | None:
-        return self._commit_cycle(config, diffs_prefix(test_id, run), [], ended_at=self.clock.now(), close_all=True)[1]
+        prefix = diffs_prefix(test_id, run)
+        return self._commit_cycle(config, prefix, [], ended_at=self.clock.now(), live=False, close_all=True)[1]
 
     # --------------------------------------------------------------------------------------------
 
@@ -227,7 +229,7 @@ class CaptureDiffPipeline:
         refs: Sequence[CaptureObjectRef],
         *,
         ended_at: datetime | None,
-        finalise: bool = True,
+        live: bool = True,
         close_all: bool = False,
     ) -> tuple[dict[str, ObjectOutcome], RunningDiffSummary | None]:
         stored = self.store.load_state(prefix)
@@ -246,7 +248,7 @@ class CaptureDiffPipeline:
         closed: list[DiffSummary] = []
         if closes_all:
             closed = engine.close_all()
-        elif finalise:
+        elif live:
             closed = engine.finalise_due(now)
         engine.assert_accounting()
 
@@ -273,8 +275,9 @@ class CaptureDiffPipeline:
         self.store.commit(prefix, pack_state(export.manifest, ledger), stored.version)
         self.store.delete_windows(prefix, export.obsolete)
 
-        for window in outbox:
-            self.metrics.publish(diff_metrics(window.summary), window.summary.window_end)
+        if live:  # a backfill's windows are history, older than CloudWatch accepts (14 days)
+            for window in outbox:
+                self.metrics.publish(diff_metrics(window.summary), window.summary.window_end)
         self._publish_files(prefix, outbox)
         running = self._running_summary(engine, config, ledger, now)
         if running is not None:

@@ -227,7 +227,6 @@ class CaptureDiffEntryPoints:
                 "testId": request.test_id,
                 "run": request.run,
                 "prefix": f"{CAPTURE_ROOT}/{request.test_id}/",
-                "resultsPrefix": f"{diffs_prefix(request.test_id, request.run)}map-results",
                 "bucket": self.data_bucket,
                 "since": request.since.isoformat() if request.since else None,
                 "until": request.until.isoformat() if request.until else None,
