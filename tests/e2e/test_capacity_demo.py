@@ -119,6 +119,17 @@ def test_a_healthy_candidate_is_promoted_and_a_bad_one_rejected(monday: Monday) 
     assert promoted["finalConfig"].endswith("-promoted")
     assert (rejected["name"], rejected["outcome"], rejected["verdict"]) == ("reject-v3", "rejected", "fail")
     assert rejected["gates"]["latency-p50-ratio"] == "fail"
+    # the diff pipeline fed the agreement gate: the bad candidate answers differently, the good one does not
+    assert promoted["gates"]["within-tolerance-rate"] == "pass"
+    assert rejected["gates"]["within-tolerance-rate"] == "fail"
+    for test in (promoted, rejected):
+        diffs = test["diffs"]
+        assert diffs["final"] is True
+        assert diffs["paired"] > 500
+        assert diffs["recordsRead"] == 2 * diffs["paired"] + sum(diffs["unpaired"].values())
+    assert promoted["diffs"]["withinToleranceRate"] == 1.0
+    # candidate-b flips 15 % of labels: about 85 % of its answers agree (3 sigma at ~550 pairs: ±4.5 %)
+    assert 0.80 < rejected["diffs"]["withinToleranceRate"] < 0.90
     # the rejected test put the endpoint back on its snapshot: the first test's promoted config
     assert (rejected["servingVariant"], rejected["finalConfig"]) == ("candidate-a", promoted["finalConfig"])
     for test in (promoted, rejected):

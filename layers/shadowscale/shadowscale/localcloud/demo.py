@@ -296,6 +296,10 @@ def run(output: Path) -> dict[str, Any]:
                 "servingVariant": test.serving_variant,
                 "gates": test.gates,
                 "report": str(test.report_html),
+                "diffs": {
+                    key: test.diffs.get(key)
+                    for key in ("paired", "exactMatchRate", "withinToleranceRate", "unpaired", "final", "recordsRead")
+                },
             }
             for test in shadow_tests
         ],
@@ -392,6 +396,11 @@ def main() -> int:
         print(
             f"Shadow test {test['name']}: {test['outcome']} (verdict {test['verdict']}); "
             f"endpoint serves {test['servingVariant']!r} on {test['finalConfig']}; report {test['report']}"
+        )
+        diffs = test["diffs"]
+        print(
+            f"  response diffs: {diffs['paired']} pairs, {diffs['withinToleranceRate']:.1%} within tolerance"
+            f" ({'final' if diffs['final'] else 'open'})"
         )
     print(f"Reports: {output}/capacity-timeline.json, {output}/summary.json, {output}/function-logs.jsonl")
     return 0

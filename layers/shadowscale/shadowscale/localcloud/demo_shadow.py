@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class ShadowTestOutcome:
     report_html: Path
     report_json: Path
     gates: dict[str, str]
+    diffs: dict[str, Any] = field(default_factory=dict)
 
 
 def create_recommender(cloud: Any) -> None:  # noqa: ANN401
@@ -90,8 +91,14 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[S
             "sampling": {"ramp": [{"percent": 10, "bakeMinutes": 20}, {"percent": 50, "bakeMinutes": 40}]},
             "durationMinutes": 60,
             "evaluationPeriodMinutes": 10,
-            "gates": {"minInvocations": 500},
+            "gates": {
+                "minInvocations": 500,
+                "minPairedResponses": 500,
+                "agreement": {"minWithinToleranceRate": 0.95},
+            },
             "decisionMode": mode,
+            # Answers are "score,label": scores may drift by 0.005, a different label never agrees.
+            "comparison": {"comparator": "numeric", "tolerance": {"absolute": 0.005, "relative": 0}},
         }
         source = inputs / f"{name}.json"
         source.write_text(json.dumps(document, indent=2))
@@ -114,7 +121,38 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[S
         cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
         outcomes.append(_collect(cloud, name, output))
         say(f"  report: {outcomes[-1].report_html}")
+    # Capture lands minutes late: each test asked the diff pipeline to close its windows once it has.
+    cloud.advance(16 * 60)
+    for outcome in outcomes:
+        outcome.diffs = _collect_diffs(cloud, outcome.name, output)
+        say(f"\n▶ response diffs of {outcome.name} (s3://…/diffs/{outcome.name}/summary.json)")
+        say(_describe_diffs(outcome.diffs))
     return outcomes
+
+
+def _collect_diffs(cloud: Any, name: str, output: Path) -> dict[str, Any]:  # noqa: ANN401
+    body = cloud.client("s3").get_object(Bucket=cloud.outputs["DataBucketName"], Key=f"diffs/{name}/summary.json")
+    summary: dict[str, Any] = json.loads(body["Body"].read())
+    (output / "shadow-tests" / f"{name}.diffs.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _describe_diffs(summary: dict[str, Any]) -> str:
+    unpaired = ", ".join(f"{count} {reason}" for reason, count in sorted(summary["unpaired"].items())) or "none"
+    lines = [
+        f"  {summary['recordsRead']} capture records: {summary['paired']} pairs (by {summary['pairedBy']}),"
+        f" unpaired {unpaired}, {sum(summary['quarantined'].values())} quarantined;"
+        f" {'final' if summary['final'] else 'still open'}",
+        f"  exact match {summary['exactMatchRate']:.1%}, within tolerance {summary['withinToleranceRate']:.1%},"
+        f" |difference| p95 {summary['absDiffStats']['p95']:.4g}, max {summary['absDiffStats']['max']:.4g}",
+    ]
+    if summary["mismatchSamples"]:
+        sample = summary["mismatchSamples"][0]
+        lines.append(
+            f"  e.g. input {sample['input'][:40]}…: production {sample['productionOutput']!r},"
+            f" shadow {sample['shadowOutput']!r} (fields {', '.join(sample['fields']) or '-'})"
+        )
+    return "\n".join(lines)
 
 
 def _awaiting_approval(cloud: Any) -> bool:  # noqa: ANN401
