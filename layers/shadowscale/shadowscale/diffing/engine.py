@@ -158,9 +158,17 @@ class DiffEngine:
         current = -1
         here = OpenWindow(WindowTally(), generation=0)  # a placeholder until the first record
         late = False
-        line = blank = 0
-        for raw in text.split(b"\n"):
+        view = memoryview(text)  # each line is parsed in place, not copied
+        find = text.find
+        size = len(text)
+        start = line = blank = 0
+        while start < size:
+            end = find(b"\n", start)
+            if end < 0:
+                end = size
             line += 1
+            raw = view[start:end]
+            start = end + 1
             try:
                 record = loads(raw)
             except decode_error as exc:

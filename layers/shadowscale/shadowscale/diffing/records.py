@@ -192,9 +192,18 @@ class CaptureReader:
         decoders = DECODERS
         seconds_of = SECONDS_CACHE.get
         millis_of = MILLIS_TAIL.get
-        line = blank = 0
-        for raw in self.text.split(b"\n"):
+        text = self.text
+        view = memoryview(text)  # each line is parsed in place, not copied
+        find = text.find
+        size = len(text)
+        start = line = blank = 0
+        while start < size:
+            end = find(b"\n", start)
+            if end < 0:
+                end = size
             line += 1
+            raw = view[start:end]
+            start = end + 1
             try:
                 record = loads(raw)
             except decode_error as exc:
@@ -258,9 +267,9 @@ class CaptureReader:
         self.lines_read = line - blank
 
 
-def unparsable_line(line: int, raw: bytes, exc: orjson.JSONDecodeError) -> MalformedLine | None:
+def unparsable_line(line: int, raw: memoryview, exc: orjson.JSONDecodeError) -> MalformedLine | None:
     """Why a line orjson rejected is not a record, or None if it is blank (skipped, not counted)."""
-    stripped = raw.rstrip()
+    stripped = bytes(raw).rstrip()
     if not stripped:
         return None
     reason: QuarantineReason = "truncated-line" if exc.pos >= len(stripped) else "invalid-json"

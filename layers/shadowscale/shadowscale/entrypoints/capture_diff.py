@@ -150,7 +150,8 @@ class PowertoolsDiffMetrics:
     on the invocation's Metrics (flushed by the handler's decorator)."""
 
     def publish(self, rendered: DiffMetrics, at: datetime) -> None:
-        emf = EphemeralMetrics(namespace=rendered.namespace)
+        # No service dimension: the documented set is exactly EndpointName + ShadowTest (the dashboard's).
+        emf = EphemeralMetrics(namespace=rendered.namespace, service="")
         for name, value in rendered.dimensions.items():
             emf.add_dimension(name=name, value=value)
         for metric in rendered.metrics:
