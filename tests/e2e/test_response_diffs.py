@@ -139,6 +139,7 @@ def test_closed_windows_are_published_as_files_and_emf_metrics(outcome: Outcome)
     )
     windows = [item["Key"] for item in listed.get("Contents", [])]
     assert len(windows) >= 10  # 2-minute windows over a 40-minute test
+    assert cloud.runtime is not None
     documents = [
         json.loads(line)
         for invocation in cloud.runtime.invocations
