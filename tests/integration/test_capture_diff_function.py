@@ -170,3 +170,58 @@ def test_backfill_input_is_checked_before_anything_is_listed(cloud: LocalCloud) 
 
     assert described["status"] == "FAILED"
     assert "comparison.tolerance.absolute" in described.get("cause", "")
+
+
+def test_the_cli_shows_a_summary_and_runs_a_backfill_to_the_end(
+    cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shadowscale.cli.main import main as cli
+
+    # GIVEN a test diffed live
+    capture = Capture(cloud, "cli-1")
+    capture.put(PRODUCTION, 20, "p001")
+    capture.put(SHADOW, 20, "s001", flip_every=2)
+    cloud.advance(5)
+    stack = ["--stack-name", "capture-diff-test"]
+
+    # WHEN a person reads its diffs, then diffs it again with a looser comparison
+    shown = cli(["diffs", "show", "cli-1", *stack])
+    printed = capsys.readouterr().out
+    loose = Path(cloud.root) / ".pytest_cache" / "loose-comparison.json"
+    loose.parent.mkdir(exist_ok=True)
+    loose.write_text(json.dumps({"ignorePaths": ["label"]}))
+    ran = cli(
+        [
+            "diffs",
+            "backfill",
+            "cli-1",
+            "--run",
+            "loose",
+            "--comparison",
+            str(loose),
+            "--wait",
+            "--poll-seconds",
+            "0.05",
+            *stack,
+        ]
+    )
+    backfilled = capsys.readouterr().out
+
+    # THEN the summary reads as numbers, and the run ignores the label differences it was told to
+    assert shown == 0
+    assert "20 pairs (20 by eventId)" in printed
+    assert "exact match 50.0%" in printed
+    assert ran == 0
+    assert "execution SUCCEEDED" in backfilled
+    assert capture.json("backfill/loose/summary.json")["withinToleranceRate"] == 1.0
+
+
+def test_the_cli_refuses_a_malformed_backfill_before_starting_anything(
+    cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shadowscale.cli.main import main as cli
+
+    code = cli(["diffs", "backfill", "cli-1", "--run", "no spaces allowed", "--stack-name", "capture-diff-test"])
+
+    assert code == 2
+    assert "run: String should match pattern" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """The shadowscale command line: `shadowscale policy apply|validate|show|status|delete` and
-`shadowscale shadow start|follow|approve|reject|abort|status|report`.
+`shadowscale shadow start|follow|approve|reject|abort|status|report` and `shadowscale diffs show|backfill`.
 
 Exit codes: 0 done, 2 invalid input (nothing was changed), 1 anything else.
 """
@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     from shadowscale.cli.shadow import add_shadow_commands
 
     add_shadow_commands(commands, aws_options, _client)
+    from shadowscale.cli.diffs import add_diff_commands
+
+    add_diff_commands(commands, aws_options, _client)
     return parser
 
 

@@ -125,8 +125,8 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[S
     cloud.advance(16 * 60)
     for outcome in outcomes:
         outcome.diffs = _collect_diffs(cloud, outcome.name, output)
-        say(f"\n▶ response diffs of {outcome.name} (s3://…/diffs/{outcome.name}/summary.json)")
-        say(_describe_diffs(outcome.diffs))
+        say(f"\n▶ response diffs of {outcome.name}\n$ shadowscale diffs show {outcome.name}")
+        cli(["diffs", "show", outcome.name, "--stack-name", STACK])
     return outcomes
 
 
@@ -135,24 +135,6 @@ def _collect_diffs(cloud: Any, name: str, output: Path) -> dict[str, Any]:  # no
     summary: dict[str, Any] = json.loads(body["Body"].read())
     (output / "shadow-tests" / f"{name}.diffs.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _describe_diffs(summary: dict[str, Any]) -> str:
-    unpaired = ", ".join(f"{count} {reason}" for reason, count in sorted(summary["unpaired"].items())) or "none"
-    lines = [
-        f"  {summary['recordsRead']} capture records: {summary['paired']} pairs (by {summary['pairedBy']}),"
-        f" unpaired {unpaired}, {sum(summary['quarantined'].values())} quarantined;"
-        f" {'final' if summary['final'] else 'still open'}",
-        f"  exact match {summary['exactMatchRate']:.1%}, within tolerance {summary['withinToleranceRate']:.1%},"
-        f" |difference| p95 {summary['absDiffStats']['p95']:.4g}, max {summary['absDiffStats']['max']:.4g}",
-    ]
-    if summary["mismatchSamples"]:
-        sample = summary["mismatchSamples"][0]
-        lines.append(
-            f"  e.g. input {sample['input'][:40]}…: production {sample['productionOutput']!r},"
-            f" shadow {sample['shadowOutput']!r} (fields {', '.join(sample['fields']) or '-'})"
-        )
-    return "\n".join(lines)
 
 
 def _awaiting_approval(cloud: Any) -> bool:  # noqa: ANN401

@@ -35,7 +35,7 @@ from shadowscale.localcloud.lambda_runtime import InProcessLambdaRuntime
 from shadowscale.localcloud.resources import ACCOUNT, REGION
 from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
 from shadowscale.localcloud.simulated_endpoint import CaptureSimulation, ModelServer, SimulatedEndpoint, TrafficPattern
-from shadowscale.localcloud.stack import DeployedStack, deploy_stack
+from shadowscale.localcloud.stack import DeployedStack, apply_bucket_notifications, deploy_stack
 from shadowscale.localcloud.stepfunctions_gaps import StepFunctionsOnTheClock
 
 
@@ -123,6 +123,7 @@ class LocalCloud:
             lock=self.clock_lock,
         ).install()
         self._take_over_event_source_mappings()
+        apply_bucket_notifications(self._session, self.stack)
         self._hook_alarm_state_changes()
         return self
 

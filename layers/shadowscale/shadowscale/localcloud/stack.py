@@ -112,7 +112,6 @@ def deploy_stack(session: Any, root: Path, *, stack_name: str, stage: str = "dev
     )
     resolver = Resolver(stack)
     _create_what_moto_skipped(session, stack, resolver)
-    _apply_bucket_notifications(session, stack, resolver)
     _register_executable_state_machines(session, stack, resolver, root)
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -193,9 +192,11 @@ def _create_what_moto_skipped(session: Any, stack: DeployedStack, resolver: Reso
                 )
 
 
-def _apply_bucket_notifications(session: Any, stack: DeployedStack, resolver: Resolver) -> None:  # noqa: ANN401
+def apply_bucket_notifications(session: Any, stack: DeployedStack) -> None:  # noqa: ANN401
     """moto's CloudFormation creates buckets without their NotificationConfiguration: apply it through the
-    API (CloudFormation's shape → PutBucketNotificationConfiguration's)."""
+    API (CloudFormation's shape → PutBucketNotificationConfiguration's). Call it once the queues' consumers
+    are in place: S3 sends a test event as the configuration is saved."""
+    resolver = Resolver(stack)
     s3 = session.client("s3", region_name=REGION)
     for logical_id, resource in stack.template["Resources"].items():
         if resource["Type"] != "AWS::S3::Bucket":
