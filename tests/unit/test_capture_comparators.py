@@ -253,3 +253,50 @@ class TestDiffConfig:
     ) -> None:
         with pytest.raises(ValidationError, match=problem):
             DiffConfig.model_validate({**diff_config().model_dump(by_alias=True), **comparison})
+
+
+class TestClassificationFastPath:
+    """Top-level label and scores are compared on local names; the verdict must be the walk's, exactly."""
+
+    @staticmethod
+    def pairs() -> list[tuple[Any, Any]]:
+        import random
+
+        rng = random.Random(11)
+        labels: list[Any] = ["fraud", "legit", None, 1, ["fraud"]]
+        cases: list[tuple[Any, Any]] = [
+            ({"label": "a", "scores": [0.0, 0.0]}, {"label": "a", "scores": [0.0, 0.0]}),
+            ({"label": "a", "scores": [0.5, 0.5, 0.0]}, {"label": "a", "scores": [0.5, 0.5, 1e-9]}),  # ties
+            ({"label": "a", "scores": [1, 0, 0]}, {"label": "a", "scores": [1.0, 0.0, 0.0]}),  # ints
+            ({"label": "a", "scores": [0.1, float("nan")]}, {"label": "a", "scores": [0.1, float("nan")]}),
+            ({"label": "a", "scores": [0.1, float("inf")]}, {"label": "a", "scores": [0.2, float("inf")]}),
+            ({"label": "a", "scores": [0.1, True]}, {"label": "a", "scores": [0.1, True]}),
+            ({"label": "a", "scores": []}, {"label": "a", "scores": []}),
+            ({"label": "a", "scores": [0.1]}, {"label": "a", "scores": [0.1, 0.2]}),
+            ({"label": "a", "scores": [0.1, 0.9], "extra": 1}, {"label": "a", "scores": [0.1, 0.9]}),
+            ({"label": "a"}, {"label": "a", "scores": [0.1]}),
+            ({"label": "a", "scores": [-0.5, 0.5]}, {"label": "a", "scores": [0.5, -0.5]}),
+        ]
+        for _ in range(400):
+            size = rng.choice([1, 2, 3, 4, 6])
+            ours = [rng.choice([0.0, rng.random(), round(rng.random(), 2)]) for _ in range(size)]
+            theirs = [rng.choice([value, value + 1e-7, value - 1e-3, rng.random(), -value, 0.0]) for value in ours]
+            label = rng.choice(labels)
+            other = label if rng.random() < 0.7 else rng.choice(labels)
+            cases.append(({"label": label, "scores": ours, "score": 0.5}, {"label": other, "scores": theirs}))
+        return cases
+
+    @pytest.mark.parametrize("top_k", [1, 2, 3, 10])
+    def test_given_many_answers_when_compared_then_fast_path_verdict_equals_the_walk(self, top_k: int) -> None:
+        choice = ComparatorChoice(
+            diff_config(classification={"labelPath": "label", "scoresPath": "scores", "topK": top_k})
+        )
+        fast = choice("JSON", "application/json")
+        slow = ComparatorChoice(
+            diff_config(classification={"labelPath": "label", "scoresPath": "scores", "topK": top_k})
+        )("JSON", "application/json")
+        slow.top_level = False  # type: ignore[attr-defined]
+        for ours, theirs in self.pairs():
+            expected = slow.compare("JSON", ours, "JSON", theirs)
+            verdict = fast.compare("JSON", ours, "JSON", theirs)
+            assert repr(verdict) == repr(expected), (ours, theirs)  # repr: NaN-safe, and int vs float shows

@@ -6,10 +6,14 @@ from __future__ import annotations
 import gzip
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
+from shadowscale.diffing.pairing import Half
+from shadowscale.diffing.state import decode_window, encode_window
 from shadowscale.diffing.synthetic import SyntheticTraffic, delivered_at, delivery_order, generate
+from shadowscale.errors import DiffStateCorrupt
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, CaptureRun, diff_config, lines, record
 
@@ -127,3 +131,40 @@ class TestObjectResults:
         assert sample.input == "***,5"
         assert sample.fields == ("risk",)
         assert sample.abs_diff == pytest.approx(0.8)
+
+
+class TestWindowEncoding:
+    HALVES: tuple[list[Half], list[Half]] = (
+        [("e-1", "i-1", 11, 1000, 7, "JSON", "application/json", '{"a":1}', "k/one", 1)],
+        [
+            ("e-2", None, 12, 1001, 7, "CSV", "text/csv", "0.5", "k/two", 3),
+            ("e-3", None, 13, 1002, 7, "CSV", "text/csv", "0.6", "k/one", 4),
+        ],
+    )
+
+    def test_given_waiting_halves_when_encoded_as_columns_then_decoded_alike(self) -> None:
+        production, shadow = self.HALVES
+        content = decode_window(encode_window(7, production, shadow, {"n": 1}), 7)
+        assert (content.production, content.shadow, content.tally) == (production, shadow, {"n": 1})
+        assert decode_window(encode_window(7, [], [], {}), 7).production == []
+
+    def test_given_version_1_blob_when_decoded_then_same_halves(self) -> None:
+        production, shadow = self.HALVES
+        keys = ["k/one", "k/two"]
+
+        def row(half: Half) -> list[Any]:
+            return [*half[:4], *half[5:8], keys.index(half[8]), half[9]]
+
+        payload = {"v": 1, "index": 7, "keys": keys, "production": [row(h) for h in production]}
+        blob = b"SSW1" + orjson.dumps({**payload, "shadow": [row(h) for h in shadow], "tally": {}})
+        content = decode_window(blob, 7)
+        assert (content.production, content.shadow) == (production, shadow)
+
+    def test_given_unknown_version_or_bad_columns_when_decoded_then_corrupt(self) -> None:
+        blob = encode_window(7, *self.HALVES, {})
+        with pytest.raises(DiffStateCorrupt):
+            decode_window(blob.replace(b'"v":2', b'"v":3'), 7)
+        payload = orjson.loads(blob[4:])
+        payload["shadow"][0] = payload["shadow"][0][:1]  # one column shorter than the others
+        with pytest.raises(DiffStateCorrupt):
+            decode_window(b"SSW1" + orjson.dumps(payload), 7)

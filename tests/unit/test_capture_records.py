@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
+from shadowscale.diffing.engine import DiffEngine
 from shadowscale.diffing.records import (
     CaptureReader,
     MalformedLine,
@@ -18,7 +20,7 @@ from shadowscale.diffing.records import (
 )
 from shadowscale.errors import InvalidCaptureObject
 
-from tests.capture_factories import T0, b64, key, lines, record
+from tests.capture_factories import PRODUCTION, T0, b64, diff_config, key, lines, record
 
 
 def read(body: bytes) -> tuple[list[RawRecord], list[MalformedLine], int]:
@@ -186,3 +188,54 @@ class TestMalformedLines:
 
     def test_given_key_helper_when_used_then_it_parses(self) -> None:
         assert parse_capture_key(key("primary", T0)).variant == "primary"
+
+
+class TestEngineReadsAsTheReader:
+    """DiffEngine.process_object inlines CaptureReader.records(): both must quarantine alike."""
+
+    def test_given_every_kind_of_line_when_processed_then_engine_quarantines_as_the_reader(self) -> None:
+        def changed(path: tuple[str, ...], value: Any, event_id: str = "x") -> dict[str, Any]:
+            document = record(event_id, T0)
+            node = document
+            for part in path[:-1]:
+                node = node[part]
+            if value is KeyError:
+                del node[path[-1]]
+            else:
+                node[path[-1]] = value
+            return document
+
+        body = lines(
+            record("good-1", T0),
+            b"",
+            b"   ",
+            b"[1, 2]",
+            b'"text"',
+            b"{not json}",
+            orjson.dumps(record("cut", T0))[:50],
+            changed(("eventMetadata", "inferenceTime"), "2026-03-01T09:58:07.12aZ", "t1"),
+            changed(("eventMetadata", "inferenceTime"), "2026-03-01T09:58:00.-12Z", "t2"),
+            changed(("eventMetadata", "inferenceTime"), "2026-03-01T10:58:07.123+01:00", "t3"),
+            changed(("eventMetadata", "inferenceTime"), "2026-03-01T09:58:07Z", "t4"),
+            changed(("eventMetadata", "inferenceTime"), 5, "t5"),
+            changed(("eventMetadata", "inferenceTime"), ["2026"], "t6"),
+            changed(("eventMetadata", "inferenceId"), 7, "i1"),
+            changed(("eventMetadata", "inferenceId"), "", "i2"),
+            changed(("eventMetadata", "eventId"), ""),
+            changed(("eventMetadata", "eventId"), KeyError),
+            changed(("captureData", "endpointInput", "encoding"), "XML", "e1"),
+            changed(("captureData", "endpointOutput", "encoding"), 3, "e2"),
+            changed(("captureData", "endpointInput", "data"), 42, "d1"),
+            changed(("captureData", "endpointOutput", "observedContentType"), None, "d2"),
+            changed(("captureData", "endpointInput", "encoding"), "JSON", "j1"),  # "1.5,2.5,3.5" is not JSON
+            changed(("captureData", "endpointInput", "encoding"), "BASE64", "b1"),
+            record("good-2", T0, body=b64(b"\x01"), input_encoding="BASE64", input_type="application/x-npy"),
+            changed(("captureData",), [], "c1"),
+            b"{}",
+        )
+        reader = CaptureReader(body)
+        records = list(reader.records())
+        result = DiffEngine(diff_config()).process_object(key(PRODUCTION, T0), "etag", body)
+        assert result.records_read == reader.lines_read
+        assert [(q.line, q.reason, q.detail) for q in result.quarantine] == [tuple(m) for m in reader.malformed]
+        assert result.pending == len(records)

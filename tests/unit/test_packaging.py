@@ -73,7 +73,7 @@ def _state_machine_tasks(template: dict[str, Any]) -> set[str]:
 
 def test_every_async_function_has_a_dead_letter_queue(template: dict[str, Any]) -> None:
     synchronous = _state_machine_tasks(template)
-    assert synchronous == {"ShadowTestTasksFunction"}
+    assert synchronous == {"ShadowTestTasksFunction", "CaptureBackfillFunction"}
     for name, function in functions(template).items():
         events = function["Properties"].get("Events", {})
         queue_driven = events and all(event["Type"] == "SQS" for event in events.values())

@@ -336,9 +336,6 @@ class StructuredComparator:
 # -------------------------------------------------------------------------------------- classification
 
 
-_NUMBERS = frozenset({float, int})
-
-
 def _scores(value: Decoded) -> list[float] | None:
     if type(value) is not list or not value:
         return None
@@ -443,58 +440,55 @@ class ClassificationComparator:
         )
 
     def _top_level(self, ours: dict[str, Any], theirs: dict[str, Any]) -> Verdict | None:
-        """compare() for two objects with a top-level label and scores of the same length, on local names
-        (no _Walk): the verdict is the same, field for field. None for anything else (compare() goes on)."""
+        """compare() for two objects with a top-level label and scores (equally many, every one a float), on
+        local names and without a _Walk: the same verdict, field for field. None for anything else, which
+        compare() then walks as usual."""
         a_scores, b_scores = ours.get(self.scores_key), theirs.get(self.scores_key)  # type: ignore[arg-type]
-        if (
-            type(a_scores) is not list
-            or type(b_scores) is not list
-            or not a_scores
-            or len(a_scores) != len(b_scores)
-            or not _NUMBERS.issuperset(map(type, a_scores))
-            or not _NUMBERS.issuperset(map(type, b_scores))
-        ):
+        if type(a_scores) is not list or type(b_scores) is not list or len(a_scores) != len(b_scores) or not a_scores:
             return None
         a, b = ours.get(self.label_key), theirs.get(self.label_key)  # type: ignore[arg-type]
         label_agrees = a is not None and type(a) is type(b) and a == b
         fields = [] if label_agrees else [self.label_path]
         exact = within = label_agrees
         max_abs = max_rel = 0.0
+        abs_tol, rel_tol = self.abs_tol, self.rel_tol
+        classes = range(len(a_scores))
+        for index in classes:
+            x = a_scores[index]
+            y = b_scores[index]
+            if type(x) is not float or type(y) is not float:
+                return None
+            if x != y:
+                # _Walk.numbers(), inlined.
+                exact = False
+                difference = abs(x - y)
+                if not math.isfinite(difference):
+                    return None  # infinities and NaN have no distance: left to the walk
+                x_size, y_size = abs(x), abs(y)
+                scale = y_size if y_size > x_size else x_size  # as max(): the first of equals
+                relative = difference / scale
+                if difference > max_abs:
+                    max_abs = difference
+                if relative > max_rel:
+                    max_rel = relative
+                if difference > abs_tol and difference > rel_tol * scale:
+                    within = False
+                    fields.append(f"{self.scores_path}[{index}]")
         if a_scores == b_scores:
             argmax_agrees, overlap = True, 1.0
+        elif self.top_k >= len(a_scores):  # every class is in the top k
+            argmax_agrees = max(classes, key=a_scores.__getitem__) == max(classes, key=b_scores.__getitem__)
+            overlap = 1.0
         else:
-            abs_tol, rel_tol = self.abs_tol, self.rel_tol
-            for index, (x, y) in enumerate(zip(a_scores, b_scores, strict=True)):
-                if x != y:
-                    # _Walk.numbers(), inlined.
-                    exact = False
-                    difference = abs(x - y)
-                    if not math.isfinite(difference):
-                        return None  # infinities and NaN: left to the walk
-                    x_size, y_size = abs(x), abs(y)
-                    scale = y_size if y_size > x_size else x_size  # max(): the first of equals
-                    relative = difference / scale
-                    if difference > max_abs:
-                        max_abs = difference
-                    if relative > max_rel:
-                        max_rel = relative
-                    if difference > abs_tol and difference > rel_tol * scale:
-                        within = False
-                        fields.append(f"{self.scores_path}[{index}]")
-            classes = range(len(a_scores))
-            if self.top_k >= len(a_scores):  # every class is in the top k
-                argmax_agrees = max(classes, key=a_scores.__getitem__) == max(classes, key=b_scores.__getitem__)
-                overlap = 1.0
+            ours_ranked = sorted(classes, key=a_scores.__getitem__, reverse=True)
+            theirs_ranked = sorted(classes, key=b_scores.__getitem__, reverse=True)
+            if ours_ranked == theirs_ranked:  # the usual case: the same top k, hence an overlap of 1.0
+                argmax_agrees, overlap = True, 1.0
             else:
-                ours_ranked = sorted(classes, key=a_scores.__getitem__, reverse=True)
-                theirs_ranked = sorted(classes, key=b_scores.__getitem__, reverse=True)
-                if ours_ranked == theirs_ranked:
-                    argmax_agrees, overlap = True, 1.0
-                else:
-                    argmax_agrees = ours_ranked[0] == theirs_ranked[0]
-                    overlap = len(set(ours_ranked[: self.top_k]).intersection(theirs_ranked[: self.top_k])) / self.top_k
-            if not argmax_agrees:
-                within = False
+                argmax_agrees = ours_ranked[0] == theirs_ranked[0]
+                overlap = len(set(ours_ranked[: self.top_k]).intersection(theirs_ranked[: self.top_k])) / self.top_k
+        if not argmax_agrees:
+            within = False
         if exact and ours != theirs:
             exact = False  # the answers differ somewhere the rule does not look (e.g. extra fields)
         return _new_tuple(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from math import frexp
 
 SUB_BUCKETS = 16
 # frexp(v) = (m, e) puts v in [2**(e-1), 2**e): exponent e owns buckets e*SUB_BUCKETS .. e*SUB_BUCKETS + 15.
@@ -71,12 +72,19 @@ class LogHistogram:
             self.zeros += 1
             return
         self.total += value
-        if self.smallest is None or value < self.smallest:
+        smallest = self.smallest
+        if smallest is None or value < smallest:
             self.smallest = value
-        if self.largest is None or value > self.largest:
+        largest = self.largest
+        if largest is None or value > largest:
             self.largest = value
-        bucket = bucket_of(value)
-        self.buckets[bucket] = self.buckets.get(bucket, 0) + 1
+        if MIN_VALUE < value < MAX_VALUE:
+            mantissa, exponent = frexp(value)  # bucket_of(), inlined
+            bucket = exponent * SUB_BUCKETS + int((mantissa - 0.5) * 2 * SUB_BUCKETS)
+        else:
+            bucket = bucket_of(value)
+        buckets = self.buckets
+        buckets[bucket] = buckets.get(bucket, 0) + 1
 
     def merge(self, other: LogHistogram) -> None:
         self.count += other.count

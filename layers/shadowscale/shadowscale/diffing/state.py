@@ -17,34 +17,28 @@ The contract with the adapter (S3 keys are a suggestion):
 A crash before the manifest is written leaves the old state whole: the object is processed again on
 retry, and its identity, recorded only in the new manifest, cannot have been counted twice.
 
-Encoding: a 4-byte magic, then orjson. A waiting half travels as one JSON array (about 200 bytes) with
-a per-window table of object keys; the content is not compressed: zlib, even at level 1, cost more CPU
-than the rest of a state round trip (measured with bench/diff_bench.py), and S3 does not charge by size.
+Encoding: a 4-byte magic, then orjson. A window's waiting halves travel as columns (one JSON array per
+field, transposed in C both ways) with a per-window table of object keys; the content is not compressed:
+zlib, even at level 1, cost more CPU than the rest of a state round trip (measured with
+bench/diff_bench.py), and S3 does not charge by size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Protocol
 
 import orjson
 
 from shadowscale.diffing.pairing import (
-    EVENT,
-    FINGERPRINT,
-    INFERENCE,
-    KEY,
-    LINE,
-    OUT_DATA,
-    OUT_ENCODING,
-    OUT_TYPE,
-    TIME,
     Half,
 )
 from shadowscale.errors import DiffStateCorrupt
 
 MANIFEST_MAGIC = b"SSM1"
 WINDOW_MAGIC = b"SSW1"
+WINDOW_VERSION = 2  # halves stored as columns; version 1 (one array per half) is still read
 
 
 @dataclass(frozen=True, order=True)
@@ -129,56 +123,83 @@ class WindowContent:
 
 def encode_window(index: int, production: list[Half], shadow: list[Half], tally: dict[str, Any]) -> bytes:
     keys: dict[str, int] = {}
-    # The window index is implied, and each object key becomes its index in `keys`.
-    packed_production = [
-        (h[EVENT], h[INFERENCE], h[FINGERPRINT], h[TIME], h[OUT_ENCODING], h[OUT_TYPE], h[OUT_DATA],
-         keys.setdefault(h[KEY], len(keys)), h[LINE])
-        for h in production
-    ]  # fmt: skip
-    packed_shadow = [
-        (h[EVENT], h[INFERENCE], h[FINGERPRINT], h[TIME], h[OUT_ENCODING], h[OUT_TYPE], h[OUT_DATA],
-         keys.setdefault(h[KEY], len(keys)), h[LINE])
-        for h in shadow
-    ]  # fmt: skip
     payload = {
-        "v": 1,
+        "v": WINDOW_VERSION,
         "index": index,
+        "production": _columns(production, keys),
+        "shadow": _columns(shadow, keys),
         "keys": list(keys),
-        "production": packed_production,
-        "shadow": packed_shadow,
         "tally": tally,
     }
     return WINDOW_MAGIC + orjson.dumps(payload)
 
 
+def _columns(halves: list[Half], keys: dict[str, int]) -> list[Any]:
+    """Halves as columns (transposed in C, not rebuilt one by one), without the window index, which the
+    window implies; each object key becomes its position in `keys`."""
+    if not halves:
+        return []
+    events, inferences, prints, times, _, encodings, types, data, object_keys, lines = zip(*halves, strict=True)
+    for object_key in dict.fromkeys(object_keys):
+        keys.setdefault(object_key, len(keys))
+    return [events, inferences, prints, times, encodings, types, data, list(map(keys.__getitem__, object_keys)), lines]
+
+
 def decode_window(blob: bytes, index: int) -> WindowContent:
-    payload = _open(blob, WINDOW_MAGIC, "window")
+    payload = _open(blob, WINDOW_MAGIC, "window", (1, WINDOW_VERSION))
     if payload["index"] != index:
         raise DiffStateCorrupt(f"window blob holds window {payload['index']}, expected {index}")
     keys = payload["keys"]
     try:
-        production: list[Half] = [
-            (event, inference, body_print, when, index, encoding, content_type, data, keys[key], line)
-            for event, inference, body_print, when, encoding, content_type, data, key, line in payload["production"]
-        ]
-        shadow: list[Half] = [
-            (event, inference, body_print, when, index, encoding, content_type, data, keys[key], line)
-            for event, inference, body_print, when, encoding, content_type, data, key, line in payload["shadow"]
-        ]
+        if payload["v"] == 1:
+            production = _rows_v1(payload["production"], index, keys)
+            shadow = _rows_v1(payload["shadow"], index, keys)
+        else:
+            production = _rows(payload["production"], index, keys)
+            shadow = _rows(payload["shadow"], index, keys)
     except (ValueError, IndexError, TypeError) as exc:
         raise DiffStateCorrupt(f"window {index}: malformed waiting half ({exc})") from exc
     return WindowContent(production=production, shadow=shadow, tally=payload["tally"])
 
 
-def _open(blob: bytes, magic: bytes, what: str) -> dict[str, Any]:
+def _rows(columns: list[Any], index: int, keys: list[str]) -> list[Half]:
+    if not columns:
+        return []
+    events, inferences, prints, times, encodings, types, data, key_ids, lines = columns
+    return list(
+        zip(
+            events,
+            inferences,
+            prints,
+            times,
+            repeat(index, len(events)),
+            encodings,
+            types,
+            data,
+            map(keys.__getitem__, key_ids),
+            lines,
+            strict=True,
+        )
+    )
+
+
+def _rows_v1(rows: list[Any], index: int, keys: list[str]) -> list[Half]:
+    """Version 1 stored one array per half (windows written before version 2 still load)."""
+    return [
+        (event, inference, body_print, when, index, encoding, content_type, data, keys[key], line)
+        for event, inference, body_print, when, encoding, content_type, data, key, line in rows
+    ]
+
+
+def _open(blob: bytes, magic: bytes, what: str, versions: tuple[int, ...] = (1,)) -> dict[str, Any]:
     if not blob.startswith(magic):
         raise DiffStateCorrupt(f"not a shadowscale diff {what} (magic {blob[:4]!r})")
     try:
         payload: dict[str, Any] = orjson.loads(memoryview(blob)[len(magic) :])
     except orjson.JSONDecodeError as exc:
         raise DiffStateCorrupt(f"unreadable diff {what}: {exc}") from exc
-    if payload.get("v") != 1:
-        raise DiffStateCorrupt(f"diff {what} version {payload.get('v')!r} is not 1")
+    if payload.get("v") not in versions:
+        raise DiffStateCorrupt(f"diff {what} version {payload.get('v')!r} is not one of {versions}")
     return payload
 
 

@@ -49,7 +49,7 @@ from shadowscale.models.diff import (
     PipelineLedger,
     RunningDiffSummary,
     diffs_prefix,
-    test_of_capture_key,
+    shadow_test_of_capture_key,
 )
 
 STATE_MAGIC = b"SSP1"
@@ -156,7 +156,7 @@ class CaptureDiffPipeline:
         outcomes: dict[str, ObjectOutcome] = {}
         groups: dict[str, list[CaptureObjectRef]] = {}
         for ref in refs:
-            test_id = test_of_capture_key(ref.key)
+            test_id = shadow_test_of_capture_key(ref.key)
             if test_id is None:
                 outcomes[ref.key] = self._reject_unrouted(ref)
             else:

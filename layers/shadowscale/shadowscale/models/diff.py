@@ -533,7 +533,7 @@ CAPTURE_ROOT = "capture"
 DIFFS_ROOT = "diffs"
 
 
-def test_of_capture_key(key: str) -> str | None:
+def shadow_test_of_capture_key(key: str) -> str | None:
     """The shadow test a capture object belongs to: its keys are capture/<test>/<endpoint>/<variant>/..."""
     parts = key.split("/")
     if len(parts) == 9 and parts[0] == CAPTURE_ROOT and parts[1]:
