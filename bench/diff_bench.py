@@ -14,8 +14,10 @@ pairs, exact matches, within-tolerance pairs, label agreement, difference percen
 child's VmHWM (its ru_maxrss would carry the parent's peak across exec; the data is generated in yet
 another child, so the parent stays small anyway). The engine runs twice:
   engine   one DiffEngine for the whole stream, finalise_due() after every object (a warm worker);
-  lambda   what the Lambda does per object: a new DiffEngine from the stored state, process, finalise,
-           export, commit (state round trip through bytes every time).
+  lambda   what the deployed function does: the real CaptureDiffPipeline over an in-memory, request-counting
+           S3, one batch per 30 s of deliveries (the event source mapping's batching window): state read,
+           objects diffed, windows closed, state committed, running summary written; then the close. Its
+           S3 requests and batches feed the cost model.
 The baseline reads each object with pd.read_json(lines=True), json_normalize, concatenates each variant,
 merges on eventId and compares the parsed answers with numpy: it joins on eventId only (no inferenceId or
 fingerprint cascade, no time windows, no state), validates no record, and computes only what it reports
@@ -41,7 +43,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +86,28 @@ S3_GET = 0.0004 / 1000
 SQS_REQUEST = 0.40 / 1_000_000
 LAMBDA_MEMORY_MB = 1769  # one full vCPU: the one-core speed measured here applies
 CAPTURE_RPS = 1000.0
-INSTANCES_PER_VARIANT = 2  # each writes one capture object per minute (SageMaker batches its writes)
-PAIRING_WINDOW_SECONDS = 120  # DiffConfig default: one summary object per window
-WINDOWS_WRITTEN_PER_OBJECT = 2  # a one-minute object touches one or two two-minute windows
-WINDOWS_READ_PER_OBJECT = 4  # those and their neighbours
+BATCH_WINDOW_SECONDS = 30  # the event source mapping's MaximumBatchingWindowInSeconds (template.yaml)
+
+
+@dataclass(frozen=True)
+class PipelineRequests:
+    """What the real pipeline (CaptureDiffPipeline over a counting S3) did in the lambda-mode run."""
+
+    traffic_seconds: float
+    objects: int
+    batches: int
+    s3_gets: int  # capture objects, manifests, window blobs
+    s3_puts: int  # window blobs, manifests, summaries, window files
 
 
 @dataclass(frozen=True)
 class CostModel:
     pairs: int
     capture_objects: float
+    lambda_invocations: float
     s3_put_capture: float
-    s3_get_capture: float
-    s3_state_requests: float
-    s3_summary_requests: float
+    s3_pipeline_gets: float
+    s3_pipeline_puts: float
     sqs: float
     lambda_requests: float
     lambda_gb_seconds: float
@@ -106,30 +116,30 @@ class CostModel:
     total: float
 
 
-def cost_per_million_pairs(lambda_pairs_per_second: float) -> CostModel:
-    """Per million request pairs at CAPTURE_RPS with 100 % capture of both variants."""
+def cost_per_million_pairs(lambda_pairs_per_second: float, measured: PipelineRequests) -> CostModel:
+    """Per million request pairs at CAPTURE_RPS with 100 % capture of both variants. SageMaker writes one
+    object per instance and minute whatever the request rate, so the pipeline's S3 requests and batches
+    per second of traffic, measured here at a lower rate, carry over; CPU scales with the pairs."""
     pairs = 1_000_000
     seconds = pairs / CAPTURE_RPS
-    objects = 2 * INSTANCES_PER_VARIANT * seconds / 60  # both variants
-    windows = seconds / PAIRING_WINDOW_SECONDS
+    scale = seconds / measured.traffic_seconds
+    objects = measured.objects * scale
+    batches = measured.batches * scale
     put_capture = objects * S3_PUT  # SageMaker writes them into our bucket: we pay the PUTs
-    get_capture = objects * S3_GET
-    # Per invocation: manifest GET + PUT, window GETs and PUTs (deletes are free).
-    state = objects * ((1 + WINDOWS_READ_PER_OBJECT) * S3_GET + (1 + WINDOWS_WRITTEN_PER_OBJECT) * S3_PUT)
-    # Per closed window: its summary PUT, and the test summary read and rewritten.
-    summaries = windows * (2 * S3_PUT + S3_GET)
-    sqs = objects * 3 * SQS_REQUEST  # S3 sends, Lambda receives and deletes (empty long polls aside)
-    invocations = objects * LAMBDA_REQUEST
+    gets = measured.s3_gets * scale * S3_GET
+    puts = measured.s3_puts * scale * S3_PUT
+    sqs = (objects + 2 * batches) * SQS_REQUEST  # S3 sends each; each batch is one receive and one delete
+    invocations = batches * LAMBDA_REQUEST
     gb_seconds = pairs / lambda_pairs_per_second * LAMBDA_MEMORY_MB / 1024
     compute = gb_seconds * LAMBDA_ARM_GB_SECOND
-    total = put_capture + get_capture + state + summaries + sqs + invocations + compute
+    total = put_capture + gets + puts + sqs + invocations + compute
     return CostModel(
         pairs=pairs,
         capture_objects=objects,
+        lambda_invocations=batches,
         s3_put_capture=put_capture,
-        s3_get_capture=get_capture,
-        s3_state_requests=state,
-        s3_summary_requests=summaries,
+        s3_pipeline_gets=gets,
+        s3_pipeline_puts=puts,
         sqs=sqs,
         lambda_requests=invocations,
         lambda_gb_seconds=gb_seconds,
@@ -217,26 +227,108 @@ def work_engine(delivery: list[dict[str, str]]) -> dict[str, Any]:
     return _engine_result(summaries)
 
 
-def work_lambda(delivery: list[dict[str, str]]) -> dict[str, Any]:
-    from shadowscale.diffing.engine import DiffEngine
-    from shadowscale.diffing.state import InMemoryDiffState
+class CountingStore:
+    """The pipeline's S3 in memory, counting requests; capture objects are read from the data directory."""
 
-    config = _config()
-    store = InMemoryDiffState()
-    summaries = []
-    largest_state = 0
+    def __init__(self, paths: dict[str, str]) -> None:
+        self.paths = paths
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self.config = _config()
+        self.gets = self.puts = 0
+
+    def read_capture(self, key: str) -> Any:  # noqa: ANN401
+        from shadowscale.adapters.diff_store import CaptureBody
+
+        self.gets += 1
+        return CaptureBody(Path(self.paths[key]).read_bytes(), key)
+
+    def load_config(self, test_id: str) -> DiffConfig | None:
+        return self.config
+
+    def load_state(self, prefix: str) -> Any:  # noqa: ANN401
+        from shadowscale.adapters.diff_store import StoredState
+
+        self.gets += 1
+        found = self.objects.get(f"{prefix}state/manifest.bin")
+        return StoredState(found[0], found[1]) if found else StoredState(None, None)
+
+    def load_window(self, prefix: str, ref: Any) -> bytes:  # noqa: ANN401
+        self.gets += 1
+        return self.objects[f"{prefix}state/windows/{ref.name}.bin"][0]
+
+    def write_windows(self, prefix: str, blobs: dict[Any, bytes]) -> None:
+        for ref, blob in blobs.items():
+            self.put(f"{prefix}state/windows/{ref.name}.bin", blob)
+
+    def commit(self, prefix: str, manifest: bytes, expected_version: str | None) -> None:
+        self.put(f"{prefix}state/manifest.bin", manifest)
+
+    def delete_windows(self, prefix: str, refs: tuple[Any, ...]) -> None:
+        for ref in refs:  # DELETE requests are free
+            self.objects.pop(f"{prefix}state/windows/{ref.name}.bin", None)
+
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:
+        self.puts += 1
+        self.objects[key] = (body, str(self.puts))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.current = datetime.fromtimestamp(0).astimezone()
+
+    def now(self) -> datetime:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class _NoMetrics:
+    def publish(self, metrics: Any, at: datetime) -> None:  # noqa: ANN401
+        return None
+
+    def count(self, name: str, value: float) -> None:
+        return None
+
+
+def work_lambda(delivery: list[dict[str, str]]) -> dict[str, Any]:
+    """What the deployed function does: the real CaptureDiffPipeline, one state round trip per batch of the
+    notifications that arrive within the event source mapping's batching window."""
+    from shadowscale.domain.capture_diff import CaptureDiffPipeline
+    from shadowscale.models.diff import CaptureObjectRef, CloseDiffs, shadow_test_of_capture_key
+
+    store = CountingStore({item["key"]: item["path"] for item in delivery})
+    clock = _Clock()
+    pipeline = CaptureDiffPipeline(store, _NoMetrics(), clock)
+    batches: list[list[dict[str, str]]] = []
     for item in delivery:
-        body = Path(item["path"]).read_bytes()
-        engine = DiffEngine(config, store.manifest, store)
-        engine.process_object(item["key"], item["etag"], body)
-        summaries += engine.finalise_due(datetime.fromisoformat(item["delivered_at"]))
-        engine.assert_accounting()
-        store.commit(engine.export())
-        largest_state = max(largest_state, store.stored_bytes)
-    engine = DiffEngine(config, store.manifest, store)
-    summaries += engine.close_all()
-    store.commit(engine.export())
-    return {**_engine_result(summaries), "largest_state_bytes": largest_state, "commits": store.commits}
+        due = datetime.fromisoformat(item["delivered_at"])
+        if batches and due - datetime.fromisoformat(batches[-1][0]["delivered_at"]) < timedelta(
+            seconds=BATCH_WINDOW_SECONDS
+        ):
+            batches[-1].append(item)
+        else:
+            batches.append([item])
+    for batch in batches:
+        clock.current = datetime.fromisoformat(batch[-1]["delivered_at"]) + timedelta(seconds=BATCH_WINDOW_SECONDS)
+        outcomes = pipeline.process([CaptureObjectRef(key=item["key"], etag=item["etag"]) for item in batch])
+        if any(outcome.status != "processed" for outcome in outcomes):
+            raise RuntimeError(f"the pipeline did not process every object: {outcomes}")
+    ended = clock.current
+    clock.current += timedelta(seconds=store.config.allowed_lateness_seconds + 1)
+    test_id = shadow_test_of_capture_key(delivery[0]["key"]) or ""
+    final = pipeline.close(CloseDiffs(test_id=test_id, ended_at=ended))
+    if final is None or not final.final:
+        raise RuntimeError(f"the close did not finalise the test: {final}")
+    first = datetime.fromisoformat(delivery[0]["delivered_at"])
+    requests = PipelineRequests(
+        traffic_seconds=(ended - first).total_seconds(),
+        objects=len(delivery),
+        batches=len(batches) + 1,
+        s3_gets=store.gets,
+        s3_puts=store.puts,
+    )
+    return {**_engine_result([final]), "requests": asdict(requests)}
 
 
 def work_pandas(delivery: list[dict[str, str]]) -> dict[str, Any]:
@@ -305,7 +397,8 @@ def run_worker(mode: str, data: Path, cpu: int) -> None:
         import orjson  # noqa: F401
     else:
         import shadowscale.diffing.engine
-        import shadowscale.diffing.state  # noqa: F401
+        import shadowscale.diffing.state
+        import shadowscale.domain.capture_diff  # noqa: F401
     started = time.perf_counter()
     result = WORKERS[mode](delivery)
     elapsed = time.perf_counter() - started
@@ -395,7 +488,7 @@ def main() -> None:
     lambda_speedup = lambda_speed / pandas_speed
     memory_share = results["engine-large"]["peak_mb"] / results["pandas-large"]["peak_mb"]
     growth = results["engine-large"]["peak_mb"] / results["engine-small"]["peak_mb"]
-    cost = cost_per_million_pairs(lambda_speed)
+    cost = cost_per_million_pairs(lambda_speed, PipelineRequests(**results["lambda-large"]["requests"]))
     targets = {
         "speedup": {"value": speedup, "target": f">= {TARGET_SPEEDUP}x", "verdict": verdict(speedup >= TARGET_SPEEDUP)},
         "memory_share": {
@@ -463,12 +556,11 @@ def main() -> None:
                 "cost_per_million_pairs": asdict(cost),
                 "cost_assumptions": {
                     "capture_requests_per_second": CAPTURE_RPS,
-                    "instances_per_variant": INSTANCES_PER_VARIANT,
                     "capture_objects_per_instance_minute": 1,
                     "lambda_memory_mb": LAMBDA_MEMORY_MB,
                     "lambda_speed_pairs_per_second": lambda_speed,
-                    "windows_read_per_object": WINDOWS_READ_PER_OBJECT,
-                    "windows_written_per_object": WINDOWS_WRITTEN_PER_OBJECT,
+                    "measured_pipeline_requests": results["lambda-large"]["requests"],
+                    "batch_window_seconds": BATCH_WINDOW_SECONDS,
                     "prices_usd": {
                         "lambda_arm_gb_second": LAMBDA_ARM_GB_SECOND,
                         "lambda_request": LAMBDA_REQUEST,

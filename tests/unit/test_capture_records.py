@@ -191,7 +191,8 @@ class TestMalformedLines:
 
 
 class TestEngineReadsAsTheReader:
-    """DiffEngine.process_object inlines CaptureReader.records(): both must quarantine alike."""
+    """DiffEngine.process_object reads through CaptureReader.records(): what it quarantines, and holds, is
+    exactly what the reader rejects and yields."""
 
     def test_given_every_kind_of_line_when_processed_then_engine_quarantines_as_the_reader(self) -> None:
         def changed(path: tuple[str, ...], value: Any, event_id: str = "x") -> dict[str, Any]:
@@ -225,6 +226,8 @@ class TestEngineReadsAsTheReader:
             changed(("eventMetadata", "eventId"), KeyError),
             changed(("captureData", "endpointInput", "encoding"), "XML", "e1"),
             changed(("captureData", "endpointOutput", "encoding"), 3, "e2"),
+            changed(("captureData", "endpointOutput", "encoding"), ["JSON"], "e3"),
+            changed(("captureData", "endpointInput", "encoding"), {"CSV": 1}, "e4"),
             changed(("captureData", "endpointInput", "data"), 42, "d1"),
             changed(("captureData", "endpointOutput", "observedContentType"), None, "d2"),
             changed(("captureData", "endpointInput", "encoding"), "JSON", "j1"),  # "1.5,2.5,3.5" is not JSON
@@ -239,3 +242,6 @@ class TestEngineReadsAsTheReader:
         assert result.records_read == reader.lines_read
         assert [(q.line, q.reason, q.detail) for q in result.quarantine] == [tuple(m) for m in reader.malformed]
         assert result.pending == len(records)
+        assert ("invalid-field", "captureData.endpointOutput.encoding is a list, not str") in {
+            (q.reason, q.detail) for q in result.quarantine
+        }

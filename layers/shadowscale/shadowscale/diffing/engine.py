@@ -22,8 +22,6 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from shadowscale.diffing.comparators import Comparator, ComparatorChoice, ExampleRenderer, Verdict
 from shadowscale.diffing.pairing import (
     BY_EVENT_ID,
@@ -49,16 +47,11 @@ from shadowscale.diffing.pairing import (
 )
 from shadowscale.diffing.records import (
     DECODERS,
-    MILLIS_TAIL,
-    SECONDS_CACHE,
     CaptureKey,
+    CaptureReader,
     MalformedLine,
     decompress,
-    diagnose,
     parse_capture_key,
-    payload_problem,
-    record_time_ms,
-    unparsable_line,
 )
 from shadowscale.diffing.state import (
     Manifest,
@@ -130,17 +123,12 @@ class DiffEngine:
             return ObjectResult(key=key, etag=etag, side=SIDE_NAMES[side], status="duplicate")
 
         text, problems = decompress(body)
-        malformed: list[MalformedLine] = []
         windows = self._windows
         window_ms = self._window_ms
         finalised = self._manifest.finalised_through
         pending = self._pending
-        # CaptureReader.records() and the pairing cascade (see pairing.py) are inlined below on local names:
-        # they run once per record, and calls, attribute lookups and tuples are most of what a record costs.
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
-        seconds_of = SECONDS_CACHE.get
-        millis_of = MILLIS_TAIL.get
+        # The pairing cascade (see pairing.py) is inlined below on local names: it runs once per record, and
+        # calls and attribute lookups are most of what a record costs.
         mine_by_event, mine_by_inference, mine_by_print = pending.indexes(side)
         other = 1 - side
         producing = side == PRODUCTION
@@ -158,68 +146,20 @@ class DiffEngine:
         current = -1
         here = OpenWindow(WindowTally(), generation=0)  # a placeholder until the first record
         late = False
-        view = memoryview(text)  # each line is parsed in place, not copied
-        find = text.find
-        size = len(text)
-        start = line = blank = 0
-        while start < size:
-            end = find(b"\n", start)
-            if end < 0:
-                end = size
-            line += 1
-            raw = view[start:end]
-            start = end + 1
-            try:
-                record = loads(raw)
-            except decode_error as exc:
-                problem = unparsable_line(line, raw, exc)
-                if problem is None:
-                    blank += 1
-                else:
-                    malformed.append(problem)
-                continue
-            try:
-                captured = record["captureData"]
-                given = captured["endpointInput"]
-                answered = captured["endpointOutput"]
-                metadata = record["eventMetadata"]
-                event_id = metadata["eventId"]
-                inference_id = metadata.get("inferenceId")
-                when_text = metadata["inferenceTime"]
-                in_encoding = given["encoding"]
-                in_type = given["observedContentType"]
-                body_text = given["data"]
-                out_encoding = answered["encoding"]
-                out_type = answered["observedContentType"]
-                out_data = answered["data"]
-                seconds = seconds_of(when_text[:19])
-                millis = millis_of(when_text[19:])
-                if seconds is None or millis is None:
-                    when = record_time_ms(when_text, seconds)
-                else:
-                    when = seconds * 1000 + millis
-            except (KeyError, TypeError, AttributeError, ValueError, IndexError):
-                malformed.append(diagnose(line, record))
-                continue
-            if not (
-                type(event_id) is str
-                and event_id
-                and type(body_text) is str
-                and type(out_data) is str
-                and type(in_type) is str
-                and type(out_type) is str
-                and (inference_id is None or type(inference_id) is str)
-            ):
-                malformed.append(diagnose(line, record))
-                continue
-            if in_encoding != "CSV" or out_encoding not in decoders:
-                problem = payload_problem(line, in_encoding, out_encoding, body_text)
-                if problem is not None:
-                    malformed.append(problem)
-                    continue
-            if not inference_id:
-                inference_id = None
-
+        reader = CaptureReader(text)
+        malformed = reader.malformed
+        for (
+            line,
+            event_id,
+            inference_id,
+            when,
+            in_encoding,
+            in_type,
+            body_text,
+            out_encoding,
+            out_type,
+            out_data,
+        ) in reader.records():
             index = when // window_ms
             if index != current:
                 current = index
@@ -315,7 +255,7 @@ class DiffEngine:
 
         for (tally, how, comparator), count in identical_pairs.items():
             tally.add_pairs(how, comparator.identical, count)
-        lines_read = line - blank
+        lines_read = reader.lines_read
         quarantine = self._quarantine(capture, malformed, touched)
         ledger = self._manifest
         ledger.records_read += lines_read

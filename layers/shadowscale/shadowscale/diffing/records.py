@@ -243,6 +243,8 @@ class CaptureReader:
                 and type(out_data) is str
                 and type(in_type) is str
                 and type(out_type) is str
+                and type(in_encoding) is str
+                and type(out_encoding) is str
                 and (inference_id is None or type(inference_id) is str)
             ):
                 malformed.append(diagnose(line, record))
