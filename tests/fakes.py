@@ -13,6 +13,7 @@ from shadowscale.diffing.state import WindowRef
 from shadowscale.domain.ports import VariantUpdate
 from shadowscale.errors import (
     AwsServiceUnavailable,
+    CaptureObjectForbidden,
     DiffStateConflict,
     EndpointBusy,
     EndpointLocked,
@@ -181,6 +182,7 @@ class InMemoryDiffStore:
     commits: int = 0
     conflict_next_commit: bool = False
     fail_reads: set[str] = field(default_factory=set)
+    forbidden: set[str] = field(default_factory=set)
     fail_puts_matching: str | None = None
 
     def add(self, key: str, body: bytes) -> str:
@@ -199,6 +201,8 @@ class InMemoryDiffStore:
     def read_capture(self, key: str) -> StoredObject | None:
         if key in self.fail_reads:
             raise AwsServiceUnavailable(f"GetObject {key}: 503 SlowDown")
+        if key in self.forbidden:
+            raise CaptureObjectForbidden(f"GetObject {key}: AccessDenied")
         return self.objects.get(key)
 
     def load_config(self, test_id: str) -> DiffConfig | None:

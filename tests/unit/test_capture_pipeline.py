@@ -278,3 +278,26 @@ def test_backfill_keeps_its_own_state_and_closes_only_when_finished() -> None:
     assert (summary.paired, summary.exact_matches, summary.final) == (10, 5, True)
     assert world.store.keys(f"diffs/{TEST}/backfill/run-1/summary.json")
     assert SUMMARY not in world.store.objects
+
+
+def test_the_same_notification_twice_in_one_batch_is_one_object() -> None:
+    world = Pipeline()
+    production, shadow = pair_of_objects(world)
+
+    outcomes = world.pipeline.process([production, shadow, production])
+
+    assert [outcome.status for outcome in outcomes] == ["processed", "processed", "processed"]
+    assert (world.summary().paired, world.summary().objects_processed, world.summary().records_read) == (10, 2, 20)
+
+
+def test_an_object_s3_refuses_to_return_is_set_aside_with_the_reason_not_retried_forever() -> None:
+    # GIVEN capture encrypted with a key the function may not use
+    world = Pipeline()
+    production, shadow = pair_of_objects(world)
+    world.store.forbidden.add(shadow.key)
+
+    outcomes = world.pipeline.process([production, shadow])
+
+    assert [outcome.status for outcome in outcomes] == ["processed", "rejected"]
+    assert "AccessDenied" in outcomes[1].reason
+    assert world.store.json(world.store.keys(f"diffs/{TEST}/rejected/")[0])["key"] == shadow.key

@@ -32,6 +32,11 @@ class DiffStateCorrupt(ShadowscaleError):
     """Stored response-diff state could not be read back (wrong format or version)."""
 
 
+class CaptureObjectForbidden(InvalidEvent):
+    """S3 refuses to return a capture object (e.g. it is encrypted with a KMS key the function may not use):
+    no retry will help, so it is set aside with the reason."""
+
+
 class DiffStateConflict(ShadowscaleError):
     """Another writer committed a shadow test's diff state first; the batch is retried from the new state."""
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, raise_domain_error
 from shadowscale.diffing.state import WindowRef
-from shadowscale.errors import DiffStateConflict, DiffStateCorrupt
+from shadowscale.errors import CaptureObjectForbidden, DiffStateConflict, DiffStateCorrupt
 from shadowscale.models.diff import CloseDiffs, DiffConfig, diff_config_key
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+FORBIDDEN_CODES = frozenset({"AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException"})
 # S3 answers a conditional write that lost the race with 412; two racing first writes may see 409.
 CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 BINARY = "application/octet-stream"
@@ -53,8 +54,17 @@ class S3DiffStore:
     # --- inputs --------------------------------------------------------------------------------
 
     def read_capture(self, key: str) -> CaptureBody | None:
-        """The object's bytes and ETag; None if it is gone (expired or deleted since the notification)."""
-        return self._get(key, "capture object")
+        """The object's bytes and ETag; None if it is gone (expired or deleted since the notification).
+        Raises CaptureObjectForbidden if S3 will not return it to this function."""
+        try:
+            return self._get(key, "capture object")
+        except ClientError as exc:
+            if error_code(exc) in FORBIDDEN_CODES:
+                raise CaptureObjectForbidden(
+                    f"s3://{self.bucket}/{key}: {error_code(exc)} (capture encrypted with a KMS key this function"
+                    " may not use? grant its role kms:Decrypt)"
+                ) from exc
+            raise
 
     def load_config(self, test_id: str) -> DiffConfig | None:
         found = self._get(diff_config_key(test_id), "diff config")

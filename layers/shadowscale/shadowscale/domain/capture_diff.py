@@ -32,6 +32,7 @@ from shadowscale.diffing.state import WindowRef
 from shadowscale.domain.ports import Clock
 from shadowscale.errors import (
     AccountingMismatch,
+    CaptureObjectForbidden,
     DiffStateConflict,
     DiffStateCorrupt,
     InvalidCaptureObject,
@@ -237,7 +238,11 @@ class CaptureDiffPipeline:
         engine = DiffEngine(config, engine_manifest, _WindowsOf(self.store, prefix))
         self._publish_files(prefix, ledger.outbox)
 
-        outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in refs}
+        # The same notification twice in one batch is one object (the engine would call the second a duplicate).
+        unique: dict[tuple[str, str | None], CaptureObjectRef] = {}
+        for ref in refs:
+            unique.setdefault((ref.key, ref.etag), ref)
+        outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
         failed = [outcome for outcome in outcomes.values() if outcome.status == "failed"]
         ended = ended_at or ledger.ended_at
         now = self.clock.now()
@@ -295,6 +300,8 @@ class CaptureDiffPipeline:
             capture = self.store.read_capture(ref.key)
         except TransientAwsError as exc:
             return ObjectOutcome(key=ref.key, status="failed", test_id=test_id, reason=str(exc))
+        except CaptureObjectForbidden as exc:
+            return self._reject(test_id, ref, str(exc), prefix=prefix)
         if capture is None:
             # Expired or deleted since it was announced: nothing to read, and nothing a retry could find.
             return ObjectOutcome(key=ref.key, status="missing", test_id=test_id, reason="the object no longer exists")

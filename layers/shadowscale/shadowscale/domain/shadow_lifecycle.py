@@ -361,10 +361,15 @@ class ShadowLifecycle:
         diffs = shadow_test.diff_config(plan, snapshot, self.data_bucket) if snapshot is not None else None
         if diffs is not None:
             # Capture stops now but lands late: the pipeline closes the test's windows once it has.
-            self.diffs.close(
-                CloseDiffs(test_id=plan.test_id, ended_at=self.clock.now()),
-                delay_seconds=diffs.allowed_lateness_seconds,
-            )
+            try:
+                self.diffs.close(
+                    CloseDiffs(test_id=plan.test_id, ended_at=self.clock.now()),
+                    delay_seconds=diffs.allowed_lateness_seconds,
+                )
+            except Exception as exc:
+                logger.warning(
+                    "could not ask the diff pipeline to close", extra={"test": plan.test_id, "error": str(exc)}
+                )
         return Finalized(promoted=promoted, final_config=current, deleted=tuple(deleted), lock_released=released)
 
     # --- report ----------------------------------------------------------------------------------
