@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import math
 import re
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 import orjson
@@ -349,6 +350,19 @@ def _top_level_key(selector: tuple[str | int, ...] | None) -> str | None:
     return selector[0] if selector is not None and len(selector) == 1 and isinstance(selector[0], str) else None
 
 
+def rank_agreement(ours: Sequence[float], theirs: Sequence[float], top_k: int) -> tuple[bool, float]:
+    """Whether the two score vectors agree on the best class, and the share of their top k they have in
+    common. Best first; sorting is stable, reversed too, so ties keep the lower index first."""
+    classes = range(len(ours))
+    if top_k >= len(ours):  # every class is in the top k
+        return max(classes, key=ours.__getitem__) == max(classes, key=theirs.__getitem__), 1.0
+    ours_ranked = sorted(classes, key=ours.__getitem__, reverse=True)
+    theirs_ranked = sorted(classes, key=theirs.__getitem__, reverse=True)
+    if ours_ranked == theirs_ranked:  # the usual case: the same ranking, hence an overlap of 1.0
+        return True, 1.0
+    return ours_ranked[0] == theirs_ranked[0], len(set(ours_ranked[:top_k]).intersection(theirs_ranked[:top_k])) / top_k
+
+
 class ClassificationComparator:
     name = "classification"
 
@@ -413,16 +427,7 @@ class ClassificationComparator:
                 for index, (x, y) in enumerate(zip(a_scores, b_scores, strict=True)):
                     if x != y:
                         walk.numbers(x, y, path, index)
-                classes = range(len(a_scores))
-                if self.top_k >= len(a_scores):  # every class is in the top k
-                    argmax_agrees = max(classes, key=a_scores.__getitem__) == max(classes, key=b_scores.__getitem__)
-                    overlap = 1.0
-                else:
-                    # Best first; sorting is stable, reversed too, so ties keep the lower index first.
-                    ours_ranked = sorted(classes, key=a_scores.__getitem__, reverse=True)
-                    theirs_ranked = sorted(classes, key=b_scores.__getitem__, reverse=True)
-                    argmax_agrees = ours_ranked[0] == theirs_ranked[0]
-                    overlap = len(set(ours_ranked[: self.top_k]).intersection(theirs_ranked[: self.top_k])) / self.top_k
+                argmax_agrees, overlap = rank_agreement(a_scores, b_scores, self.top_k)
                 if not argmax_agrees:
                     walk.within = False
         if walk.exact and ours != theirs:
@@ -452,8 +457,7 @@ class ClassificationComparator:
         exact = within = label_agrees
         max_abs = max_rel = 0.0
         abs_tol, rel_tol = self.abs_tol, self.rel_tol
-        classes = range(len(a_scores))
-        for index in classes:
+        for index in range(len(a_scores)):
             x = a_scores[index]
             y = b_scores[index]
             if type(x) is not float or type(y) is not float:
@@ -476,17 +480,8 @@ class ClassificationComparator:
                     fields.append(f"{self.scores_path}[{index}]")
         if a_scores == b_scores:
             argmax_agrees, overlap = True, 1.0
-        elif self.top_k >= len(a_scores):  # every class is in the top k
-            argmax_agrees = max(classes, key=a_scores.__getitem__) == max(classes, key=b_scores.__getitem__)
-            overlap = 1.0
         else:
-            ours_ranked = sorted(classes, key=a_scores.__getitem__, reverse=True)
-            theirs_ranked = sorted(classes, key=b_scores.__getitem__, reverse=True)
-            if ours_ranked == theirs_ranked:  # the usual case: the same top k, hence an overlap of 1.0
-                argmax_agrees, overlap = True, 1.0
-            else:
-                argmax_agrees = ours_ranked[0] == theirs_ranked[0]
-                overlap = len(set(ours_ranked[: self.top_k]).intersection(theirs_ranked[: self.top_k])) / self.top_k
+            argmax_agrees, overlap = rank_agreement(a_scores, b_scores, self.top_k)
         if not argmax_agrees:
             within = False
         if exact and ours != theirs:
