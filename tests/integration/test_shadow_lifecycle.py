@@ -368,8 +368,9 @@ def test_a_user_abort_restores_the_endpoint_through_the_cleanup_function(cloud: 
             run.finish(until=lambda _: cloud.stepfunctions.waiting > 0)
             if cloud.in_state(run.execution_arn, "Bake"):
                 break
+            held = cloud.stepfunctions.holds
             cloud.stepfunctions.let_one_pass()
-            run.finish(until=lambda _: cloud.stepfunctions.waiting == 0)
+            run.finish(until=lambda _, held=held: cloud.stepfunctions.holds > held)
         assert (
             cloud.client("sagemaker").describe_endpoint(EndpointName="abort-me")["ShadowProductionVariants"][0][
                 "VariantName"

@@ -75,6 +75,7 @@ class StepFunctionsOnTheClock:
     _open: threading.Event = field(default_factory=threading.Event)
     _passes: int = 0
     waiting: int = 0  # executions stopped at a held Wait state
+    holds: int = 0  # Wait states held so far: a test waits for it to grow (`waiting` may drop and rise unseen)
 
     def hold_waits(self) -> None:
         self._open.clear()
@@ -115,6 +116,8 @@ class StepFunctionsOnTheClock:
 
         def wait_interval(function: Any, env: Any, wait_seconds: int) -> None:  # noqa: ANN401
             if not gaps._may_pass():
+                with gaps.lock:
+                    gaps.holds += 1
                 gaps.waiting += 1
                 while not gaps._may_pass():
                     if not env.is_running():  # stopped while held: the execution ends here
