@@ -237,16 +237,16 @@ class CountingStore:
         self.gets = self.puts = 0
 
     def read_capture(self, key: str) -> Any:  # noqa: ANN401
-        from shadowscale.adapters.diff_store import CaptureBody
+        from shadowscale.domain.ports import StoredBytes
 
         self.gets += 1
-        return CaptureBody(Path(self.paths[key]).read_bytes(), key)
+        return StoredBytes(Path(self.paths[key]).read_bytes(), key)
 
     def load_config(self, test_id: str) -> DiffConfig | None:
         return self.config
 
     def load_state(self, prefix: str) -> Any:  # noqa: ANN401
-        from shadowscale.adapters.diff_store import StoredState
+        from shadowscale.domain.ports import StoredState
 
         self.gets += 1
         found = self.objects.get(f"{prefix}state/manifest.bin")

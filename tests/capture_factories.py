@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from shadowscale.diffing.engine import DiffEngine
-from shadowscale.diffing.state import InMemoryDiffState
+from shadowscale.diffing.state import StateExport, WindowRef
 from shadowscale.models.diff import DiffConfig, DiffSummary, ObjectResult
 
 ENDPOINT = "fraud-detector"
@@ -83,6 +83,29 @@ def lines(*records: dict[str, Any] | bytes) -> bytes:
 
 def key(variant: str, at: datetime, name: str = "0000") -> str:
     return f"{PREFIX}/{ENDPOINT}/{variant}/{at:%Y/%m/%d/%H}/{at:%M-%S}-{at.microsecond // 1000:03d}-{name}.jsonl"
+
+
+@dataclass
+class InMemoryDiffState:
+    """The whole state of one test in memory: what the S3 adapter does, minus S3 (tests)."""
+
+    manifest: bytes | None = None
+    windows: dict[WindowRef, bytes] = field(default_factory=dict)
+    commits: int = 0
+
+    def load_window(self, ref: WindowRef) -> bytes:
+        return self.windows[ref]
+
+    def commit(self, export: StateExport) -> None:
+        self.windows.update(export.windows)
+        self.manifest = export.manifest
+        for ref in export.obsolete:
+            self.windows.pop(ref, None)
+        self.commits += 1
+
+    @property
+    def stored_bytes(self) -> int:
+        return len(self.manifest or b"") + sum(len(blob) for blob in self.windows.values())
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from shadowscale.diffing.state import WindowRef
-from shadowscale.domain.ports import VariantUpdate
+from shadowscale.domain.ports import StoredBytes, StoredState, VariantUpdate
 from shadowscale.errors import (
     AwsServiceUnavailable,
     CaptureObjectForbidden,
@@ -161,23 +161,11 @@ class RecordingQuarantine:
         self.quarantined.append((function, reason, event))
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    body: bytes
-    etag: str
-
-
-@dataclass(frozen=True)
-class StoredState:
-    manifest: bytes | None
-    version: str | None
-
-
 @dataclass
 class InMemoryDiffStore:
     """The diff pipeline's S3 in memory: objects by key with ETags, conditional commits, injectable faults."""
 
-    objects: dict[str, StoredObject] = field(default_factory=dict)
+    objects: dict[str, StoredBytes] = field(default_factory=dict)
     configs: dict[str, DiffConfig] = field(default_factory=dict)
     commits: int = 0
     conflict_next_commit: bool = False
@@ -187,7 +175,7 @@ class InMemoryDiffStore:
 
     def add(self, key: str, body: bytes) -> str:
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
-        self.objects[key] = StoredObject(body, etag)
+        self.objects[key] = StoredBytes(body, etag)
         return etag
 
     def json(self, key: str) -> Any:
@@ -198,7 +186,7 @@ class InMemoryDiffStore:
 
     # --- the DiffStore port ---------------------------------------------------------------------
 
-    def read_capture(self, key: str) -> StoredObject | None:
+    def read_capture(self, key: str) -> StoredBytes | None:
         if key in self.fail_reads:
             raise AwsServiceUnavailable(f"GetObject {key}: 503 SlowDown")
         if key in self.forbidden:

@@ -151,6 +151,7 @@ def test_a_vanished_object_is_reported_missing_not_retried() -> None:
     world = Pipeline()
     gone = CaptureObjectRef(key=key(PRODUCTION, T0, "gone"), etag="x")
     assert world.pipeline.process([gone])[0].status == "missing"
+    assert world.metrics.counters["CaptureObjectsMissing"] == 1
 
 
 def test_malformed_lines_are_quarantined_to_a_file_with_their_line_numbers() -> None:

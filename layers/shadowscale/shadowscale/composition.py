@@ -5,23 +5,16 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
 from shadowscale.adapters import clients
 from shadowscale.adapters.autoscaling import VariantScalableTargets
 from shadowscale.adapters.clock import SystemClock
-from shadowscale.adapters.deferrals import Quarantine, QueueDeferrals
+from shadowscale.adapters.deferrals import Quarantine
 from shadowscale.adapters.endpoint_state import DynamoEndpointState
-from shadowscale.adapters.policy_store import CachedPolicyStore, TableParameterProvider
-from shadowscale.adapters.sagemaker import SageMakerEndpoints
-from shadowscale.domain.autopilot import Autopilot
 from shadowscale.domain.ports import Clock
-from shadowscale.domain.retry import RetryBudget
-from shadowscale.entrypoints.capacity import CapacityEntryPoints
-from shadowscale.entrypoints.dedup import Dedup
 from shadowscale.settings import Settings, get_settings
 
-if TYPE_CHECKING:  # built on first use: the capacity functions' cold start never imports the shadow test
+if TYPE_CHECKING:  # each function's cold start imports only its own part, when it is built
+    from shadowscale.entrypoints.capacity import CapacityEntryPoints
     from shadowscale.entrypoints.capture_diff import CaptureDiffEntryPoints
     from shadowscale.entrypoints.shadow_test import ShadowTestEntryPoints
 
@@ -37,6 +30,16 @@ def set_clock(clock: Clock | None) -> None:
 
 
 def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -> CapacityEntryPoints:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from shadowscale.adapters.deferrals import QueueDeferrals
+    from shadowscale.adapters.policy_store import CachedPolicyStore, TableParameterProvider
+    from shadowscale.adapters.sagemaker import SageMakerEndpoints
+    from shadowscale.domain.autopilot import Autopilot
+    from shadowscale.domain.retry import RetryBudget
+    from shadowscale.entrypoints.capacity import CapacityEntryPoints
+    from shadowscale.entrypoints.dedup import Dedup
+
     dynamodb = clients.dynamodb()
     sqs = clients.sqs()
     autopilot = Autopilot(

@@ -7,13 +7,14 @@ State of one test (see diffing/state.py for the protocol):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, raise_domain_error
+from shadowscale.adapters.test_artifacts import S3Objects
 from shadowscale.diffing.state import WindowRef
+from shadowscale.domain.ports import StoredBytes, StoredState
 from shadowscale.errors import CaptureObjectForbidden, DiffStateConflict, DiffStateCorrupt
 from shadowscale.models.diff import CloseDiffs, DiffConfig, diff_config_key
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 FORBIDDEN_CODES = frozenset({"AccessDenied", "403", "KMS.AccessDeniedException", "KMS.DisabledException"})
 # S3 answers a conditional write that lost the race with 412; two racing first writes may see 409.
 CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
@@ -30,34 +30,19 @@ BINARY = "application/octet-stream"
 MAX_DELAY_SECONDS = 900
 
 
-@dataclass(frozen=True)
-class StoredState:
-    manifest: bytes | None
-    version: str | None  # the manifest's ETag, for the conditional commit
-
-
-@dataclass(frozen=True)
-class CaptureBody:
-    body: bytes
-    etag: str
-
-
-def _unquoted(etag: str) -> str:
-    return etag.strip('"')
-
-
 class S3DiffStore:
     def __init__(self, client: S3Client, bucket: str) -> None:
         self._client = client
+        self._objects = S3Objects(client)
         self.bucket = bucket
 
     # --- inputs --------------------------------------------------------------------------------
 
-    def read_capture(self, key: str) -> CaptureBody | None:
+    def read_capture(self, key: str) -> StoredBytes | None:
         """The object's bytes and ETag; None if it is gone (expired or deleted since the notification).
         Raises CaptureObjectForbidden if S3 will not return it to this function."""
         try:
-            return self._get(key, "capture object")
+            return self._objects.get(self.bucket, key)
         except ClientError as exc:
             if error_code(exc) in FORBIDDEN_CODES:
                 raise CaptureObjectForbidden(
@@ -67,7 +52,7 @@ class S3DiffStore:
             raise
 
     def load_config(self, test_id: str) -> DiffConfig | None:
-        found = self._get(diff_config_key(test_id), "diff config")
+        found = self._objects.get(self.bucket, diff_config_key(test_id))
         if found is None:
             return None
         try:
@@ -75,19 +60,16 @@ class S3DiffStore:
         except ValueError as exc:
             raise DiffStateCorrupt(f"s3://{self.bucket}/{diff_config_key(test_id)}: {exc}") from exc
 
-    def save_config(self, config: DiffConfig) -> None:
-        self.put(diff_config_key(config.shadow_test), config.model_dump_json(by_alias=True).encode())
-
     # --- state ---------------------------------------------------------------------------------
 
     def load_state(self, prefix: str) -> StoredState:
-        found = self._get(f"{prefix}state/manifest.bin", "diff manifest")
+        found = self._objects.get(self.bucket, f"{prefix}state/manifest.bin")
         if found is None:
             return StoredState(manifest=None, version=None)
         return StoredState(manifest=found.body, version=found.etag)
 
     def load_window(self, prefix: str, ref: WindowRef) -> bytes:
-        found = self._get(self._window_key(prefix, ref), "diff window")
+        found = self._objects.get(self.bucket, self._window_key(prefix, ref))
         if found is None:
             raise DiffStateCorrupt(f"the manifest under {prefix} names window {ref.name}, which is not stored")
         return found.body
@@ -112,7 +94,7 @@ class S3DiffStore:
             raise_domain_error(exc, f"PutObject s3://{self.bucket}/{key}")
 
     def delete_windows(self, prefix: str, refs: tuple[WindowRef, ...]) -> None:
-        """Best effort: a blob left behind is never read again (the lifecycle rule sweeps diffs/*/state/)."""
+        """Best effort: a blob left behind is never read again (no manifest names it)."""
         for ref in refs:
             try:
                 self._client.delete_object(Bucket=self.bucket, Key=self._window_key(prefix, ref))
@@ -122,25 +104,13 @@ class S3DiffStore:
     # --- outputs -------------------------------------------------------------------------------
 
     def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:
-        try:
-            self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
-        except ClientError as exc:
-            raise_domain_error(exc, f"PutObject s3://{self.bucket}/{key}")
+        self._objects.put(self.bucket, key, body, content_type)
 
     # -------------------------------------------------------------------------------------------
 
     @staticmethod
     def _window_key(prefix: str, ref: WindowRef) -> str:
         return f"{prefix}state/windows/{ref.name}.bin"
-
-    def _get(self, key: str, what: str) -> CaptureBody | None:
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=key)
-            return CaptureBody(body=response["Body"].read(), etag=_unquoted(response["ETag"]))
-        except ClientError as exc:
-            if error_code(exc) in MISSING_CODES:
-                return None
-            raise_domain_error(exc, f"GetObject ({what}) s3://{self.bucket}/{key}")
 
 
 class QueueDiffControl:

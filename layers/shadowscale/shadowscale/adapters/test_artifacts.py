@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, raise_domain_error
+from shadowscale.domain.ports import StoredBytes
 from shadowscale.models.shadow_test import TimelineEntry
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 SNS_SUBJECT_LIMIT = 100
 SNS_MESSAGE_LIMIT = 250_000
 
@@ -32,14 +34,22 @@ class S3Objects:
             raise_domain_error(exc, f"PutObject s3://{bucket}/{key}")
         return f"s3://{bucket}/{key}"
 
-    def get_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+    def get(self, bucket: str, key: str) -> StoredBytes | None:
+        """The object's bytes and (unquoted) ETag; None if there is no such key. Errors S3 gives for
+        anything else are mapped (raise_domain_error) or propagate as they are (e.g. AccessDenied)."""
         try:
-            body = self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            response = self._client.get_object(Bucket=bucket, Key=key)
+            return StoredBytes(body=response["Body"].read(), etag=response["ETag"].strip('"'))
         except ClientError as exc:
-            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+            if error_code(exc) in MISSING_CODES:
                 return None
             raise_domain_error(exc, f"GetObject s3://{bucket}/{key}")
-        loaded: dict[str, Any] = json.loads(body)
+
+    def get_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        found = self.get(bucket, key)
+        if found is None:
+            return None
+        loaded: dict[str, Any] = json.loads(found.body)
         return loaded
 
 

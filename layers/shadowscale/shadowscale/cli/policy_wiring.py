@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
-SCHEDULE_NAME_LIMIT = 64
 RULE_NAME_LIMIT = 64
 
 

@@ -33,7 +33,6 @@ from shadowscale.models.diff import QuarantineReason
 
 GZIP_MAGIC = b"\x1f\x8b"
 CSV, JSON, BASE64 = "CSV", "JSON", "BASE64"
-ENCODINGS = frozenset({CSV, JSON, BASE64})
 
 # A decoded payload: a JSON value (JSON), bytes (BASE64) or the text itself (CSV). Dynamic by nature.
 Decoded = Any

@@ -201,26 +201,3 @@ def _open(blob: bytes, magic: bytes, what: str, versions: tuple[int, ...] = (1,)
     if payload.get("v") not in versions:
         raise DiffStateCorrupt(f"diff {what} version {payload.get('v')!r} is not one of {versions}")
     return payload
-
-
-@dataclass
-class InMemoryDiffState:
-    """The whole state of one test in memory: what the S3 adapter does, minus S3 (tests, bench)."""
-
-    manifest: bytes | None = None
-    windows: dict[WindowRef, bytes] = field(default_factory=dict)
-    commits: int = 0
-
-    def load_window(self, ref: WindowRef) -> bytes:
-        return self.windows[ref]
-
-    def commit(self, export: StateExport) -> None:
-        self.windows.update(export.windows)
-        self.manifest = export.manifest
-        for ref in export.obsolete:
-            self.windows.pop(ref, None)
-        self.commits += 1
-
-    @property
-    def stored_bytes(self) -> int:
-        return len(self.manifest or b"") + sum(len(blob) for blob in self.windows.values())

@@ -19,6 +19,7 @@ Outputs, under diffs/<test>/ (or diffs/<test>/backfill/<run>/):
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ import orjson
 from shadowscale.diffing.engine import DiffEngine, object_identity
 from shadowscale.diffing.metrics import diff_metrics
 from shadowscale.diffing.state import WindowRef
-from shadowscale.domain.ports import Clock
+from shadowscale.domain.ports import Clock, DiffCloser, StoredBytes, StoredState
 from shadowscale.errors import (
     AccountingMismatch,
     CaptureObjectForbidden,
@@ -39,6 +40,7 @@ from shadowscale.errors import (
     TransientAwsError,
 )
 from shadowscale.models.diff import (
+    DIFFS_ROOT,
     CaptureObjectRef,
     CloseDiffs,
     ClosedWindow,
@@ -58,11 +60,11 @@ SUMMARY_FILE = "summary.json"
 
 
 class DiffStore(Protocol):
-    def read_capture(self, key: str) -> CaptureBodyLike | None: ...
+    def read_capture(self, key: str) -> StoredBytes | None: ...
 
     def load_config(self, test_id: str) -> DiffConfig | None: ...
 
-    def load_state(self, prefix: str) -> StoredStateLike: ...
+    def load_state(self, prefix: str) -> StoredState: ...
 
     def load_window(self, prefix: str, ref: WindowRef) -> bytes: ...
 
@@ -75,22 +77,6 @@ class DiffStore(Protocol):
     def put(self, key: str, body: bytes, content_type: str = "application/json") -> None: ...
 
 
-class CaptureBodyLike(Protocol):
-    @property
-    def body(self) -> bytes: ...
-
-    @property
-    def etag(self) -> str: ...
-
-
-class StoredStateLike(Protocol):
-    @property
-    def manifest(self) -> bytes | None: ...
-
-    @property
-    def version(self) -> str | None: ...
-
-
 class DiffMetricsSink(Protocol):
     def publish(self, metrics: DiffMetrics, at: datetime) -> None:
         """One closed window's metrics, stamped with the window's end."""
@@ -99,10 +85,6 @@ class DiffMetricsSink(Protocol):
     def count(self, name: str, value: float) -> None:
         """A pipeline counter (objects processed, rejected, conflicts...)."""
         ...
-
-
-class DiffCloser(Protocol):
-    def close(self, message: CloseDiffs, delay_seconds: int) -> None: ...
 
 
 def pack_state(engine_manifest: bytes, ledger: PipelineLedger) -> bytes:
@@ -202,7 +184,9 @@ class CaptureDiffPipeline:
             }
         if config is None:
             return {
-                ref.key: self._reject(test_id, ref, f"no shadow test {test_id!r}: its diff config is missing")
+                ref.key: self._reject(
+                    diffs_prefix(test_id), test_id, ref, f"no shadow test {test_id!r}: its diff config is missing"
+                )
                 for ref in refs
             }
         try:
@@ -243,7 +227,6 @@ class CaptureDiffPipeline:
         for ref in refs:
             unique.setdefault((ref.key, ref.etag), ref)
         outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
-        failed = [outcome for outcome in outcomes.values() if outcome.status == "failed"]
         ended = ended_at or ledger.ended_at
         now = self.clock.now()
         # Once the test has ended and late capture has had its time, whatever still waits is unpaired.
@@ -260,7 +243,7 @@ class CaptureDiffPipeline:
         sequence = ledger.sequence + 1
         outbox = tuple(ClosedWindow(sequence=sequence, summary=summary) for summary in closed)
         merged = [part for part in (ledger.closed, *closed) if part is not None]
-        tallies = [outcome.status for outcome in outcomes.values()]
+        tallies = Counter(outcome.status for outcome in outcomes.values())
         ledger = ledger.model_copy(
             update={
                 "sequence": sequence,
@@ -270,9 +253,9 @@ class CaptureDiffPipeline:
                 "outbox": outbox,
                 "ended_at": ended,
                 "final": closes_all,
-                "objects_processed": ledger.objects_processed + tallies.count("processed"),
-                "objects_duplicate": ledger.objects_duplicate + tallies.count("duplicate"),
-                "objects_rejected": ledger.objects_rejected + tallies.count("rejected"),
+                "objects_processed": ledger.objects_processed + tallies["processed"],
+                "objects_duplicate": ledger.objects_duplicate + tallies["duplicate"],
+                "objects_rejected": ledger.objects_rejected + tallies["rejected"],
             }
         )
         export = engine.export()
@@ -287,11 +270,8 @@ class CaptureDiffPipeline:
         running = self._running_summary(engine, config, ledger, now)
         if running is not None:
             self.store.put(f"{prefix}{SUMMARY_FILE}", _json(running.model_dump(mode="json", by_alias=True)))
-        for status in ("processed", "duplicate", "rejected"):
-            if tallies.count(status):
-                self.metrics.count(f"CaptureObjects{status.title()}", tallies.count(status))
-        if failed:
-            self.metrics.count("CaptureObjectsFailed", len(failed))
+        for status, count in tallies.items():
+            self.metrics.count(f"CaptureObjects{status.title()}", count)
         return outcomes, running
 
     def _diff_one(self, engine: DiffEngine, config: DiffConfig, prefix: str, ref: CaptureObjectRef) -> ObjectOutcome:
@@ -301,14 +281,14 @@ class CaptureDiffPipeline:
         except TransientAwsError as exc:
             return ObjectOutcome(key=ref.key, status="failed", test_id=test_id, reason=str(exc))
         except CaptureObjectForbidden as exc:
-            return self._reject(test_id, ref, str(exc), prefix=prefix)
+            return self._reject(prefix, test_id, ref, str(exc))
         if capture is None:
             # Expired or deleted since it was announced: nothing to read, and nothing a retry could find.
             return ObjectOutcome(key=ref.key, status="missing", test_id=test_id, reason="the object no longer exists")
         try:
             result = engine.process_object(ref.key, capture.etag, capture.body)
         except InvalidCaptureObject as exc:
-            return self._reject(test_id, ref, str(exc), prefix=prefix)
+            return self._reject(prefix, test_id, ref, str(exc))
         result.assert_accounting()
         if result.quarantine or result.problems:
             self._store_quarantine(prefix, result)
@@ -335,18 +315,19 @@ class CaptureDiffPipeline:
         }
         self.store.put(f"{prefix}quarantine/{name}.json", _json(document))
 
-    def _reject(self, test_id: str, ref: CaptureObjectRef, reason: str, *, prefix: str | None = None) -> ObjectOutcome:
+    def _reject(self, prefix: str, test_id: str, ref: CaptureObjectRef, reason: str) -> ObjectOutcome:
         """No retry can make this object part of the test: set aside with its reason, counted, not retried."""
-        name = hashlib.blake2b(ref.key.encode(), digest_size=12).hexdigest()
-        where = prefix if prefix is not None else diffs_prefix(test_id)
-        self.store.put(f"{where}rejected/{name}.json", _json({"key": ref.key, "etag": ref.etag, "reason": reason}))
+        self._set_aside(f"{prefix}rejected/", ref, reason)
         return ObjectOutcome(key=ref.key, status="rejected", test_id=test_id, reason=reason)
 
     def _reject_unrouted(self, ref: CaptureObjectRef) -> ObjectOutcome:
         reason = f"{ref.key!r} is not capture/<test>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>"
-        name = hashlib.blake2b(ref.key.encode(), digest_size=12).hexdigest()
-        self.store.put(f"diffs/_unrouted/{name}.json", _json({"key": ref.key, "etag": ref.etag, "reason": reason}))
+        self._set_aside(f"{DIFFS_ROOT}/_unrouted/", ref, reason)
         return ObjectOutcome(key=ref.key, status="rejected", reason=reason)
+
+    def _set_aside(self, folder: str, ref: CaptureObjectRef, reason: str) -> None:
+        name = hashlib.blake2b(ref.key.encode(), digest_size=12).hexdigest()
+        self.store.put(f"{folder}{name}.json", _json({"key": ref.key, "etag": ref.etag, "reason": reason}))
 
     def _publish_files(self, prefix: str, outbox: tuple[ClosedWindow, ...]) -> None:
         for window in outbox:

@@ -4,6 +4,7 @@ implement them in memory (tests/fakes.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,7 +15,30 @@ from shadowscale.models.events import DeferredChange
 from shadowscale.models.policy import CapacityPolicy
 
 if TYPE_CHECKING:  # the capacity functions never load the shadow-test models
+    from shadowscale.models.diff import CloseDiffs
     from shadowscale.models.shadow_test import ChartSeries, TimelineEntry, VariantStats
+
+
+@dataclass(frozen=True)
+class StoredBytes:
+    """An object's bytes and its (unquoted) ETag."""
+
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """A shadow test's stored diff state: its manifest (None for a new test) and that object's ETag."""
+
+    manifest: bytes | None
+    version: str | None
+
+
+class DiffCloser(Protocol):
+    def close(self, message: CloseDiffs, delay_seconds: int) -> None:
+        """Ask the diff pipeline to close a test's windows once late capture can no longer land."""
+        ...
 
 
 class VariantUpdate(BaseModel):

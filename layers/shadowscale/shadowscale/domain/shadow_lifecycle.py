@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shadowscale.domain import shadow_test
-from shadowscale.domain.capture_diff import DiffCloser
 from shadowscale.domain.ports import (
     Clock,
+    DiffCloser,
     EndpointConfigs,
     EndpointStateStore,
     Notifier,

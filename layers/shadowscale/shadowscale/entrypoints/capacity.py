@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shadowscale.domain.autopilot import Autopilot
 from shadowscale.entrypoints.dedup import Dedup
+from shadowscale.entrypoints.quarantine import Quarantine, set_aside
 from shadowscale.errors import InvalidEvent, InvalidPolicy
 from shadowscale.models.decision import DecisionReport
 from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
@@ -21,10 +22,6 @@ from shadowscale.observability import logger, metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-
-class Quarantine(Protocol):
-    def quarantine(self, function: str, reason: str, event: object) -> None: ...
 
 
 @dataclass
@@ -102,8 +99,5 @@ class CapacityEntryPoints:
         return report
 
     def _reject(self, function: str, exc: Exception, event: object) -> dict[str, Any]:
-        # No retry can fix a malformed event: it is set aside with its reason and counted, once.
-        logger.error("event rejected", extra={"function": function, "reason": str(exc)})
-        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
-        self.quarantine.quarantine(function, str(exc), event)
+        set_aside(self.quarantine, function, exc, event)
         return {"outcome": "rejected", "reason": str(exc)}

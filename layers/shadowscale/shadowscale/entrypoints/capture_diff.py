@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shadowscale.diffing.records import parse_capture_key
 from shadowscale.domain.capture_diff import CaptureDiffPipeline
-from shadowscale.entrypoints.capacity import Quarantine
+from shadowscale.entrypoints.quarantine import Quarantine, set_aside
 from shadowscale.errors import CaptureObjectUnreadable, InvalidCaptureObject, InvalidEvent
 from shadowscale.models import field_problems
 from shadowscale.models.diff import (
@@ -101,10 +101,7 @@ def parse_message(body: str) -> Message:
     try:
         return shape.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidEvent(f"{shape.__name__}: {problems}") from exc
+        raise InvalidEvent(f"{shape.__name__}: {field_problems(exc, whole='(body)')}") from exc
 
 
 # --------------------------------------------------------------------------------- backfill models
@@ -188,7 +185,7 @@ class CaptureDiffEntryPoints:
             try:
                 message = parse_message(body)
             except InvalidEvent as exc:
-                self._reject(exc, {"messageId": message_id, "body": body[:2048]})
+                set_aside(self.quarantine, FUNCTION, exc, {"messageId": message_id, "body": body[:2048]})
                 continue
             if isinstance(message, S3Notification):
                 refs[message_id] = [ref for ref in message.created() if ref.key.startswith(f"{CAPTURE_ROOT}/")]
@@ -276,16 +273,7 @@ class CaptureDiffEntryPoints:
                 test_id, stored.endpoint, stored.production_variant, stored.shadow_variant, comparison
             )
         except ValidationError as exc:
-            problems = "; ".join(
-                f"comparison.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise InvalidEvent(f"invalid backfill input: {problems}") from exc
-
-    def _reject(self, exc: Exception, event: object) -> None:
-        # No retry can fix a malformed message: it is set aside with its reason and counted, once.
-        logger.error("message rejected", extra={"function": FUNCTION, "reason": str(exc)})
-        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
-        self.quarantine.quarantine(FUNCTION, str(exc), event)
+            raise InvalidEvent(f"invalid backfill input: {field_problems(exc, 'comparison.')}") from exc
 
     @staticmethod
     def _log_outcomes(outcomes: list[ObjectOutcome]) -> None:

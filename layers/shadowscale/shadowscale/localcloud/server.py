@@ -18,15 +18,18 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shadowscale.localcloud.demo import PROCESS_ENVIRONMENT, repo_root
+
+if TYPE_CHECKING:
+    from shadowscale.localcloud.platform import LocalCloud
 
 ENDPOINT = "fraud-detector"
 CANDIDATE_MODEL = "fraud-detector-v2"
 
 
-def seed_endpoint(cloud: Any) -> None:  # noqa: ANN401
+def seed_endpoint(cloud: LocalCloud) -> None:
     """A one-variant production endpoint with a candidate model registered, ready for a shadow test."""
     from shadowscale.localcloud.resources import create_models
 
@@ -57,11 +60,9 @@ def seed_endpoint(cloud: Any) -> None:  # noqa: ANN401
         ComparisonOperator="GreaterThanThreshold",
         TreatMissingData="notBreaching",
     )
-    simulate = getattr(cloud, "simulate", None)
-    if callable(simulate):  # traffic, metrics and data capture from the simulated endpoint
-        from shadowscale.localcloud.simulated_endpoint import TrafficPattern
+    from shadowscale.localcloud.simulated_endpoint import TrafficPattern
 
-        simulate(ENDPOINT, TrafficPattern.flat(20))
+    cloud.simulate(ENDPOINT, TrafficPattern.flat(20))  # traffic, metrics and data capture
 
 
 def serve(port: int, speed: float, root: Path, ready: threading.Event | None = None) -> None:
