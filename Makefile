@@ -17,7 +17,7 @@ OFFLINE_AWS := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET
 	SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT_SAM_CLI_DISABLE_UPDATE_CHECK=1
 STACK ?= shadowscale-dev
 
-.PHONY: help venv tools local-up lint typecheck validate checkov artifacts unit integration e2e pytest test demo bench build deploy clean
+.PHONY: help venv tools local-up lint typecheck validate checkov static artifacts unit integration e2e pytest test demo bench build deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ validate: venv $(SAM) ## sam validate --lint (cfn-lint included)
 checkov: $(CHECKOV) ## checkov on the template; every skip carries its reason in template.yaml
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
+static: venv ## offline checks of the template: JSON bodies after !Sub, IAM against AWS's authorisation data, both ASL files through cfn-lint
+	$(BIN)/pytest tests/static -q -p no:xdist
+
 unit: venv ## unit tests (pure logic, no network)
 	$(BIN)/pytest tests/unit -q
 
@@ -71,7 +74,7 @@ e2e: venv $(AWSCLI) ## end-to-end scenarios on the embedded local cloud (and the
 pytest: venv $(AWSCLI)
 	$(BIN)/pytest -q -n 2
 
-test: lint typecheck validate checkov artifacts pytest ## every check: ruff, mypy, sam validate --lint, checkov, arm64 build, pytest
+test: lint typecheck validate checkov static artifacts pytest ## every check: ruff, mypy, sam validate --lint, checkov, static template checks, arm64 build, pytest
 
 demo: venv ## run the whole system end to end on the embedded local cloud (no AWS account, no Docker)
 	$(BIN)/python -m shadowscale.localcloud.demo
@@ -86,7 +89,7 @@ bench: venv ## cold-start ratio and AWS calls per decision
 build: venv $(SAM) ## sam build (arm64 layer built without Docker)
 	$(OFFLINE_AWS) PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --template template.yaml
 
-artifacts: build ## check the built layer is arm64/CPython 3.13 and ships no test tooling or boto3
+artifacts: build ## check the built layer: arm64/CPython 3.13, no test tooling, the pinned boto3 importing and able to write conditionally
 	$(BIN)/python tests/artifacts/check_layer.py
 
 deploy: build ## sam deploy --guided into your AWS account

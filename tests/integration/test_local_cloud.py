@@ -19,7 +19,9 @@ MONDAY_0500_UTC = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
     with LocalCloud(root=REPO, clock=AcceleratedClock(MONDAY_0500_UTC), stack_name="lc-test") as running:
-        create_endpoint(running.client("sagemaker"), "fraud-detector", {"primary": (1, 1.0), "candidate": (1, 0.1)})
+        create_endpoint(
+            running.client("sagemaker"), "fraud-detector", {"primary": (1, 1.0), "candidate": (1, 0.1)}, running.advance
+        )
         yield running
 
 

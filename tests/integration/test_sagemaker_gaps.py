@@ -186,3 +186,130 @@ def test_given_throttling_injected_on_update_endpoint_then_raised(sagemaker: Any
         with pytest.raises(ClientError, match="Rate exceeded"):
             sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
         sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
+
+
+# --- what AWS documents that moto does not do, and the switches for what AWS leaves open -------------
+
+
+@pytest.mark.parametrize(("retained_capture", "capture_on"), [("kept", False), ("follows-config", True)])
+def test_given_retain_all_variant_properties_when_updated_then_capture_follows_the_switch(
+    sagemaker: Any, retained_capture: Any, capture_on: bool
+) -> None:
+    # GIVEN an endpoint without capture and a config that turns it on
+    with SageMakerGapFill(retained_capture=retained_capture):
+        shadow_config(sagemaker, "with-shadow")
+        # WHEN it moves there retaining its variant properties
+        sagemaker.update_endpoint(
+            EndpointName=ENDPOINT, EndpointConfigName="with-shadow", RetainAllVariantProperties=True
+        )
+        described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    # THEN capture is retained (botocore lists DataCaptureConfig as a retained property) or follows the config
+    assert ("DataCaptureConfig" in described) is capture_on
+
+
+def test_given_retain_without_retention_when_updated_then_capture_follows_the_config(sagemaker: Any) -> None:
+    with SageMakerGapFill(retained_capture="kept"):
+        shadow_config(sagemaker, "with-shadow")
+        sagemaker.update_endpoint(
+            EndpointName=ENDPOINT, EndpointConfigName="with-shadow", RetainAllVariantProperties=False
+        )
+        described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    assert described["DataCaptureConfig"]["DestinationS3Uri"] == "s3://captures/fraud"
+
+
+def test_given_exclusion_of_data_capture_when_updated_then_refused_as_not_supported(sagemaker: Any) -> None:
+    with SageMakerGapFill():
+        shadow_config(sagemaker, "with-shadow")
+        refused = pytest.raises(ClientError, match="DataCaptureConfig")
+        with refused:
+            sagemaker.update_endpoint(
+                EndpointName=ENDPOINT,
+                EndpointConfigName="with-shadow",
+                RetainAllVariantProperties=True,
+                ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DataCaptureConfig"}],
+            )
+
+
+def test_given_retained_count_excluded_when_updated_then_the_config_count_applies(sagemaker: Any) -> None:
+    with SageMakerGapFill():
+        sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName=ENDPOINT, DesiredWeightsAndCapacities=[{"VariantName": "primary", "DesiredInstanceCount": 5}]
+        )
+        shadow_config(sagemaker, "with-shadow")
+        sagemaker.update_endpoint(
+            EndpointName=ENDPOINT,
+            EndpointConfigName="with-shadow",
+            RetainAllVariantProperties=True,
+            ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredInstanceCount"}],
+        )
+        primary = variants(sagemaker)["primary"]
+    assert primary["CurrentInstanceCount"] == 2
+
+
+def test_given_a_new_config_when_used_at_once_then_not_found_until_the_visibility_window_passes(
+    sagemaker: Any,
+) -> None:
+    clock = Clock()
+    with SageMakerGapFill(clock=clock.now, config_visibility_seconds=5):
+        # GIVEN a config created just now
+        shadow_config(sagemaker, "with-shadow")
+        # WHEN it is read or used at once THEN SageMaker does not know it yet
+        calls: list[tuple[str, dict[str, str]]] = [
+            ("describe_endpoint_config", {"EndpointConfigName": "with-shadow"}),
+            ("update_endpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": "with-shadow"}),
+            ("create_endpoint", {"EndpointName": "another", "EndpointConfigName": "with-shadow"}),
+        ]
+        for operation, parameters in calls:
+            with pytest.raises(ClientError, match='Could not find endpoint configuration "with-shadow"'):
+                getattr(sagemaker, operation)(**parameters)
+        # AND once the window has passed it does
+        clock.advance(5)
+        sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
+        assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == "with-shadow"
+
+
+def test_given_an_existing_config_name_when_created_again_then_refused(sagemaker: Any) -> None:
+    with SageMakerGapFill():
+        shadow_config(sagemaker, "with-shadow")
+        with pytest.raises(ClientError, match="Cannot create already existing endpoint configuration"):
+            shadow_config(sagemaker, "with-shadow")
+
+
+@pytest.mark.parametrize("shadow_weight_updates", ["accepted", "refused"])
+def test_given_a_shadow_variant_when_its_weight_is_set_then_the_switch_decides(
+    sagemaker: Any, shadow_weight_updates: Any
+) -> None:
+    with SageMakerGapFill(shadow_weight_updates=shadow_weight_updates):
+        shadow_config(sagemaker, "with-shadow")
+        sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="with-shadow")
+
+        def set_weight() -> Any:
+            return sagemaker.update_endpoint_weights_and_capacities(
+                EndpointName=ENDPOINT, DesiredWeightsAndCapacities=[{"VariantName": "shadow", "DesiredWeight": 0.2}]
+            )
+
+        if shadow_weight_updates == "refused":
+            with pytest.raises(ClientError, match="not production variants"):
+                set_weight()
+        else:
+            set_weight()
+            shadow = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["ShadowProductionVariants"][0]
+            assert shadow["CurrentWeight"] == 0.2
+
+
+def test_given_no_scalable_target_when_deregistered_then_object_not_found_as_aws_says() -> None:
+    from shadowscale.localcloud.autoscaling_gaps import AutoScalingGapFill
+
+    with mock_aws():
+        autoscaling = boto3.client("application-autoscaling", region_name=REGION, config=NO_SDK_RETRIES)
+        gaps = AutoScalingGapFill()
+        gaps.install()
+        try:
+            with pytest.raises(autoscaling.exceptions.ObjectNotFoundException):
+                autoscaling.deregister_scalable_target(
+                    ServiceNamespace="sagemaker",
+                    ResourceId=f"endpoint/{ENDPOINT}/variant/primary",
+                    ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+                )
+        finally:
+            gaps.uninstall()

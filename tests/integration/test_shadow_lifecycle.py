@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import create_models
+from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY_0800_UTC = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -157,7 +157,7 @@ def deploy_endpoint(cloud: LocalCloud, name: str, *, capture: bool = True, autos
     if capture:
         config["DataCaptureConfig"] = USER_CAPTURE
     sagemaker.create_endpoint_config(**config)
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config-1")
+    create_endpoint_once_visible(sagemaker, name, f"{name}-config-1", cloud.advance)
     if autoscaled:
         autoscaling = cloud.client("application-autoscaling")
         resource = f"endpoint/{name}/variant/primary"
@@ -232,7 +232,7 @@ def test_a_healthy_candidate_is_promoted_with_auto_scaling_carried_over(cloud: L
     described = run.finish()
 
     # THEN the shadow was promoted: its variant now serves, with the old variant's Auto Scaling
-    assert described["status"] == "SUCCEEDED", described
+    assert described["status"] == "SUCCEEDED", run.report().get("failure")
     report = run.report()
     assert report["outcome"] == "promoted"
     assert report["verdict"] == "pass"

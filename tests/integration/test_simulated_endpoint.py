@@ -658,7 +658,7 @@ SPIKY = "spiky"
 def test_given_policy_when_spike_then_alarm_scales_out_latency_drops_and_alarm_returns_ok(cloud: LocalCloud) -> None:
     from shadowscale.localcloud.resources import create_endpoint
 
-    create_endpoint(cloud.client("sagemaker"), SPIKY, {"primary": (1, 1.0)})
+    create_endpoint(cloud.client("sagemaker"), SPIKY, {"primary": (1, 1.0)}, cloud.advance)
     PolicyRepository(cloud.client("dynamodb"), cloud.outputs["PolicyTableName"]).put(
         parse_policy(
             {

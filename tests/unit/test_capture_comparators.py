@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 from pydantic import ValidationError
-from shadowscale.diffing.comparators import ComparatorChoice, ExampleRenderer, PathMatcher, Verdict, media_type
-from shadowscale.diffing.records import decode_payload
+from shadowscale.diffing.comparators import ComparatorChoice, ExampleRenderer, PathMatcher, Verdict
+from shadowscale.diffing.records import decode_payload, media_type
 from shadowscale.models.diff import DiffConfig
 
 from tests.capture_factories import b64, diff_config
@@ -98,6 +98,96 @@ class TestJsonDocuments:
 
     def test_given_type_change_at_root_when_compared_then_root_named(self) -> None:
         assert document([1], {"a": 1}).fields == ("$",)
+
+
+def json_lines(documents: list[Any]) -> str:
+    return "\n".join(orjson.dumps(document).decode() for document in documents)
+
+
+def lines_compare(ours: list[Any], theirs: list[Any], encoding: str = "JSON", **overrides: Any) -> Verdict:
+    """Two JSON Lines answers (application/jsonlines: one JSON document per line), as captured."""
+    content_type = "application/jsonlines"
+    ours_data, theirs_data = json_lines(ours), json_lines(theirs)
+    if encoding == "BASE64":
+        ours_data, theirs_data = b64(ours_data.encode()), b64(theirs_data.encode())
+    comparator = ComparatorChoice(diff_config(**overrides))(encoding, content_type)
+    return comparator.compare(
+        encoding,
+        decode_payload(encoding, ours_data, content_type),
+        encoding,
+        decode_payload(encoding, theirs_data, content_type),
+    )
+
+
+class TestJsonLines:
+    """application/jsonlines answers hold one JSON document per line: they are compared document by
+    document, each as the comparator would compare one JSON answer, with paths prefixed `[i]`."""
+
+    def test_given_equal_documents_when_compared_then_exact(self) -> None:
+        verdict = lines_compare(
+            [{"label": "a", "score": 0.5}, {"label": "b"}], [{"score": 0.5, "label": "a"}, {"label": "b"}]
+        )
+        assert (verdict.exact, verdict.within, verdict.fields) == (True, True, ())
+
+    def test_given_second_document_differs_when_compared_then_its_path_named(self) -> None:
+        verdict = lines_compare([{"score": 0.5}, {"score": 0.25}], [{"score": 0.5}, {"score": 0.75}])
+        assert (verdict.exact, verdict.within) == (False, False)
+        assert verdict.fields == ("[1].score",)
+        assert verdict.abs_diff == pytest.approx(0.5)
+
+    def test_given_noise_in_every_document_when_compared_then_within_with_the_largest_difference(self) -> None:
+        verdict = lines_compare([{"s": 0.5}, {"s": 0.25}], [{"s": 0.5000001}, {"s": 0.2500003}])
+        assert (verdict.exact, verdict.within) == (False, True)
+        assert verdict.abs_diff == pytest.approx(3e-7)
+
+    @pytest.mark.parametrize(("ours", "theirs"), [(3, 2), (1, 0), (0, 2)])
+    def test_given_different_document_counts_when_compared_then_a_named_mismatch_not_a_crash(
+        self, ours: int, theirs: int
+    ) -> None:
+        verdict = lines_compare([{"n": i} for i in range(ours)], [{"n": i} for i in range(theirs)])
+        assert (verdict.exact, verdict.within) == (False, False)
+        assert verdict.fields == ("(document count)",)
+
+    def test_given_classification_rule_when_compared_then_each_document_judged(self) -> None:
+        rule: dict[str, Any] = {"classification": {"labelPath": "label", "scoresPath": "scores", "topK": 1}}
+        agree = lines_compare(
+            [{"label": "a", "scores": [0.9, 0.1]}, {"label": "b", "scores": [0.2, 0.8]}],
+            [{"label": "a", "scores": [0.9, 0.1]}, {"label": "b", "scores": [0.2, 0.8]}],
+            **rule,
+        )
+        assert (agree.exact, agree.label_agrees, agree.argmax_agrees, agree.top_k_overlap) == (True, True, True, 1.0)
+        flipped = lines_compare(
+            [{"label": "a", "scores": [0.9, 0.1]}, {"label": "b", "scores": [0.2, 0.8]}],
+            [{"label": "a", "scores": [0.9, 0.1]}, {"label": "a", "scores": [0.8, 0.2]}],
+            **rule,
+        )
+        assert (flipped.within, flipped.label_agrees, flipped.argmax_agrees) == (False, False, False)
+        assert flipped.top_k_overlap == 0.5  # the mean over the documents
+        assert "[1].label" in flipped.fields
+
+    def test_given_ignore_paths_when_compared_then_they_apply_within_each_document(self) -> None:
+        verdict = lines_compare(
+            [{"id": "r1", "meta": {"took": 3}, "y": 1}, {"id": "r2", "meta": {"took": 4}, "y": 2}],
+            [{"id": "x1", "meta": {"took": 9}, "y": 1}, {"id": "x2", "meta": {"took": 8}, "y": 2}],
+            ignorePaths=["id", "meta.took"],
+        )
+        assert verdict.exact
+
+    def test_given_base64_json_lines_when_compared_then_documents_compared(self) -> None:
+        verdict = lines_compare([{"y": 1}, {"y": 2}], [{"y": 1}, {"y": 3}], encoding="BASE64")
+        assert verdict.fields == ("[1].y",)
+
+    def test_given_json_lines_when_auto_then_documents_compared_as_json(self) -> None:
+        assert ComparatorChoice(diff_config())("JSON", "application/jsonlines; charset=utf-8").name == "json"
+
+    def test_given_json_lines_when_rendering_then_each_document_redacted_on_its_line(self) -> None:
+        shown = ExampleRenderer(("email",), 500)(
+            "JSON", "application/jsonlines", '{"email":"a@b","n":1}\n{"email":"c@d","n":2}\n'
+        )
+        assert [orjson.loads(line) for line in shown.splitlines()] == [
+            {"email": "***", "n": 1},
+            {"email": "***", "n": 2},
+        ]
 
 
 class TestClassification:

@@ -11,8 +11,10 @@ import pytest
 from shadowscale.diffing.engine import DiffEngine
 from shadowscale.diffing.records import (
     CaptureReader,
+    JsonDocuments,
     MalformedLine,
     RawRecord,
+    UndecodableAnswer,
     decode_payload,
     decompress,
     inference_time_ms,
@@ -20,7 +22,7 @@ from shadowscale.diffing.records import (
 )
 from shadowscale.errors import InvalidCaptureObject
 
-from tests.capture_factories import PRODUCTION, T0, b64, diff_config, key, lines, record
+from tests.capture_factories import PRODUCTION, SHADOW, T0, CaptureRun, b64, diff_config, key, lines, record
 
 
 def read(body: bytes) -> tuple[list[RawRecord], list[MalformedLine], int]:
@@ -105,6 +107,60 @@ class TestEncodings:
         assert decode_payload("JSON", '{"a":[1]}') == {"a": [1]}
         assert decode_payload("CSV", "1,2") == "1,2"
         assert decode_payload("BASE64", b64(b"xyz")) == b"xyz"
+
+
+class TestJsonLines:
+    """SageMaker's `application/jsonlines` bodies hold several JSON documents, one per line (Common data
+    formats for inference, "JSONLINES request format"); capture records them with encoding JSON when the
+    type is among the endpoint's JsonContentTypes. They decode by observedContentType, to the documents."""
+
+    LINES = '{"label":"legit","score":0.9}\n{"label":"fraud","score":0.2}\n'
+
+    def test_given_json_lines_when_decoded_then_the_documents_in_order(self) -> None:
+        documents = decode_payload("JSON", self.LINES, "application/jsonlines")
+        assert isinstance(documents, JsonDocuments)
+        assert list(documents) == [{"label": "legit", "score": 0.9}, {"label": "fraud", "score": 0.2}]
+        assert list(decode_payload("JSON", '{"a":1}\r\n\n{"a":2}', "application/jsonlines; charset=utf-8")) == [
+            {"a": 1},
+            {"a": 2},
+        ]
+
+    def test_given_json_lines_input_when_read_then_yielded_not_quarantined(self) -> None:
+        body = lines(
+            record("e1", T0, body=self.LINES, input_encoding="JSON", input_type="application/jsonlines"),
+            record("e2", T0, body=self.LINES, input_encoding="JSON", input_type="application/json"),  # not one document
+        )
+        records, malformed, read_count = read(body)
+        assert [r[1] for r in records] == ["e1"]
+        assert [(m.line, m.reason) for m in malformed] == [(2, "undecodable-data")]
+        assert read_count == 2
+
+    def test_given_json_lines_answers_when_processed_then_paired_and_compared_document_by_document(self) -> None:
+        run = CaptureRun()
+        shadow_answer = '{"label":"legit","score":0.9}\n{"label":"legit","score":0.6}\n'
+        run.feed(PRODUCTION, T0, lines(record("e1", T0, self.LINES, output_type="application/jsonlines")))
+        result = run.feed(SHADOW, T0, lines(record("e1", T0, shadow_answer, output_type="application/jsonlines")))
+        assert (result.paired, result.quarantined) == (1, 0)
+        total = run.close()
+        assert (total.paired, total.quarantined_total, total.exact_matches) == (1, 0, 0)
+        assert total.field_differences == {"[1].label": 1, "[1].score": 1}
+
+    def test_given_a_bad_document_in_json_lines_when_processed_then_quarantined_with_line_and_document(self) -> None:
+        bad = '{"label":"legit"}\n{"label": nope}\n'
+        body = lines(
+            record("ok", T0, self.LINES, output_type="application/jsonlines"),
+            record("bad", T0, bad, output_type="application/jsonlines"),
+        )
+        result = DiffEngine(diff_config()).process_object(key(PRODUCTION, T0), "etag", body)
+        assert (result.records_read, result.pending, result.quarantined) == (2, 1, 1)
+        (problem,) = result.quarantine
+        assert (problem.line, problem.reason) == (2, "undecodable-data")
+        assert "JSON Lines line 2" in problem.detail
+
+    def test_given_ndjson_type_when_read_then_one_document_as_json_says(self) -> None:
+        # SageMaker's documentation names application/jsonlines only; other JSON types stay one document.
+        with pytest.raises(UndecodableAnswer):
+            decode_payload("JSON", self.LINES, "application/x-ndjson")
 
 
 class TestInferenceTime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -28,15 +29,53 @@ def template() -> dict[str, Any]:
     return loaded
 
 
+LAYER_REQUIREMENTS = REPO / "layers" / "shadowscale" / "requirements.txt"
+# The Lambda target the layer is built for (python3.13 on arm64): what requirement markers are judged on.
+LAMBDA_MARKERS = {
+    "python_version": "3.13",
+    "python_full_version": "3.13.0",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "aarch64",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
+
+
+def layer_pins() -> dict[str, str]:
+    return requirement_pins(LAYER_REQUIREMENTS.read_text().splitlines())
+
+
 def test_layer_closure_pins_the_same_versions_as_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     declared = requirement_pins(project["dependencies"])
-    layer = requirement_pins((REPO / "layers" / "shadowscale" / "requirements.txt").read_text().splitlines())
+    layer = layer_pins()
+    # The layer ships the SDK: the runtime's bundled one is not pinned (conditional PutObject needs botocore
+    # >= 1.35.69: shadowscale/adapters/sdk_features.py).
+    assert {"boto3", "botocore"} <= set(declared)
     for name, version in declared.items():
-        if name in {"boto3"}:
-            assert name not in layer, "boto3 comes with the Lambda runtime; the layer must not carry it"
-            continue
         assert layer.get(name) == version, f"{name}: pyproject {version}, layer {layer.get(name)}"
+
+
+def test_layer_closure_is_complete_and_what_the_tests_ran_with() -> None:
+    from importlib.metadata import requires, version
+
+    from packaging.requirements import Requirement
+
+    layer = layer_pins()
+    for name, pinned in layer.items():
+        assert version(name) == pinned, f"{name}: the layer pins {pinned}, the tests ran with {version(name)}"
+        for text in requires(name) or []:
+            needed = Requirement(text)
+            if needed.marker is not None and not needed.marker.evaluate(LAMBDA_MARKERS):
+                continue
+            dependency = needed.name.lower().replace("_", "-")
+            assert dependency in layer, f"{name} needs {needed}, which the layer does not pin"
+            assert needed.specifier.contains(layer[dependency], prereleases=True), (
+                f"{name} needs {needed}, the layer pins {dependency}=={layer[dependency]}"
+            )
 
 
 def test_globals_pin_runtime_architecture_tracing(template: dict[str, Any]) -> None:
@@ -105,3 +144,29 @@ def test_outputs_name_what_the_cli_reads(template: dict[str, Any]) -> None:
     from shadowscale.cli.policy_wiring import StackOutputs
 
     assert set(StackOutputs.model_fields) <= set(template["Outputs"])
+
+
+# What the Step Functions developer guide ("ResultWriter (Map)", IAM policies) grants a state machine whose
+# Distributed Map writes its results to S3, on the results' prefix (the CDK's ResultWriter grants the same).
+RESULT_WRITER_ACTIONS = {"s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"}
+
+
+def test_the_backfill_role_may_write_its_map_results_as_aws_documents(template: dict[str, Any]) -> None:
+    definition = json.loads((REPO / "statemachine" / "capture_backfill.asl.json").read_text())
+    writer = definition["States"]["DiffEachObject"]["ResultWriter"]["Parameters"]
+    assert writer["Bucket"] == "${DataBucketName}"
+    results = f"${{DataBucket.Arn}}/{writer['Prefix'].strip('/')}/*"
+    machine = template["Resources"]["CaptureBackfillStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["DataBucketName"] == {"Ref": "DataBucket"}
+    statements = [s for policy in machine["Policies"] if "Statement" in policy for s in policy["Statement"]]
+
+    def actions(statement: dict[str, Any]) -> set[str]:
+        action = statement["Action"]
+        return set(action if isinstance(action, list) else [action])
+
+    writing = [s for s in statements if actions(s) & RESULT_WRITER_ACTIONS]
+    assert len(writing) == 1, writing
+    (statement,) = writing
+    assert statement["Effect"] == "Allow"
+    assert actions(statement) == RESULT_WRITER_ACTIONS
+    assert statement["Resource"] == {"Fn::Sub": results}

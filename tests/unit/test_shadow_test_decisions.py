@@ -218,3 +218,87 @@ def test_shadow_config_keeps_production_live_and_captures_both() -> None:
     promoted = shadow_test.promoted_config_request(plan, snapshot)
     assert promoted["ProductionVariants"][0]["InitialInstanceCount"] == 5
     assert "DataCaptureConfig" not in promoted  # the snapshot had none
+
+
+def _plan_and_snapshot(**overrides: Any) -> tuple[ShadowTestPlan, EndpointSnapshot]:
+    plan = ShadowTestPlan.create(
+        make_input(**overrides),
+        execution_arn="arn:x:run",
+        started_at=T0,
+        data_bucket="b",
+        default_topic_arn="arn:aws:sns:r:1:t",
+    )
+    snapshot = EndpointSnapshot.model_validate(
+        {
+            "endpoint": "fraud-detector",
+            "configName": "c1",
+            "productionVariants": [
+                {"VariantName": "primary", "ModelName": "v1", "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"}
+            ],
+            "currentInstances": {"primary": 2},
+            "currentWeights": {"primary": 1.0},
+            "takenAt": T0,
+        }
+    )
+    return plan, snapshot
+
+
+def test_a_ramp_config_carries_the_step_weight_and_the_live_production_count() -> None:
+    # GIVEN a two-step ramp and production at 4 instances now (2 when the test began)
+    plan, snapshot = _plan_and_snapshot(
+        sampling={"ramp": [{"percent": 10, "bakeMinutes": 10}, {"percent": 50, "bakeMinutes": 10}]}
+    )
+    # WHEN the second step's config is built
+    request = shadow_test.ramp_config_request(plan, snapshot, 1, production_instances=4)
+    # THEN it is the shadow config with 50 % sampling, 4 production instances, and a name of its own
+    assert request["EndpointConfigName"] == plan.ramp_config_name(1) != plan.shadow_config_name
+    assert request["ProductionVariants"][0]["InitialInstanceCount"] == 4
+    assert request["ShadowProductionVariants"][0]["InitialVariantWeight"] == pytest.approx(0.5)
+    assert request["DataCaptureConfig"] == shadow_test.shadow_config_request(plan, snapshot)["DataCaptureConfig"]
+    assert plan.ramp_config_names == (plan.ramp_config_name(1),)
+    assert len(plan.ramp_config_name(1)) <= 63  # SageMaker's limit for config names
+
+
+def _described(**capture: Any) -> dict[str, Any]:
+    return {
+        "EndpointConfigName": "c2",
+        "ProductionVariants": [{"VariantName": "primary"}],
+        "ShadowProductionVariants": [{"VariantName": "shadow"}],
+        "DataCaptureConfig": {
+            "EnableCapture": True,
+            "CaptureStatus": "Started",
+            "CurrentSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://b/capture/run",
+            **capture,
+        },
+    }
+
+
+def test_a_live_endpoint_like_its_config_has_no_mismatch() -> None:
+    plan, snapshot = _plan_and_snapshot(sampling={"percent": 25})
+    config = shadow_test.shadow_config_request(plan, snapshot)
+    assert shadow_test.live_mismatches(config, _described()) == []
+
+
+@pytest.mark.parametrize(
+    ("described", "named"),
+    [
+        (_described(DestinationS3Uri="s3://team/old"), "data capture destination: asked s3://b/capture/run"),
+        (_described(CurrentSamplingPercentage=20), "data capture sampling: asked 100 %, live 20 %"),
+        (_described(EnableCapture=False), "data capture: asked on, live off"),
+        ({**_described(), "ShadowProductionVariants": []}, "shadow variants: asked for ['shadow'], live []"),
+        ({**_described(), "ProductionVariants": [{"VariantName": "other"}]}, "production variants"),
+    ],
+)
+def test_each_difference_between_config_and_live_endpoint_is_named(described: dict[str, Any], named: str) -> None:
+    plan, snapshot = _plan_and_snapshot(sampling={"percent": 25})
+    config = shadow_test.shadow_config_request(plan, snapshot)
+    found = shadow_test.live_mismatches(config, described)
+    assert len(found) == 1
+    assert named in found[0]
+
+
+def test_capture_off_in_both_is_no_mismatch() -> None:
+    config = {"ProductionVariants": [{"VariantName": "primary"}]}
+    described = {"ProductionVariants": [{"VariantName": "primary"}]}
+    assert shadow_test.live_mismatches(config, described) == []

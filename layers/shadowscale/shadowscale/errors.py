@@ -104,3 +104,18 @@ class ModelNotFound(ShadowscaleError):
 
 class CaptureObjectUnreadable(TransientAwsError):
     """A capture object could not be read now (S3 trouble); it is tried again."""
+
+
+class EndpointConfigNotVisible(TransientAwsError):
+    """An endpoint config we just created is not visible yet: SageMaker's reads are eventually consistent
+    (CreateEndpointConfig's documentation), so the caller retries shortly."""
+
+
+class ShadowSamplingRefused(ShadowscaleError):
+    """SageMaker refused to set a shadow variant's weight with UpdateEndpointWeightsAndCapacities (whether
+    it accepts one is undocumented); the ramp moves by a new endpoint config instead."""
+
+
+class EndpointStateMismatch(ShadowscaleError):
+    """After an update reached InService, the live endpoint is not what its config asked for (variants,
+    shadow variant, data capture): the message says what differs. The test ends on the restore path."""

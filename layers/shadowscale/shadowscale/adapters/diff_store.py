@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, raise_domain_error
+from shadowscale.adapters.sdk_features import require_conditional_writes
 from shadowscale.adapters.test_artifacts import S3Objects
 from shadowscale.diffing.state import WindowRef
 from shadowscale.domain.ports import StoredBytes, StoredState
@@ -35,6 +36,7 @@ class S3DiffStore:
         self._client = client
         self._objects = S3Objects(client)
         self.bucket = bucket
+        self._conditional_writes_checked = False
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -79,7 +81,11 @@ class S3DiffStore:
             self.put(self._window_key(prefix, ref), blob, BINARY)
 
     def commit(self, prefix: str, manifest: bytes, expected_version: str | None) -> None:
-        """Write the manifest only if nobody else has since the state was read (raises DiffStateConflict)."""
+        """Write the manifest only if nobody else has since the state was read (raises DiffStateConflict).
+        Raises ConfigurationError if this SDK cannot send conditional writes (checked on the first commit)."""
+        if not self._conditional_writes_checked:
+            require_conditional_writes(self._client.meta.service_model)
+            self._conditional_writes_checked = True
         key = f"{prefix}state/manifest.bin"
         try:
             if expected_version:

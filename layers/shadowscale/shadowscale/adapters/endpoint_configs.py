@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, error_message, raise_domain_error
-from shadowscale.errors import ModelNotFound
+from shadowscale.errors import EndpointConfigNotVisible, ModelNotFound, ShadowSamplingRefused
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -20,6 +20,18 @@ def _already_exists(exc: ClientError) -> bool:
 def _missing(exc: ClientError) -> bool:
     message = error_message(exc).lower()
     return error_code(exc) == "ValidationException" and ("could not find" in message or "not found" in message)
+
+
+def _config_missing(exc: ClientError) -> bool:
+    return (
+        error_code(exc) == "ValidationException"
+        and "could not find endpoint configuration" in error_message(exc).lower()
+    )
+
+
+def _endpoint_missing(exc: ClientError) -> bool:
+    message = error_message(exc).lower()
+    return "could not find endpoint" in message and "configuration" not in message
 
 
 class SageMakerEndpointConfigs:
@@ -58,20 +70,41 @@ class SageMakerEndpointConfigs:
             raise_domain_error(exc, f"DeleteEndpointConfig {name}")
         return True
 
-    def update_endpoint(self, endpoint: str, config_name: str, *, retain_variant_properties: bool) -> None:
+    def update_endpoint(self, endpoint: str, config_name: str) -> None:
+        """The config's variant properties and data capture, as written in it.
+
+        Never `RetainAllVariantProperties=true`: botocore's model lists DataCaptureConfig among the
+        retained properties and excluding it is "(Not currently supported.)", so retaining could keep
+        the old capture destination. Configs carry the live counts instead (see domain/shadow_test.py)."""
         try:
             self._client.update_endpoint(
-                EndpointName=endpoint,
-                EndpointConfigName=config_name,
-                RetainAllVariantProperties=retain_variant_properties,
+                EndpointName=endpoint, EndpointConfigName=config_name, RetainAllVariantProperties=False
             )
         except ClientError as exc:
+            if _config_missing(exc):
+                raise EndpointConfigNotVisible(
+                    f"UpdateEndpoint {endpoint} → {config_name}: {error_message(exc)}"
+                ) from exc
             raise_domain_error(exc, f"UpdateEndpoint {endpoint} → {config_name}")
 
     def set_variant_weight(self, endpoint: str, variant: str, weight: float) -> None:
         try:
             self._client.update_endpoint_weights_and_capacities(
                 EndpointName=endpoint, DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredWeight": weight}]
+            )
+        except ClientError as exc:
+            busy = "in-progress" in error_message(exc).lower()
+            if error_code(exc) == "ValidationException" and not busy and not _endpoint_missing(exc):
+                raise ShadowSamplingRefused(
+                    f"UpdateEndpointWeightsAndCapacities {endpoint}/{variant}: {error_message(exc)}"
+                ) from exc
+            raise_domain_error(exc, f"UpdateEndpointWeightsAndCapacities {endpoint}/{variant}")
+
+    def set_instance_count(self, endpoint: str, variant: str, instances: int) -> None:
+        try:
+            self._client.update_endpoint_weights_and_capacities(
+                EndpointName=endpoint,
+                DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredInstanceCount": instances}],
             )
         except ClientError as exc:
             raise_domain_error(exc, f"UpdateEndpointWeightsAndCapacities {endpoint}/{variant}")

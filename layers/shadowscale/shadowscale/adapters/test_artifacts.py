@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, raise_domain_error
 from shadowscale.domain.ports import StoredBytes
+from shadowscale.domain.report_page import sns_subject
 from shadowscale.models.shadow_test import TimelineEntry
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-SNS_SUBJECT_LIMIT = 100
 SNS_MESSAGE_LIMIT = 250_000
 
 
@@ -59,9 +59,7 @@ class SnsNotifier:
 
     def publish(self, topic_arn: str, subject: str, message: str) -> None:
         try:
-            self._client.publish(
-                TopicArn=topic_arn, Subject=subject[:SNS_SUBJECT_LIMIT], Message=message[:SNS_MESSAGE_LIMIT]
-            )
+            self._client.publish(TopicArn=topic_arn, Subject=sns_subject(subject), Message=message[:SNS_MESSAGE_LIMIT])
         except ClientError as exc:
             raise_domain_error(exc, f"Publish {topic_arn}")
 

@@ -12,6 +12,10 @@ one string comparison.
   top-k overlap and numeric differences.
 - text: exact, or equal after case folding and collapsing whitespace ("within tolerance").
 - binary: equal bytes (examples show a SHA-256, never the bytes).
+- JSON Lines (`application/jsonlines`, records.JsonDocuments): the answers' documents are compared one by
+  one with the comparator one JSON answer would get (ignore paths and the classification rule apply within
+  each document), and paths name the document: `[1].score`. Unequally many documents is a mismatch named
+  `(document count)`; the documents both have are still compared.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from shadowscale.diffing.records import BASE64, CSV, JSON, Decoded
+from shadowscale.diffing.records import (
+    BASE64,
+    CSV,
+    JSON,
+    JSON_LINES_MEDIA,
+    Decoded,
+    JsonDocuments,
+    decode_json_lines,
+    media_type,
+)
 from shadowscale.models.diff import ClassificationRule, DiffConfig, Tolerance
 
 ROOT = "$"
@@ -523,12 +536,71 @@ class BinaryComparator:
         return make_verdict(False, False, None, None, (ROOT,))
 
 
+# ------------------------------------------------------------------------------------------ JSON Lines
+
+DOCUMENT_COUNT = "(document count)"
+
+
+def _documents(encoding: str, value: Decoded) -> JsonDocuments | None:
+    """A decoded answer as the documents of a JSON Lines payload: as decoded (JSON), parsed from the bytes
+    (BASE64), or one document (a twin that answered plain JSON). None when it is no JSON at all."""
+    if type(value) is JsonDocuments:
+        return value
+    if encoding == BASE64:
+        try:
+            return decode_json_lines(value)
+        except ValueError:
+            return None
+    if encoding == JSON:
+        return JsonDocuments((value,))
+    return None
+
+
+def _within_document(index: int, path: str) -> str:
+    if path == ROOT:
+        return f"[{index}]"
+    return f"[{index}]{path}" if path.startswith("[") else f"[{index}].{path}"
+
+
+def _largest(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
+
+
+class JsonLinesComparator:
+    """A JSON Lines answer, document by document, with the comparator of one JSON document."""
+
+    def __init__(self, per_document: Comparator) -> None:
+        self.per_document = per_document
+        self.name = per_document.name
+        self.identical = per_document.identical
+
+    def compare(self, production_encoding: str, production: Decoded, shadow_encoding: str, shadow: Decoded) -> Verdict:
+        ours, theirs = _documents(production_encoding, production), _documents(shadow_encoding, shadow)
+        if ours is None or theirs is None:
+            return self.per_document.compare(production_encoding, production, shadow_encoding, shadow)
+        compare = self.per_document.compare
+        verdicts = [compare(JSON, a, JSON, b) for a, b in zip(ours, theirs, strict=False)]
+        fields = [] if len(ours) == len(theirs) else [DOCUMENT_COUNT]
+        for index, verdict in enumerate(verdicts):
+            fields.extend(_within_document(index, path) for path in verdict.fields)
+        counted = len(ours) == len(theirs)
+        overlaps = [verdict.top_k_overlap for verdict in verdicts if verdict.top_k_overlap is not None]
+        labels = [verdict.label_agrees for verdict in verdicts if verdict.label_agrees is not None]
+        argmaxes = [verdict.argmax_agrees for verdict in verdicts if verdict.argmax_agrees is not None]
+        return make_verdict(
+            counted and all(verdict.exact for verdict in verdicts),
+            counted and all(verdict.within for verdict in verdicts),
+            _largest([verdict.abs_diff for verdict in verdicts]) if verdicts else self.identical.abs_diff,
+            _largest([verdict.rel_diff for verdict in verdicts]) if verdicts else self.identical.rel_diff,
+            tuple(fields),
+            all(labels) if labels else None,
+            all(argmaxes) if argmaxes else None,
+            sum(overlaps) / len(overlaps) if overlaps else None,
+        )
+
+
 # ----------------------------------------------------------------------------------------------- choice
-
-
-def media_type(content_type: str) -> str:
-    """`text/csv; charset=utf-8` -> `text/csv`."""
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _is_json_media(media: str) -> bool:
@@ -560,6 +632,12 @@ class ComparatorChoice:
         return chosen
 
     def _choose(self, encoding: str, media: str) -> Comparator:
+        chosen = self._choose_one(encoding, media)
+        if media in JSON_LINES_MEDIA and chosen is not self.text and chosen is not self.binary:
+            return JsonLinesComparator(chosen)
+        return chosen
+
+    def _choose_one(self, encoding: str, media: str) -> Comparator:
         by_name: dict[str, Comparator | None] = {
             "numeric": self.numeric,
             "json": self.json,
@@ -627,11 +705,19 @@ class ExampleRenderer:
         return _clip(self._render(encoding, media_type(content_type), data), self.max_chars)
 
     def _render(self, encoding: str, media: str, data: str) -> str:
+        json_lines = media in JSON_LINES_MEDIA
         if encoding == JSON:
+            if json_lines:
+                return "\n".join(self._json(document) for document in decode_json_lines(data))
             return self._json(orjson.loads(data))
         if encoding == CSV:
             return _redact_csv(data, self.redact) if self.redact else data
         raw = binascii.a2b_base64(data)
+        if json_lines:
+            try:
+                return "\n".join(self._json(document) for document in decode_json_lines(raw))
+            except ValueError:
+                return binary_summary(raw)
         if _is_json_media(media):
             try:
                 return self._json(orjson.loads(raw))

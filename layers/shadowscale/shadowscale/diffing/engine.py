@@ -46,12 +46,13 @@ from shadowscale.diffing.pairing import (
     PendingHalves,
 )
 from shadowscale.diffing.records import (
-    DECODERS,
+    JSON,
     CaptureKey,
     CaptureReader,
     MalformedLine,
     decompress,
     parse_capture_key,
+    payload_decoder,
 )
 from shadowscale.diffing.state import (
     Manifest,
@@ -135,7 +136,10 @@ class DiffEngine:
         their_by_event, their_by_inference, their_by_print = pending.indexes(other)
         tolerance = window_ms
         crc32, adler32 = zlib.crc32, zlib.adler32
-        decoders = DECODERS
+        decoder_of = payload_decoder
+        # The decoder of the answers' encoding and content type, chosen again only when either changes.
+        held_encoding, held_type = JSON, "application/json"
+        held_decoder = decoder_of(held_encoding, held_type)
         choose = self._choose
         chosen_encoding = chosen_type = ""
         comparator = choose("CSV", "text/csv")
@@ -185,8 +189,11 @@ class DiffEngine:
 
             if twin is None:
                 # It waits for its twin. Its answer is decoded now, once, so that a bad one is caught.
+                if out_type != held_type or out_encoding != held_encoding:
+                    held_encoding, held_type = out_encoding, out_type
+                    held_decoder = decoder_of(out_encoding, out_type)
                 try:
-                    decoders[out_encoding](out_data)
+                    held_decoder(out_data)
                 except ValueError as exc:
                     malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
                     continue
@@ -218,12 +225,12 @@ class DiffEngine:
             identical = out_data == twin[OUT_DATA] and out_encoding == twin[OUT_ENCODING]
             if not identical:
                 try:
-                    mine = decoders[out_encoding](out_data)
+                    mine = decoder_of(out_encoding, out_type)(out_data)
                 except ValueError as exc:
                     # Quarantined; the twin goes on waiting (a good copy of this line may still come).
                     malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
                     continue
-                theirs = decoders[twin[OUT_ENCODING]](twin[OUT_DATA])
+                theirs = decoder_of(twin[OUT_ENCODING], twin[OUT_TYPE])(twin[OUT_DATA])
                 if producing:
                     verdict = comparator.compare(out_encoding, mine, twin[OUT_ENCODING], theirs)
                 else:

@@ -6,9 +6,15 @@ A record (see DESIGN.md):
      "eventMetadata": {"eventId", "inferenceTime", optional "inferenceId"}, "eventVersion": "0"}
 `encoding` is CSV, JSON or BASE64 and `data` is always a string. A record leaves the reader only when it
 is whole: every required field present with the right type, known encodings, and an input that decodes
-as its encoding says. Anything else becomes a MalformedLine with a reason, and reading goes on. The
-answer (endpointOutput.data) is decoded by the engine, once, where it needs the value anyway; an answer
-that does not decode is quarantined there with the same reason ("undecodable-data").
+as its encoding and observedContentType say. Anything else becomes a MalformedLine with a reason, and
+reading goes on. The answer (endpointOutput.data) is decoded by the engine, once, where it needs the value
+anyway; an answer that does not decode is quarantined there with the same reason ("undecodable-data").
+
+JSON Lines: SageMaker's `application/jsonlines` body is several JSON documents, one per line ("Common data
+formats for inference", JSONLINES request format), and data capture records it with encoding JSON when
+that type is among the endpoint's JsonContentTypes (CaptureContentTypeHeader). Such a payload decodes to
+JsonDocuments, not to one JSON value. No SageMaker document names application/x-ndjson, so that type (like
+every other) decodes as its encoding alone says.
 
 This is the hot path (hundreds of thousands of lines per invocation), so records are plain tuples, not
 models, and each line is parsed by orjson from a memoryview of the object (no copy per line).
@@ -158,11 +164,66 @@ DECODERS: dict[str, Callable[[str], Decoded]] = {
 }
 
 
-def decode_payload(encoding: str, data: str) -> Decoded:
-    """A payload as its encoding says: JSON -> the parsed value, BASE64 -> bytes, CSV -> the text itself.
-    Raises UndecodableAnswer. Decoding is validating: it runs once per payload that needs it."""
+JSON_LINES_MEDIA = frozenset({"application/jsonlines"})
+
+
+def media_type(content_type: str) -> str:
+    """`text/csv; charset=utf-8` -> `text/csv`."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+class JsonDocuments(tuple[Decoded, ...]):
+    """The documents of one JSON Lines payload, in order. A type of its own, so that it is never taken for
+    a JSON array (one document whose value is a list)."""
+
+    __slots__ = ()
+
+
+def decode_json_lines(data: str | bytes) -> JsonDocuments:
+    """One JSON document per line; blank lines (and the whitespace around a document, so CRLF) are not
+    documents. Raises ValueError naming the payload's line that is not JSON."""
+    loads = orjson.loads
+    documents = []
+    # "\n" only: str.splitlines() would also split at U+2028 and the like, which JSON strings may hold.
+    lines: list[str | bytes] = list(data.split("\n") if isinstance(data, str) else data.split(b"\n"))
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            documents.append(loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"JSON Lines line {number}: {exc}") from exc
+    return JsonDocuments(documents)
+
+
+def _choose_decoder(encoding: str, content_type: str) -> Callable[[str], Decoded]:
+    if encoding == JSON and media_type(content_type) in JSON_LINES_MEDIA:
+        return decode_json_lines
+    return DECODERS[encoding]
+
+
+DECODER_CACHE_LIMIT = 1024
+_DECODER_CHOICE: dict[tuple[str, str], Callable[[str], Decoded]] = {}
+
+
+def payload_decoder(encoding: str, content_type: str) -> Callable[[str], Decoded]:
+    """The decoder of a payload with this encoding and observedContentType (KeyError for an unknown
+    encoding). Chosen once per combination: callers on the hot path keep the one they last used."""
+    chosen = _DECODER_CHOICE.get((encoding, content_type))
+    if chosen is None:
+        chosen = _choose_decoder(encoding, content_type)
+        if len(_DECODER_CHOICE) >= DECODER_CACHE_LIMIT:
+            _DECODER_CHOICE.clear()
+        _DECODER_CHOICE[(encoding, content_type)] = chosen
+    return chosen
+
+
+def decode_payload(encoding: str, data: str, content_type: str = "") -> Decoded:
+    """A payload as its encoding and content type say: JSON -> the parsed value (JsonDocuments for JSON
+    Lines), BASE64 -> bytes, CSV -> the text itself. Raises UndecodableAnswer. Decoding is validating: it
+    runs once per payload that needs it."""
     try:
-        return DECODERS[encoding](data)
+        return payload_decoder(encoding, content_type)(data)
     except (ValueError, TypeError) as exc:  # orjson and binascii errors are ValueErrors
         raise UndecodableAnswer(f"not {encoding}: {exc}") from exc
 
@@ -249,7 +310,7 @@ class CaptureReader:
                 malformed.append(diagnose(line, record))
                 continue
             if in_encoding != CSV or out_encoding not in decoders:
-                problem = payload_problem(line, in_encoding, out_encoding, in_data)
+                problem = payload_problem(line, in_encoding, in_type, out_encoding, in_data)
                 if problem is not None:
                     malformed.append(problem)
                     continue
@@ -285,12 +346,12 @@ def record_time_ms(text: str, seconds: int | None) -> int:
     return inference_time_ms(text)
 
 
-def payload_problem(line: int, in_encoding: str, out_encoding: str, in_data: str) -> MalformedLine | None:
+def payload_problem(line: int, in_encoding: str, in_type: str, out_encoding: str, in_data: str) -> MalformedLine | None:
     """For a record whose structure is whole: an unknown encoding, or an input that does not decode."""
-    in_decoder = DECODERS.get(in_encoding)
-    if in_decoder is None or out_encoding not in DECODERS:
-        which, found = ("Input", in_encoding) if in_decoder is None else ("Output", out_encoding)
+    if in_encoding not in DECODERS or out_encoding not in DECODERS:
+        which, found = ("Input", in_encoding) if in_encoding not in DECODERS else ("Output", out_encoding)
         return MalformedLine(line, "unknown-encoding", f"captureData.endpoint{which}.encoding is {found!r}")
+    in_decoder = payload_decoder(in_encoding, in_type)
     if in_decoder is not str:
         try:
             in_decoder(in_data)

@@ -4,6 +4,8 @@ and the short text that goes out by SNS."""
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Sequence
 from html import escape
 from itertools import pairwise
@@ -19,6 +21,10 @@ _TITLES = {
     "modelErrors": "Model errors per period",
 }
 _OUTCOME_COLOURS = {"promoted": "#2ca02c", "dry-run": "#7f7f7f", "report-only": "#7f7f7f"}
+# SNS Publish: a subject must be shorter than 100 characters, with no line breaks or control characters;
+# ASCII satisfies both readings of the API reference (older revisions say ASCII, newer ones UTF-8).
+SNS_SUBJECT_MAX = 99
+_ELLIPSIS = "..."
 
 
 def _chart(title: str, series: list[tuple[str, ChartSeries]], width: int = 560, height: int = 180) -> str:
@@ -146,9 +152,24 @@ figure{{display:inline-block;margin:.5rem}} .muted{{color:#777}} .fail{{color:#b
 """
 
 
+def sns_subject(text: str) -> str:
+    """`text` as a subject SNS accepts: on one line, ASCII, at most 99 characters, cut on a word boundary
+    (or mid-word when one word is most of it) with an ellipsis."""
+    spaced = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Zs") else c for c in text)
+    ascii_only = unicodedata.normalize("NFKD", spaced).encode("ascii", "ignore").decode("ascii")
+    clean = re.sub(r" +", " ", ascii_only).strip() or "shadowscale"
+    if len(clean) <= SNS_SUBJECT_MAX:
+        return clean
+    room = SNS_SUBJECT_MAX - len(_ELLIPSIS)
+    boundary = clean.rfind(" ", 0, room + 1)
+    head = clean[:boundary] if boundary > room // 2 else clean[:room]
+    return head.rstrip() + _ELLIPSIS
+
+
 def notification(report: ShadowTestReport, approve_commands: list[str] | None = None) -> tuple[str, str]:
-    """(subject, message) for SNS: the verdict, the gates that decided it, where the report is."""
-    subject = f"shadowscale: shadow test on {report.endpoint}: {report.outcome}"
+    """(subject, message) for SNS: the verdict, the gates that decided it, where the report is. The
+    outcome leads the subject, so a long endpoint name is what gets cut."""
+    subject = sns_subject(f"shadowscale: {report.outcome}: shadow test on {report.endpoint}")
     lines = [
         f"Shadow test {report.test_id} on endpoint {report.endpoint}: {report.outcome.upper()}",
         f"Verdict: {report.verdict or '-'}. {report.reason}",

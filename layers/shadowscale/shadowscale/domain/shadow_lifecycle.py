@@ -30,8 +30,11 @@ from shadowscale.domain.ports import (
 from shadowscale.domain.report_page import notification, render_html
 from shadowscale.errors import (
     EndpointBusy,
+    EndpointConfigNotVisible,
     EndpointNotInService,
+    EndpointStateMismatch,
     EndpointUpdateFailed,
+    ShadowSamplingRefused,
     UnsupportedEndpoint,
 )
 from shadowscale.models.diff import CloseDiffs, diff_config_key
@@ -175,11 +178,11 @@ class ShadowLifecycle:
         self.configs.create_config(shadow_test.shadow_config_request(plan, snapshot))
 
     def start_shadow(self, plan: ShadowTestPlan) -> Readiness:
-        # Retain the production variant's live count and weight (the autopilot may have moved them).
-        self._move_to(plan, plan.shadow_config_name, retain=True)
+        # The shadow config carries the production variant's live count and weight from the snapshot.
+        self._move_to(plan, plan.shadow_config_name)
         return self._heading_to(plan, plan.shadow_config_name)
 
-    def _move_to(self, plan: ShadowTestPlan, config: str, *, retain: bool) -> None:
+    def _move_to(self, plan: ShadowTestPlan, config: str) -> None:
         """UpdateEndpoint unless a retried task already did it (the endpoint names the config)."""
         described = self.configs.describe_endpoint(plan.endpoint)
         if described.get("EndpointConfigName") == config and described.get("EndpointStatus") in (
@@ -187,7 +190,21 @@ class ShadowLifecycle:
             "Updating",
         ):
             return
-        self.configs.update_endpoint(plan.endpoint, config, retain_variant_properties=retain)
+        # SageMaker's reads are eventually consistent: look before UpdateEndpoint, as its docs advise.
+        if self.configs.describe_config(config) is None:
+            raise EndpointConfigNotVisible(f"endpoint config {config!r} is not visible yet")
+        self.configs.update_endpoint(plan.endpoint, config)
+
+    def _verify_live(self, plan: ShadowTestPlan, described: dict[str, Any], config: dict[str, Any] | None) -> None:
+        """The update reached InService: is the endpoint what the config asked for?"""
+        if config is None:
+            return
+        differences = shadow_test.live_mismatches(config, described)
+        if differences:
+            raise EndpointStateMismatch(
+                f"endpoint {plan.endpoint!r} is InService on {described.get('EndpointConfigName')!r} but "
+                + "; ".join(differences)
+            )
 
     def _heading_to(self, plan: ShadowTestPlan, config: str) -> Readiness:
         deadline = self.clock.now() + timedelta(minutes=plan.request.in_service_timeout_minutes)
@@ -200,6 +217,7 @@ class ShadowLifecycle:
         if status in FAILED_STATUSES:
             raise EndpointUpdateFailed(f"endpoint {plan.endpoint!r} is {status}: {described.get('FailureReason', '')}")
         if status == IN_SERVICE and current == ready.config:
+            self._verify_live(plan, described, self.configs.describe_config(ready.config))
             return ready.model_copy(update={"in_service": True, "status": status})
         if status == IN_SERVICE and current != ready.config:
             raise EndpointUpdateFailed(
@@ -279,11 +297,28 @@ class ShadowLifecycle:
             summary_key=key,
         )
 
-    def set_sampling(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation) -> float:
+    def set_sampling(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation) -> Readiness:
+        """The next ramp step: the shadow's weight in place, or, where SageMaker refuses that for a shadow
+        variant, a new config with the step's weight (then the machine waits for InService again)."""
         step = plan.request.steps[progress.step_index]
         weight = shadow_test.shadow_weight(shadow_test.production_weight(snapshot), step.percent)
-        self.configs.set_variant_weight(plan.endpoint, plan.request.candidate.variant_name, weight)
-        return weight
+        ramp_config = plan.ramp_config_name(progress.step_index)
+        described = self.configs.describe_endpoint(plan.endpoint)
+        if described.get("EndpointConfigName") == ramp_config:  # a retried task already moved it
+            return self._heading_to(plan, ramp_config)
+        try:
+            self.configs.set_variant_weight(plan.endpoint, plan.request.candidate.variant_name, weight)
+        except ShadowSamplingRefused as refused:
+            logger.info("ramp by endpoint config", extra={"test": plan.test_id, "reason": str(refused)})
+            production = snapshot.production_variant_name
+            live = {str(v.get("VariantName")): v for v in described.get("ProductionVariants", [])}
+            count = live.get(production, {}).get("CurrentInstanceCount")
+            instances = int(count) if isinstance(count, int) else None
+            self.configs.create_config(shadow_test.ramp_config_request(plan, snapshot, progress.step_index, instances))
+            self._move_to(plan, ramp_config)
+            return self._heading_to(plan, ramp_config)
+        current = str(described.get("EndpointConfigName"))
+        return Readiness(config=current, deadline=self.clock.now(), in_service=True, status=IN_SERVICE)
 
     def decide(self, plan: ShadowTestPlan, progress: Evaluation) -> Decision:
         return shadow_test.decide(plan.request, progress)
@@ -311,7 +346,7 @@ class ShadowLifecycle:
         for target in snapshot.scaling_targets:
             self.scaling.deregister(plan.endpoint, target.variant)
         self.configs.create_config(shadow_test.promoted_config_request(plan, snapshot))
-        self._move_to(plan, plan.promoted_config_name, retain=False)
+        self._move_to(plan, plan.promoted_config_name)
         return self._heading_to(plan, plan.promoted_config_name)
 
     def restore(
@@ -320,22 +355,38 @@ class ShadowLifecycle:
         """One step back towards the snapshot's config; the machine calls it until `in_service`.
 
         Re-entrant: while an update (ours, or one still rolling back) runs it only waits; once the
-        endpoint is InService elsewhere it updates back, keeping live counts; a no-op if it never left.
+        endpoint is InService elsewhere it updates back to the snapshot's config, then puts back the
+        production variant's count as it was live when the restore began (the config's count may be
+        older); a no-op if it never left. Once there, the live endpoint is checked against the snapshot.
         """
         described = self.configs.describe_endpoint(plan.endpoint)
         status, current = str(described.get("EndpointStatus")), str(described.get("EndpointConfigName"))
         target = snapshot.config_name if snapshot is not None else current
         now = self.clock.now()
-        deadline = ready.deadline if ready is not None and ready.config == target else now + RESTORE_PATIENCE
+        resuming = ready is not None and ready.config == target
+        deadline = ready.deadline if ready is not None and resuming else now + RESTORE_PATIENCE
+        production = snapshot.production_variant_name if snapshot is not None else None
+        live_count = _instances(described, production)
+        instances = ready.production_instances if ready is not None and resuming else live_count
         back = current == target and not described.get("ShadowProductionVariants")
+        heading = Readiness(config=target, deadline=deadline, status=status, production_instances=instances)
         if status == IN_SERVICE and back:
-            return Readiness(config=target, deadline=deadline, in_service=True, status=status)
+            if production is not None and instances is not None and live_count not in (None, instances):
+                self.configs.set_instance_count(plan.endpoint, production, instances)
+                return heading.model_copy(update={"status": "Updating"})
+            if snapshot is not None:
+                restored = {
+                    "ProductionVariants": snapshot.production_variants,
+                    "DataCaptureConfig": snapshot.data_capture,
+                }
+                self._verify_live(plan, described, restored)
+            return heading.model_copy(update={"in_service": True})
         if now >= deadline:
             raise EndpointNotInService(f"endpoint {plan.endpoint!r} still {status} on {current!r}; restore gave up")
         if status in (IN_SERVICE, *FAILED_STATUSES) and not back:
-            self.configs.update_endpoint(plan.endpoint, target, retain_variant_properties=True)
-            status = "Updating"
-        return Readiness(config=target, deadline=deadline, in_service=False, status=status)
+            self.configs.update_endpoint(plan.endpoint, target)
+            return heading.model_copy(update={"status": "Updating"})
+        return heading
 
     def finalize(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None) -> Finalized:
         """Auto Scaling as it was (or carried over to the promoted variant), temporaries deleted, lock released."""
@@ -351,7 +402,9 @@ class ShadowLifecycle:
                 if now is None or (now.min_capacity, now.max_capacity) != (target.min_capacity, target.max_capacity):
                     self.scaling.restore(plan.endpoint, target, variant=variant)
         deleted = []
-        temporary = [plan.shadow_config_name] + ([] if promoted else [plan.promoted_config_name])
+        temporary = [plan.shadow_config_name, *plan.ramp_config_names] + (
+            [] if promoted else [plan.promoted_config_name]
+        )
         for config in temporary:
             if config != current and self.configs.delete_config(config):
                 deleted.append(config)
@@ -528,6 +581,13 @@ class ShadowLifecycle:
                 self.clock.sleep(RECOVERY_POLL_SECONDS)
             else:
                 return result
+
+
+def _instances(described: dict[str, Any], variant: str | None) -> int | None:
+    for live in described.get("ProductionVariants", []):
+        if live.get("VariantName") == variant and isinstance(live.get("CurrentInstanceCount"), int):
+            return int(live["CurrentInstanceCount"])
+    return None
 
 
 def _require_plan(state: MachineState) -> ShadowTestPlan:

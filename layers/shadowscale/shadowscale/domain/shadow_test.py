@@ -122,6 +122,48 @@ def shadow_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> d
     return request
 
 
+def ramp_config_request(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, step_index: int, production_instances: int | None
+) -> dict[str, Any]:
+    """The shadow config with step `step_index`'s sampling, at the production variant's live count."""
+    request = shadow_config_request(plan, snapshot)
+    request["EndpointConfigName"] = plan.ramp_config_name(step_index)
+    production = dict(request["ProductionVariants"][0])
+    if production_instances is not None and "ServerlessConfig" not in production:
+        production["InitialInstanceCount"] = production_instances
+    request["ProductionVariants"] = [production]
+    shadow = dict(request["ShadowProductionVariants"][0])
+    shadow["InitialVariantWeight"] = shadow_weight(_weight(production), plan.request.steps[step_index].percent)
+    request["ShadowProductionVariants"] = [shadow]
+    return request
+
+
+def live_mismatches(config: dict[str, Any], described: dict[str, Any]) -> list[str]:
+    """What the live endpoint (DescribeEndpoint) does not have of what its config (DescribeEndpointConfig)
+    asks for: production and shadow variants, and data capture (on/off, destination, sampling)."""
+    found: list[str] = []
+    for key, label in (("ProductionVariants", "production variants"), ("ShadowProductionVariants", "shadow variants")):
+        wanted = sorted(str(variant.get("VariantName")) for variant in config.get(key) or [])
+        live = sorted(str(variant.get("VariantName")) for variant in described.get(key) or [])
+        if wanted != live:
+            found.append(f"{label}: asked for {wanted}, live {live}")
+    wanted_capture = config.get("DataCaptureConfig") or {}
+    live_capture = described.get("DataCaptureConfig") or {}
+    wanted_on, live_on = bool(wanted_capture.get("EnableCapture")), bool(live_capture.get("EnableCapture"))
+    if wanted_on != live_on:
+        found.append(f"data capture: asked {'on' if wanted_on else 'off'}, live {'on' if live_on else 'off'}")
+    elif wanted_on:
+        wanted_uri = str(wanted_capture.get("DestinationS3Uri", "")).rstrip("/")
+        live_uri = str(live_capture.get("DestinationS3Uri", "")).rstrip("/")
+        if wanted_uri != live_uri:
+            found.append(f"data capture destination: asked {wanted_uri}, live {live_uri}")
+        wanted_share = wanted_capture.get("InitialSamplingPercentage")
+        live_share = live_capture.get("CurrentSamplingPercentage")
+        if wanted_share is not None and live_share is not None and int(wanted_share) != int(live_share):
+            found.append(f"data capture sampling: asked {wanted_share} %, live {live_share} %")
+    return found
+
+
 def promoted_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
     """The former shadow becomes the only production variant; capture goes back to what it was."""
     candidate = plan.request.candidate

@@ -121,7 +121,7 @@ class ShadowTestEntryPoints:
                 return "progress", _dump(lifecycle.evaluate(plan, _required(snapshot, "snapshot"), state.progress))
             case "set_sampling":
                 progress = _required(state.progress, "progress")
-                return "sampling", {"weight": lifecycle.set_sampling(plan, _required(snapshot, "snapshot"), progress)}
+                return "ready", _dump(lifecycle.set_sampling(plan, _required(snapshot, "snapshot"), progress))
             case "decide":
                 return "decision", _dump(lifecycle.decide(plan, _required(state.progress, "progress")))
             case "request_approval":

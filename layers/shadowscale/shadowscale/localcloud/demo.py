@@ -223,7 +223,9 @@ def run(output: Path) -> dict[str, Any]:
                 "ScheduleGroupName",
             ):
                 print(f"    {key} = {cloud.outputs[key]}")
-            create_endpoint(cloud.client("sagemaker"), ENDPOINT, {"primary": (1, 1.0), "candidate": (1, 0.1)})
+            create_endpoint(
+                cloud.client("sagemaker"), ENDPOINT, {"primary": (1, 1.0), "candidate": (1, 0.1)}, cloud.advance
+            )
             cloudwatch = cloud.client("cloudwatch")
             cloudwatch.put_metric_alarm(
                 AlarmName=LATENCY_ALARM,
@@ -275,6 +277,7 @@ def run(output: Path) -> dict[str, Any]:
             timeline = play(Scenario(cloud, simulation), cloud)
             print(f"\nShadow tests on a second endpoint, {berlin(cloud.clock.now())} Berlin, with the CLI:")
             shadow_tests = demo_shadow.play(cloud, output)
+            fidelity = fidelity_summary(cloud)
         finally:
             cloud.stop()
     outcomes: dict[str, int] = {}
@@ -287,6 +290,7 @@ def run(output: Path) -> dict[str, Any]:
         "decisions": outcomes,
         "final": timeline[-1]["variants"],
         "deliveries": len(cloud.deliveries),
+        "fidelity": fidelity,
         "shadowTests": [
             {
                 "name": test.name,
@@ -307,6 +311,24 @@ def run(output: Path) -> dict[str, Any]:
     (output / "capacity-timeline.json").write_text(json.dumps(timeline, indent=2, default=str))
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def fidelity_summary(cloud: Any) -> dict[str, Any]:  # noqa: ANN401
+    """What the local cloud refused or held back as AWS would, during the demo (docs/local-cloud-fidelity.md)."""
+    invocations = cloud.runtime.invocations if cloud.runtime is not None else []
+    errors: dict[str, int] = {}
+    for invocation in invocations:
+        if invocation.error_type:
+            errors[invocation.error_type] = errors.get(invocation.error_type, 0) + 1
+    gaps = cloud.gaps
+    return {
+        "functionInvocations": len(invocations),
+        "configVisibilitySeconds": cloud.config_visibility_seconds,
+        "configsNotYetVisible": errors.get("EndpointConfigNotVisible", 0),
+        "retainedCapture": gaps.retained_capture if gaps is not None else None,
+        "shadowWeightUpdates": gaps.shadow_weight_updates if gaps is not None else None,
+        "accessDenied": errors.get("AccessDenied", 0) + errors.get("AccessDeniedException", 0),
+    }
 
 
 def play(scenario: Scenario, cloud: Any) -> list[dict[str, Any]]:  # noqa: ANN401
@@ -402,6 +424,13 @@ def main() -> int:
             f"  response diffs: {diffs['paired']} pairs, {diffs['withinToleranceRate']:.1%} within tolerance"
             f" ({'final' if diffs['final'] else 'open'})"
         )
+    fidelity = summary["fidelity"]
+    print(
+        f"AWS fidelity: new endpoint configs invisible for {fidelity['configVisibilitySeconds']:g} s "
+        f"({fidelity['configsNotYetVisible']} task attempt(s) waited for one); RetainAllVariantProperties keeps "
+        f"capture: {fidelity['retainedCapture']}; shadow weights in place: {fidelity['shadowWeightUpdates']}; "
+        f"{fidelity['accessDenied']} call(s) denied by IAM (docs/local-cloud-fidelity.md)"
+    )
     print(f"Reports: {output}/capacity-timeline.json, {output}/summary.json, {output}/function-logs.jsonl")
     return 0
 

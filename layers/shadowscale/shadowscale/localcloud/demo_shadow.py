@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from shadowscale.localcloud.resources import create_models
+from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
 
 ENDPOINT = "recommender"
 STACK = "shadowscale-local"
@@ -52,7 +52,7 @@ def create_recommender(cloud: Any) -> None:  # noqa: ANN401
             }
         ],
     )
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="recommender-config-1")
+    create_endpoint_once_visible(sagemaker, ENDPOINT, "recommender-config-1", cloud.advance)
     cloud.client("application-autoscaling").register_scalable_target(
         ServiceNamespace="sagemaker",
         ResourceId=f"endpoint/{ENDPOINT}/variant/primary",

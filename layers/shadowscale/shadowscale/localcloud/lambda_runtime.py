@@ -5,6 +5,14 @@ invocation moto makes (Invoke, state-machine `lambda:invoke` tasks, SQS event so
 notifications) runs the function's own `app.py` from its CodeUri folder, with the function's
 environment from the template, and its boto3 calls reach the same moto backends. An exception's class
 name becomes the `errorType` Step Functions matches in `ErrorEquals`.
+
+Given `credentials` (the local cloud's RoleSessions), each function runs under its own execution role:
+its AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN are those of an assumed-role session
+of the role moto keeps for it, set while it runs and put back afterwards (the operator's own calls in
+this process keep the operator's credentials). Settings and boto3 clients are cached per container in
+Lambda; here one process plays every container, so they are rebuilt whenever the function that runs
+needs another environment than the one they were built with: a client built for one function is never
+used under another's credentials.
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ from moto.awslambda import models as lambda_models
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# (role ARN, function name) → the function's AWS_* credential variables
+Credentials = Callable[[str, str], Mapping[str, str]]
+
 # Values the Lambda service sets; the function's own environment is applied on top.
 RUNTIME_ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
@@ -48,6 +60,15 @@ def load_handler(code_dir: Path, handler: str = "app.lambda_handler") -> Handler
     spec.loader.exec_module(module)
     loaded: Handler = getattr(module, function)
     return loaded
+
+
+def _set_variables(values: Mapping[str, str | None]) -> None:
+    """Set each variable; an empty or None value removes it (no empty AWS_SESSION_TOKEN)."""
+    for key, value in values.items():
+        if value:
+            os.environ[key] = value
+        else:
+            os.environ.pop(key, None)
 
 
 @dataclass
@@ -83,7 +104,9 @@ class InProcessLambdaRuntime:
     extra_environment: Mapping[str, str] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
     log_sink: io.TextIOBase | None = None
+    credentials: Credentials | None = None
     _handlers: dict[str, Handler] = field(default_factory=dict)
+    _built: dict[str, str] | None = None  # the environment the cached settings and clients were built from
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _original: Any = None
 
@@ -108,7 +131,8 @@ class InProcessLambdaRuntime:
         if name not in self.code_dirs:
             raise KeyError(f"local cloud has no code for function {name!r}")
         payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
-        with self._lock, self._function_environment(name, dict(function.environment_vars or {})):
+        session = dict(self.credentials(function.role, name)) if self.credentials and function.role else {}
+        with self._lock, self._function_environment(name, {**dict(function.environment_vars or {}), **session}):
             handler = self._handlers.get(name) or self._handlers.setdefault(
                 name, load_handler(self.code_dirs[name], function.handler or "app.lambda_handler")
             )
@@ -133,18 +157,29 @@ class InProcessLambdaRuntime:
 
     @contextlib.contextmanager
     def _function_environment(self, name: str, variables: dict[str, str]) -> Iterator[None]:
-        """Set the function's environment; settings and clients are rebuilt only when it really differs."""
+        """Set the function's environment; settings and clients are rebuilt only when it really differs
+        from the one they were built with. The credentials are the function's only while it runs."""
         from shadowscale.localcloud.resources import apply_environment
 
         wanted = {**RUNTIME_ENVIRONMENT, **variables, **self.extra_environment}
-        if any(os.environ.get(key) != value for key, value in wanted.items()):
-            apply_environment(wanted)
+        wanted.setdefault("AWS_SESSION_TOKEN", "")
+        operator = {key: os.environ.get(key) for key in CREDENTIAL_VARIABLES}
+        stale = wanted != self._built or any(
+            os.environ.get(key) != value for key, value in wanted.items() if key not in CREDENTIAL_VARIABLES
+        )
+        _set_variables(wanted)
+        if stale:
+            apply_environment({key: value for key, value in wanted.items() if value})
+            self._built = wanted
             from shadowscale.observability import logger
 
             # In Lambda the level is read when the module is imported; here the module is already loaded.
             logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
         os.environ["AWS_LAMBDA_FUNCTION_NAME"] = name
-        yield
+        try:
+            yield
+        finally:
+            _set_variables(operator)
 
     @contextlib.contextmanager
     def _capture(self, buffer: io.StringIO) -> Iterator[None]:

@@ -11,6 +11,10 @@ It plays the parts of AWS that moto only stores:
   publishing SageMaker's metrics and data capture; metric alarms are then evaluated every minute
   (alarm_evaluation.py), so a spike trips a real alarm and a scale-out really lowers latency. Each
   minute SQS's queue depth is published too, so the stack's dead-letter alarm works.
+- IAM (`enforce_iam`, on by default): every function runs under its own execution role, state machines'
+  SDK integrations under theirs, schedules invoke with their role, and an event source mapping polls
+  with the function's role; iam_enforcement.py authorises each of these requests as AWS would. The
+  operator (tests, CLI, `cloud.client()`) is allowed everything.
 """
 
 from __future__ import annotations
@@ -30,8 +34,12 @@ from zoneinfo import ZoneInfo
 
 from shadowscale.domain.schedule_expressions import ScheduleExpression
 from shadowscale.localcloud.alarm_evaluation import AlarmEvaluator
+from shadowscale.localcloud.autoscaling_gaps import AutoScalingGapFill
 from shadowscale.localcloud.cloudwatch_gaps import CloudWatchPercentiles, CloudWatchValueCounts
+from shadowscale.localcloud.eventbridge_delivery import RuleTargetDelivery
+from shadowscale.localcloud.iam_enforcement import AccessDenied, IamEnforcement, RoleSessions, sqs_poll_checks
 from shadowscale.localcloud.lambda_runtime import InProcessLambdaRuntime
+from shadowscale.localcloud.request_validation import RequestValidation
 from shadowscale.localcloud.resources import ACCOUNT, REGION
 from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
 from shadowscale.localcloud.simulated_endpoint import CaptureSimulation, ModelServer, SimulatedEndpoint, TrafficPattern
@@ -74,16 +82,26 @@ class LocalCloud:
     stage: str = "dev"
     stack_name: str = "shadowscale-local"
     endpoint_update_seconds: float = 45.0
+    # A new endpoint config stays invisible this long (eventual consistency), so every run exercises it.
+    config_visibility_seconds: float = 5.0
     deliveries: list[Delivery] = field(default_factory=list)
     stack: DeployedStack | None = None
     gaps: SageMakerGapFill | None = None
     runtime: InProcessLambdaRuntime | None = None
     percentiles: CloudWatchPercentiles = field(default_factory=CloudWatchPercentiles)
     value_counts: CloudWatchValueCounts = field(default_factory=CloudWatchValueCounts)
+    request_validation: RequestValidation = field(default_factory=RequestValidation)
+    rule_targets: RuleTargetDelivery | None = None  # EventBridge rule → Lambda target, retries, DLQ
+    autoscaling_gaps: AutoScalingGapFill = field(default_factory=AutoScalingGapFill)
     simulations: list[SimulatedEndpoint] = field(default_factory=list)
     alarm_evaluator: AlarmEvaluator | None = None
     _next_alarm_evaluation: datetime | None = None
     stepfunctions: StepFunctionsOnTheClock | None = None
+    # IAM enforced on the stack's roles (iam_enforcement.py); off only for a test that wants moto's leniency.
+    enforce_iam: bool = True
+    role_sessions: RoleSessions | None = None
+    iam: IamEnforcement | None = None
+    _role_clients: dict[str, Any] = field(default_factory=dict)
     clock_lock: threading.RLock = field(default_factory=threading.RLock)
     _mock: Any = None
     _session: Any = None
@@ -107,12 +125,24 @@ class LocalCloud:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106  (moto accepts any)
-        self.gaps = SageMakerGapFill(clock=self.clock.now, update_seconds=self.endpoint_update_seconds).install()
+        self.role_sessions = RoleSessions().install()
+        if self.enforce_iam:
+            self.iam = IamEnforcement(self.role_sessions).install()
+        self.gaps = SageMakerGapFill(
+            clock=self.clock.now,
+            update_seconds=self.endpoint_update_seconds,
+            config_visibility_seconds=self.config_visibility_seconds,
+        ).install()
         self.percentiles.install()
         self.value_counts.install()
+        self.request_validation.install()
+        self.rule_targets = RuleTargetDelivery(invoke=self._invoke, now=self.clock.now, client=self.client)
+        self.autoscaling_gaps.install()
         self.stack = deploy_stack(self._session, self.root, stack_name=self.stack_name, stage=self.stage)
         self.runtime = InProcessLambdaRuntime(
-            code_dirs=self.stack.code_dirs, log_groups=self.stack.log_groups
+            code_dirs=self.stack.code_dirs,
+            log_groups=self.stack.log_groups,
+            credentials=self.role_sessions.function_environment,
         ).install()
         composition.set_clock(self.clock)
         self.stepfunctions = StepFunctionsOnTheClock(
@@ -140,10 +170,16 @@ class LocalCloud:
             self._alarm_hook = None
         if self.runtime is not None:
             self.runtime.uninstall()
+        if self.iam is not None:
+            self.iam.uninstall()
+        if self.role_sessions is not None:
+            self.role_sessions.uninstall()
         if self.gaps is not None:
             self.gaps.uninstall()
         self.percentiles.uninstall()
         self.value_counts.uninstall()
+        self.request_validation.uninstall()
+        self.autoscaling_gaps.uninstall()
         if self._mock is not None:
             self._mock.stop()
 
@@ -313,7 +349,8 @@ class LocalCloud:
             .replace("<aws.scheduler.scheduled-time>", fire.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
             .replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
         )
-        self._invoke(target["Arn"], payload, kind="schedule", detail=schedule["Name"])
+        # EventBridge Scheduler invokes the target with the schedule's execution role.
+        self._invoke(target["Arn"], payload, kind="schedule", detail=schedule["Name"], role_arn=target.get("RoleArn"))
 
     # --- SQS event source mappings ------------------------------------------------------------
 
@@ -352,6 +389,13 @@ class LocalCloud:
         batch = [m for name, m in self._queued() if name == queue_name and self._pending[m.id].due <= now][:batch_size]
         if not batch:
             return
+        denied = self._poll_denied(queue.queue_arn, function_arn)
+        if denied is not None:
+            # The mapping cannot read the queue: the messages stay until its role may (polled again later).
+            self.deliveries.append(Delivery(now, "sqs", function_arn.rsplit(":", 1)[-1], queue_name, denied))
+            for message in batch:
+                self._pending[message.id].due = now + timedelta(seconds=60)
+            return
         for message in batch:
             self._pending[message.id].receives += 1
         event = sqs_event([message.body for message in batch], queue.queue_arn)
@@ -377,6 +421,25 @@ class LocalCloud:
                 del self._pending[message.id]
             else:
                 pending.due = now + timedelta(seconds=int(getattr(queue, "visibility_timeout", 30) or 30))
+
+    def _poll_denied(self, queue_arn: str, function_arn: str) -> str | None:
+        """Lambda polls, deletes and decrypts with the function's execution role: authorise it."""
+        if self.iam is None:
+            return None
+        from moto.awslambda.models import lambda_backends
+
+        function = lambda_backends[ACCOUNT][REGION].get_function(function_arn)
+        try:
+            self.iam.check_as(
+                function.role,
+                function.function_name,
+                f"function {function.function_name}",
+                "lambda:EventSourceMapping",
+                sqs_poll_checks(queue_arn, self.iam.backends),
+            )
+        except AccessDenied as denied:
+            return f"AccessDenied: {denied}"
+        return None
 
     # --- CloudWatch alarms --------------------------------------------------------------------
 
@@ -453,8 +516,8 @@ class LocalCloud:
             if rule.state != "ENABLED" or rule.event_pattern is None or not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
                 continue
             for target in rule.targets:
-                if ":lambda:" in target["Arn"]:
-                    self._invoke(target["Arn"], json.dumps(event), kind="eventbridge", detail=rule.name)
+                if ":lambda:" in target["Arn"] and self.rule_targets is not None:
+                    self.rule_targets.deliver(rule, target, event)
 
     # --- Step Functions ---------------------------------------------------------------------------
 
@@ -503,8 +566,17 @@ class LocalCloud:
 
     # --- invocation ---------------------------------------------------------------------------
 
-    def _invoke(self, function_arn: str, payload: str, *, kind: str, detail: str, synchronous: bool = False) -> Any:  # noqa: ANN401
-        response = self.client("lambda").invoke(
+    def _invoke(
+        self,
+        function_arn: str,
+        payload: str,
+        *,
+        kind: str,
+        detail: str,
+        synchronous: bool = False,
+        role_arn: str | None = None,
+    ) -> Any:  # noqa: ANN401
+        response = self._lambda_client(role_arn).invoke(
             FunctionName=function_arn, Payload=payload.encode(), InvocationType="RequestResponse"
         )
         body = response["Payload"].read()
@@ -512,6 +584,23 @@ class LocalCloud:
         error = response.get("FunctionError") and (result or {}).get("errorType", "error")
         self.deliveries.append(Delivery(self.clock.now(), kind, function_arn.rsplit(":", 1)[-1], detail, error))
         return result
+
+    def _lambda_client(self, role_arn: str | None) -> Any:  # noqa: ANN401
+        """The operator's Lambda client, or one signed with a session of `role_arn` (a schedule's role)."""
+        if role_arn is None or self.role_sessions is None:
+            return self.client("lambda")
+        if role_arn not in self._role_clients:
+            import boto3
+
+            role_name = role_arn.rsplit("/", 1)[-1]
+            credentials = self.role_sessions.credentials(role_arn, "scheduler", f"schedule role {role_name}")
+            self._role_clients[role_arn] = boto3.Session(
+                region_name=REGION,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            ).client("lambda")
+        return self._role_clients[role_arn]
 
 
 def _alarm_metrics(alarm: Any) -> list[dict[str, Any]]:  # noqa: ANN401

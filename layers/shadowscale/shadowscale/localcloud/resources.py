@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -81,10 +83,32 @@ def create_models(sagemaker: Any, *names: str) -> None:  # noqa: ANN401
             )
 
 
+def create_endpoint_once_visible(
+    sagemaker: Any,  # noqa: ANN401
+    name: str,
+    config_name: str,
+    wait: Callable[[float], None] | None = None,
+) -> None:
+    """CreateEndpoint right after CreateEndpointConfig, retried while the new config is not visible yet
+    (SageMaker reads are eventually consistent: CreateEndpointConfig's documentation asks for retries).
+    `wait` lets time pass (the local cloud's clock); without it, time.sleep."""
+    pause = wait or time.sleep
+    for attempt in range(8):
+        try:
+            sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
+        except sagemaker.exceptions.ClientError as exc:
+            if "could not find endpoint configuration" not in str(exc).lower() or attempt == 7:
+                raise
+            pause(2.0**attempt)
+        else:
+            return
+
+
 def create_endpoint(
     sagemaker: Any,  # noqa: ANN401
     name: str,
     variants: Mapping[str, tuple[int, float]],
+    wait: Callable[[float], None] | None = None,
 ) -> None:
     """A real-time endpoint with one production variant per entry: name → (instances, weight)."""
     production_variants = []
@@ -101,7 +125,14 @@ def create_endpoint(
             }
         )
     sagemaker.create_endpoint_config(EndpointConfigName=f"{name}-config-1", ProductionVariants=production_variants)
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config-1")
+    create_endpoint_once_visible(sagemaker, name, f"{name}-config-1", wait)
+
+
+@cache
+def _shared_loader() -> Any:  # noqa: ANN401
+    from botocore.loaders import create_loader
+
+    return create_loader()
 
 
 def apply_environment(values: Mapping[str, str]) -> None:
@@ -112,8 +143,14 @@ def apply_environment(values: Mapping[str, str]) -> None:
 
     os.environ.update(values)
     get_settings.cache_clear()
+    # Every part a function builds holds clients with the credentials it was built under.
     composition.capacity_entrypoints.cache_clear()
+    composition.shadow_test_entrypoints.cache_clear()
+    composition.capture_diff_entrypoints.cache_clear()
     clients.session.cache_clear()
+    # In Lambda each container loads botocore's service models once; here one process plays every
+    # container, so the rebuilt sessions share one loader (credentials stay each session's own).
+    clients.session()._session.register_component("data_loader", _shared_loader())
 
 
 def queued_bodies(queue_url: str, *, remove: bool = False) -> list[str]:

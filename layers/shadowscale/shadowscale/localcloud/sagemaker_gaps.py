@@ -11,8 +11,17 @@ backend behave as SageMaker does:
 - any update while `Updating` fails with ValidationException "Cannot update in-progress endpoint";
 - endpoint configs keep `ShadowProductionVariants`; DescribeEndpoint shows the shadow variants and
   the data-capture status (`CaptureStatus`, `CurrentSamplingPercentage`);
-- UpdateEndpoint honours `RetainAllVariantProperties` (live counts and weights of variants kept);
-- UpdateEndpointWeightsAndCapacities also sets a shadow variant's weight (its sampling share);
+- UpdateEndpoint honours `RetainAllVariantProperties` (live counts and weights of variants kept) and
+  `ExcludeRetainedVariantProperties`; whether the live `DataCaptureConfig` is retained too is a switch
+  (`retained_capture`): botocore's `VariantPropertyType` lists it among the retained properties and says
+  excluding it is "(Not currently supported.)", so "kept" is the default and an exclusion naming it is
+  refused; "follows-config" is the other reading;
+- CreateEndpointConfig of a name that exists fails (moto overwrites it);
+- a new endpoint config is not visible to DescribeEndpointConfig, UpdateEndpoint or CreateEndpoint for
+  `config_visibility_seconds` of the clock (CreateEndpointConfig's note on eventually consistent reads);
+- whether UpdateEndpointWeightsAndCapacities accepts a shadow variant is undocumented: a switch
+  (`shadow_weight_updates`), "accepted" (sets its weight, the sampling share) or "refused"
+  (ValidationException, as for a variant the endpoint's production variants do not have);
 - `stall_next_update` makes the next UpdateEndpoint hang in `Updating` and then roll back to the
   previous config with a `FailureReason`, as SageMaker does when a new config never gets healthy;
 - `inject_fault` makes the next N calls of an operation fail (throttling, in-progress, 5xx).
@@ -29,7 +38,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import moto
 from moto.sagemaker import models as sagemaker_models
@@ -44,6 +53,10 @@ _OPERATIONS = {
     "CreateEndpointConfig": "create_endpoint_config",
     "DeleteEndpointConfig": "delete_endpoint_config",
 }
+
+
+RetainedCapture = Literal["kept", "follows-config"]
+ShadowWeightUpdates = Literal["accepted", "refused"]
 
 
 class InjectedFault(SagemakerClientError):
@@ -79,6 +92,12 @@ class SageMakerGapFill:
     _endpoint_shadows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # endpoint → live shadows
     _stalls: dict[str, _Stall] = field(default_factory=dict)  # endpoint → its next update's failure
     failure_reasons: dict[str, str] = field(default_factory=dict)  # endpoint → its last failed update
+    # The switches for what AWS leaves open (see the module docstring and the fidelity ledger).
+    retained_capture: RetainedCapture = "kept"
+    config_visibility_seconds: float = 0.0
+    shadow_weight_updates: ShadowWeightUpdates = "accepted"
+    _config_created: dict[str, datetime] = field(default_factory=dict)  # config → when it was created
+    created_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # every config ever created, for tests
 
     # --- controls for tests and the local cloud ------------------------------------------------
 
@@ -168,6 +187,11 @@ class SageMakerGapFill:
             if gaps.status_of(endpoint_name) not in (None, "InService"):
                 raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
             shadows = {variant["VariantName"]: variant for variant in gaps._endpoint_shadows.get(endpoint_name, [])}
+            named_shadows = [d["VariantName"] for d in desired_weights_and_capacities if d["VariantName"] in shadows]
+            if named_shadows and gaps.shadow_weight_updates == "refused":
+                raise ValidationError(
+                    message=f"The variant(s) {named_shadows} are not production variants of endpoint {endpoint_name!r}."
+                )
             for entry in [d for d in desired_weights_and_capacities if d["VariantName"] in shadows]:
                 shadow = shadows[entry["VariantName"]]
                 for key, current in (
@@ -215,7 +239,18 @@ class SageMakerGapFill:
 
         def create_endpoint_config(response: Any) -> Any:  # noqa: ANN401
             gaps._fail_if_asked("CreateEndpointConfig")
+            name = response._get_param("EndpointConfigName")
+            existing = response.sagemaker_backend.endpoint_configs.get(name)
+            if existing is not None:  # moto would overwrite it; SageMaker refuses
+                raise ValidationError(
+                    message=f'Cannot create already existing endpoint configuration "{existing.arn}".'
+                )
             result = original_create_config(response)
+            gaps._config_created[name] = gaps.clock()
+            gaps.created_configs[name] = {
+                key: response._get_param(key)
+                for key in ("ProductionVariants", "ShadowProductionVariants", "DataCaptureConfig")
+            }
             shadows = response._get_param("ShadowProductionVariants")
             if shadows:
                 gaps._shadow_variants[response._get_param("EndpointConfigName")] = shadows
@@ -224,12 +259,17 @@ class SageMakerGapFill:
         def describe_endpoint_config(
             backend: sagemaker_models.SageMakerModelBackend, endpoint_config_name: str
         ) -> dict[str, Any]:
+            if gaps._not_yet_visible(endpoint_config_name):
+                raise ValidationError(message=f'Could not find endpoint configuration "{endpoint_config_name}".')
             described: dict[str, Any] = dict(original_describe_config(backend, endpoint_config_name))
             if endpoint_config_name in gaps._shadow_variants:
                 described["ShadowProductionVariants"] = gaps._shadow_variants[endpoint_config_name]
             return described
 
         def create_endpoint(backend: sagemaker_models.SageMakerModelBackend, **kwargs: Any) -> Any:  # noqa: ANN401
+            config_name = str(kwargs.get("endpoint_config_name", ""))
+            if gaps._not_yet_visible(config_name):
+                raise ValidationError(message=f'Could not find endpoint configuration "{config_name}".')
             endpoint = original_create_endpoint(backend, **kwargs)
             gaps._endpoint_shadows[endpoint.endpoint_name] = _variant_states(
                 gaps._shadow_variants.get(endpoint.endpoint_config_name, [])
@@ -247,7 +287,7 @@ class SageMakerGapFill:
             if endpoint is None:
                 raise ValidationError(message=f'Could not find endpoint "{name}".')
             config = backend.endpoint_configs.get(config_name)
-            if config is None:
+            if config is None or gaps._not_yet_visible(config_name):
                 raise ValidationError(message=f'Could not find endpoint configuration "{config_name}".')
             if gaps.status_of(name) not in (None, "InService"):
                 raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
@@ -260,13 +300,28 @@ class SageMakerGapFill:
             live = {variant["VariantName"]: variant for variant in endpoint.production_variants}
             endpoint.endpoint_config_name = config_name
             endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-            if str(response._get_param("RetainAllVariantProperties", False)).lower() == "true":
+            retain = str(response._get_param("RetainAllVariantProperties", False)).lower() == "true"
+            excluded = {
+                str(entry.get("VariantPropertyType"))
+                for entry in response._get_param("ExcludeRetainedVariantProperties") or []
+            }
+            if "DataCaptureConfig" in excluded:
+                raise ValidationError(
+                    message="Excluding DataCaptureConfig from retained variant properties is not supported."
+                )
+            if retain:
+                retained_keys = {
+                    "DesiredInstanceCount": ("CurrentInstanceCount", "DesiredInstanceCount"),
+                    "DesiredWeight": ("CurrentWeight", "DesiredWeight"),
+                }
                 for variant in endpoint.production_variants:
                     kept = live.get(variant["VariantName"], {})
-                    for key in ("CurrentInstanceCount", "DesiredInstanceCount", "CurrentWeight", "DesiredWeight"):
-                        if kept.get(key) is not None:
-                            variant[key] = kept[key]
-            endpoint.data_capture_config = config.data_capture_config
+                    for property_type, keys in retained_keys.items():
+                        for key in keys if property_type not in excluded else ():
+                            if kept.get(key) is not None:
+                                variant[key] = kept[key]
+            if not (retain and gaps.retained_capture == "kept"):
+                endpoint.data_capture_config = config.data_capture_config
             gaps._endpoint_shadows[name] = _variant_states(gaps._shadow_variants.get(config_name, []))
             gaps.failure_reasons.pop(name, None)
             stall = gaps._stalls.pop(name, None)
@@ -322,6 +377,10 @@ class SageMakerGapFill:
 
     def __exit__(self, *exc_info: object) -> None:
         self.uninstall()
+
+    def _not_yet_visible(self, config_name: str) -> bool:
+        created = self._config_created.get(config_name)
+        return created is not None and self.clock() < created + timedelta(seconds=self.config_visibility_seconds)
 
     def _fail_if_asked(self, operation: str) -> None:
         with self._lock:

@@ -31,7 +31,7 @@ CANDIDATE_MODEL = "fraud-detector-v2"
 
 def seed_endpoint(cloud: LocalCloud) -> None:
     """A one-variant production endpoint with a candidate model registered, ready for a shadow test."""
-    from shadowscale.localcloud.resources import create_models
+    from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
 
     sagemaker = cloud.client("sagemaker")
     create_models(sagemaker, f"{ENDPOINT}-v1", CANDIDATE_MODEL)
@@ -47,7 +47,7 @@ def seed_endpoint(cloud: LocalCloud) -> None:
             }
         ],
     )
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-config-1")
+    create_endpoint_once_visible(sagemaker, ENDPOINT, f"{ENDPOINT}-config-1", cloud.advance)
     cloud.client("cloudwatch").put_metric_alarm(
         AlarmName=f"{ENDPOINT}-latency-high",
         Namespace="AWS/SageMaker",

@@ -6,7 +6,8 @@ DescribeEndpointConfig: production variants with their instance counts and weigh
 data capture):
 - traffic: a `TrafficPattern` (flat, diurnal, spikes; requests/s; deterministic for its seed) is split
   across the production variants by weight; each shadow variant receives a copy of a share of the
-  production requests (its weight over the production weight, at most all of them);
+  production requests (its weight over the production weight, at most all of them; or all of them:
+  how the weight maps to the share is undocumented, so `shadow_copies` switches between the two);
 - every variant, production or shadow, runs a `ModelServer`: a seeded linear model over a CSV feature
   vector, deterministic for its input (a candidate may differ in known ways: score drift, label flips,
   latency, error rates), whose latency grows with the load per instance (M/M/1 queueing as utilisation
@@ -42,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
-from typing import Any, Self
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from shadowscale.localcloud.resources import ACCOUNT, REGION
@@ -420,6 +421,10 @@ class SimulatedEndpoint:
     step_seconds: int = 60
     capture: CaptureSimulation = field(default_factory=CaptureSimulation)
     seed: int = 1
+    # Not documented for config-based shadow variants: how a shadow's weight maps to the share of requests
+    # SageMaker copies to it. "weight-ratio": its weight over production's (what shadowscale's ramp
+    # assumes); "all": every request, whatever the weight. The product must be right under both.
+    shadow_copies: Literal["weight-ratio", "all"] = "weight-ratio"
     account: str = ACCOUNT
     region: str = REGION
     history: list[VariantStep] = field(default_factory=list)
@@ -486,8 +491,9 @@ class SimulatedEndpoint:
             if state.capture is not None:
                 captured.extend(self._capture_production(state.capture, variant, step, start, rng))
         for shadow in state.shadows:
-            # SageMaker copies production requests to a shadow in the ratio of their weights.
             share = min(1.0, shadow.weight / production_weight) if production_weight > 0 else 0.0
+            if self.shadow_copies == "all":
+                share = 1.0
             mirrored = rng.binomialvariate(total, share) if total else 0
             step = self._serve(shadow, mirrored, start, rng, invocation_metrics, instance_metrics, shadow=True)
             steps.append(step)

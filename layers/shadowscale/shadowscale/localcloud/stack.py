@@ -58,6 +58,7 @@ class DeployedStack:
     code_dirs: dict[str, Path] = field(default_factory=dict)  # function name → its CodeUri folder
     log_groups: dict[str, str] = field(default_factory=dict)  # function name → its LoggingConfig log group
     definitions: dict[str, str] = field(default_factory=dict)  # state machine ARN → its substituted definition
+    translated: dict[str, Any] = field(default_factory=dict)  # the template after the SAM transform, as deployed
 
     def function_name(self, logical_id: str) -> str:
         return self.physical[logical_id]
@@ -109,9 +110,12 @@ def deploy_stack(session: Any, root: Path, *, stack_name: str, stage: str = "dev
         parameters={**_parameter_defaults(template), **parameters},
         physical=physical,
         outputs={output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])},
+        translated=translated,
     )
     resolver = Resolver(stack)
+    _key_policies_as_documents()
     _create_what_moto_skipped(session, stack, resolver)
+    _attach_managed_policies(translated, stack, resolver)
     _register_executable_state_machines(session, stack, resolver, root)
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -172,6 +176,16 @@ def _register_executable_state_machines(
         stack.definitions[created["stateMachineArn"]] = definition
 
 
+def _key_policies_as_documents() -> None:
+    """moto's CloudFormation keeps a key's KeyPolicy as the object the template gave; KMS holds a policy
+    as a JSON document (GetKeyPolicy returns a string, and moto's own DescribeKey then fails on it)."""
+    from moto.kms.models import kms_backends
+
+    for key in kms_backends[ACCOUNT][REGION].keys.values():
+        if not isinstance(key.policy, str):
+            key.policy = json.dumps(key.policy)
+
+
 def _create_what_moto_skipped(session: Any, stack: DeployedStack, resolver: Resolver) -> None:  # noqa: ANN401
     for logical_id, resource in stack.template["Resources"].items():
         kind = resource["Type"]
@@ -190,6 +204,28 @@ def _create_what_moto_skipped(session: Any, stack: DeployedStack, resolver: Reso
                 sqs.set_queue_attributes(
                     QueueUrl=queue_url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
                 )
+
+
+def _attach_managed_policies(translated: Mapping[str, Any], stack: DeployedStack, resolver: Resolver) -> None:
+    """moto's CloudFormation creates roles without their ManagedPolicyArns (SAM's AWS managed policies and
+    the template's own AWS::IAM::ManagedPolicy resources): attach them, so the roles hold what AWS gives
+    them. AWS managed policies come from moto's copy of their documents, loaded one by one."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    iam = iam_backends[ACCOUNT]["aws"]
+    aws_managed: dict[str, Any] | None = None
+    for logical_id, resource in translated["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        role_name = stack.physical.get(logical_id)
+        for arn in (str(resolver.resolve(entry)) for entry in resource["Properties"].get("ManagedPolicyArns", [])):
+            if arn not in iam.managed_policies and arn.startswith("arn:aws:iam::aws:policy/"):
+                aws_managed = aws_managed if aws_managed is not None else json.loads(aws_managed_policies_data)
+                name = arn.rsplit("/", 1)[-1]
+                iam.managed_policies[arn] = AWSManagedPolicy.from_data(name, ACCOUNT, REGION, aws_managed[name])
+            if role_name:
+                iam.attach_role_policy(arn, role_name)
 
 
 def apply_bucket_notifications(session: Any, stack: DeployedStack) -> None:  # noqa: ANN401

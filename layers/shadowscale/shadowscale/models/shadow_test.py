@@ -21,9 +21,6 @@ from shadowscale.models import field_problems
 from shadowscale.models.endpoint import ScalingTargetSnapshot
 from shadowscale.models.policy import SAGEMAKER_NAME
 
-# Every evaluation loop adds about six events to the execution history, which AWS caps at 25,000.
-MAX_EVALUATIONS = 3_500
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
@@ -168,11 +165,12 @@ class ShadowTestInput(_Strict):
                 raise ValueError(f"durationMinutes {self.duration_minutes} is shorter than the ramp's bakes ({baked})")
         if self.duration_minutes < self.evaluation_period_minutes:
             raise ValueError("durationMinutes must be at least one evaluationPeriodMinutes")
-        if self.duration_minutes / self.evaluation_period_minutes > MAX_EVALUATIONS:
-            raise ValueError(
-                f"{self.duration_minutes} min at one evaluation every {self.evaluation_period_minutes} min exceeds "
-                f"{MAX_EVALUATIONS} evaluations (the execution history limit): raise evaluationPeriodMinutes"
-            )
+        # Step Functions fails an execution at 25,000 history events: count this test's, at worst.
+        from shadowscale.domain.history_budget import history_problem
+
+        problem = history_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property
@@ -258,6 +256,14 @@ class ShadowTestPlan(_Strict):
     @property
     def candidate_model_name(self) -> str:
         return self.derived_model_name or self.request.candidate.model_name
+
+    def ramp_config_name(self, step_index: int) -> str:
+        """The config of ramp step `step_index` when SageMaker will not set the shadow's weight in place."""
+        return f"{self.shadow_config_name.removesuffix('-shadow')}-ramp{step_index}"
+
+    @property
+    def ramp_config_names(self) -> tuple[str, ...]:
+        return tuple(self.ramp_config_name(index) for index in range(1, len(self.request.steps)))
 
 
 class EndpointSnapshot(_Strict):
@@ -417,6 +423,8 @@ class Readiness(_Strict):
     deadline: datetime
     in_service: bool = Field(default=False, alias="inService")
     status: str = "Updating"
+    # Restore only: the production variant's live count when the restore began, put back once there.
+    production_instances: int | None = Field(default=None, alias="productionInstances")
 
 
 class Finalized(_Strict):

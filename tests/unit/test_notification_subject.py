@@ -1,0 +1,58 @@
+"""SNS refuses a subject of 100 characters or more, or with a line break or control character (Publish
+API reference): the shadow-test notices always carry one it accepts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from shadowscale.domain.report_page import notification, sns_subject
+from shadowscale.models.shadow_test import ShadowTestReport
+
+LONGEST_ENDPOINT = "fraud-detector-" + "x" * 48  # SageMaker's limit: 63 characters
+
+
+def valid_for_sns(subject: str) -> bool:
+    return len(subject) < 100 and subject.isascii() and subject.isprintable() and subject[:1].strip() != ""
+
+
+def report(endpoint: str, reason: str) -> ShadowTestReport:
+    return ShadowTestReport.model_validate(
+        {
+            "testId": "t-1",
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:shadowscale-dev-shadow-test:t-1",
+            "endpoint": endpoint,
+            "outcome": "timed-out",
+            "reason": reason,
+            "finishedAt": datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+        }
+    )
+
+
+def test_given_the_longest_endpoint_name_and_a_long_reason_when_notified_then_the_subject_is_valid() -> None:
+    subject, message = notification(report(LONGEST_ENDPOINT, "the execution timed out\n" * 20))
+    assert valid_for_sns(subject), subject
+    assert subject.startswith("shadowscale: timed-out: ")  # the outcome survives the cut
+    assert subject.endswith("...")
+    assert "the execution timed out" in message  # the whole story is in the message
+
+
+def test_given_an_approval_prefix_when_made_a_subject_then_it_is_still_valid() -> None:
+    subject, _ = notification(report(LONGEST_ENDPOINT, "awaiting approval"))
+    assert valid_for_sns(sns_subject(f"[approval needed] {subject}"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("shadowscale: promoted: shadow test on fraud", "shadowscale: promoted: shadow test on fraud"),
+        ("line one\nline two\r\tend", "line one line two end"),
+        ("  leading spaces", "leading spaces"),
+        ("caf\u00e9 \u2028 na\u00efve", "cafe naive"),
+        ("word " * 30, ("word " * 19).rstrip() + "..."),
+        ("x" * 150, "x" * 96 + "..."),
+    ],
+)
+def test_sns_subject_cuts_on_a_word_boundary_and_drops_what_sns_refuses(text: str, expected: str) -> None:
+    assert sns_subject(text) == expected
+    assert valid_for_sns(sns_subject(text))
