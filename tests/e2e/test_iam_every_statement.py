@@ -69,13 +69,7 @@ def abort_a_derived_candidate_mid_bake(cloud: LocalCloud) -> dict[str, Any]:
                 "environment": {"MODEL_THRESHOLD": "0.7"},
             },
         )
-        while True:  # one Wait state at a time, until the execution waits in Bake
-            run.finish(until=lambda _: cloud.stepfunctions.waiting > 0)
-            if cloud.in_state(run.execution_arn, "Bake"):
-                break
-            held = cloud.stepfunctions.holds
-            cloud.stepfunctions.let_one_pass()
-            run.finish(until=lambda _, held=held: cloud.stepfunctions.holds > held)
+        cloud.step_to(run.execution_arn, "Bake")  # one Wait state at a time
         cloud.client("stepfunctions").stop_execution(executionArn=run.execution_arn, cause="operator abort")
         return run.finish()
     finally:

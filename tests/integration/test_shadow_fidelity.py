@@ -44,18 +44,6 @@ def healthy(cloud: LocalCloud, name: str) -> ShadowTestRun:
     return run
 
 
-def step_to(cloud: LocalCloud, run: ShadowTestRun, state: str) -> None:
-    """With waits held: let the execution pass one Wait state at a time until it waits in `state`."""
-    assert cloud.stepfunctions is not None
-    while True:
-        run.finish(until=lambda _: cloud.stepfunctions.waiting > 0)
-        if cloud.in_state(run.execution_arn, state):
-            return
-        held = cloud.stepfunctions.holds
-        cloud.stepfunctions.let_one_pass()
-        run.finish(until=lambda _, held=held: cloud.stepfunctions.holds > held)
-
-
 def live_capture(cloud: LocalCloud, endpoint: str) -> dict[str, Any]:
     described: dict[str, Any] = cloud.client("sagemaker").describe_endpoint(EndpointName=endpoint)
     return dict(described.get("DataCaptureConfig") or {})
@@ -73,7 +61,7 @@ def test_capture_moves_to_the_test_prefix_whatever_retain_keeps(
     try:
         # WHEN the shadow test is baking
         run.start()
-        step_to(cloud, run, "Bake")
+        cloud.step_to(run.execution_arn, "Bake")
         baking = live_capture(cloud, run.endpoint)
     finally:
         cloud.stepfunctions.release_waits()
@@ -144,7 +132,7 @@ def test_a_live_endpoint_unlike_its_config_ends_the_test_on_the_restore_path(clo
     cloud.stepfunctions.hold_waits()
     try:
         run.start()
-        step_to(cloud, run, "ShadowWait")
+        cloud.step_to(run.execution_arn, "ShadowWait")
         sagemaker_backends[ACCOUNT][REGION].endpoints[run.endpoint].data_capture_config = dict(USER_CAPTURE)
     finally:
         cloud.stepfunctions.release_waits()

@@ -364,13 +364,7 @@ def test_a_user_abort_restores_the_endpoint_through_the_cleanup_function(cloud: 
     cloud.stepfunctions.hold_waits()
     try:
         run.start(durationMinutes=240)
-        while True:  # one Wait state at a time, until the execution waits in Bake
-            run.finish(until=lambda _: cloud.stepfunctions.waiting > 0)
-            if cloud.in_state(run.execution_arn, "Bake"):
-                break
-            held = cloud.stepfunctions.holds
-            cloud.stepfunctions.let_one_pass()
-            run.finish(until=lambda _, held=held: cloud.stepfunctions.holds > held)
+        cloud.step_to(run.execution_arn, "Bake")  # one Wait state at a time
         assert (
             cloud.client("sagemaker").describe_endpoint(EndpointName="abort-me")["ShadowProductionVariants"][0][
                 "VariantName"

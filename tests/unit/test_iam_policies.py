@@ -435,3 +435,9 @@ def test_state_machine_clients_are_made_with_their_role_only_while_installed() -
         sessions.uninstall()
     # ... and moto's own again once uninstalled (none left bound to a stopped cloud's sessions)
     assert all(module.boto_client_for is factory for module in modules)
+
+
+def test_an_item_of_a_table_encrypted_with_a_customer_key_needs_no_kms_permission_of_the_caller() -> None:
+    # DynamoDB uses the table's key itself; a GetItem is authorised on the table alone
+    built = checks(request("dynamodb", "GetItem", {"TableName": "shadowscale-dev-policies"}))
+    assert built == [("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/shadowscale-dev-policies")]

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, error_message, raise_domain_error
+from shadowscale.adapters.sagemaker import SageMakerEndpoints
+from shadowscale.domain.ports import VariantUpdate
 from shadowscale.errors import EndpointConfigNotVisible, ModelNotFound, ShadowSamplingRefused
 
 if TYPE_CHECKING:
@@ -101,13 +103,9 @@ class SageMakerEndpointConfigs:
             raise_domain_error(exc, f"UpdateEndpointWeightsAndCapacities {endpoint}/{variant}")
 
     def set_instance_count(self, endpoint: str, variant: str, instances: int) -> None:
-        try:
-            self._client.update_endpoint_weights_and_capacities(
-                EndpointName=endpoint,
-                DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredInstanceCount": instances}],
-            )
-        except ClientError as exc:
-            raise_domain_error(exc, f"UpdateEndpointWeightsAndCapacities {endpoint}/{variant}")
+        SageMakerEndpoints(self._client).update_weights_and_capacities(
+            endpoint, [VariantUpdate(variant=variant, instances=instances)]
+        )
 
     def describe_model(self, name: str) -> dict[str, Any]:
         try:

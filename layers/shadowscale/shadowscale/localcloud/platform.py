@@ -551,6 +551,19 @@ class LocalCloud:
             events.extend(page["events"])
         return events
 
+    def step_to(self, execution_arn: str, state: str) -> None:
+        """With waits held (`stepfunctions.hold_waits()`): let the execution pass one Wait state at a time
+        until it waits in `state` (to act on a running test, e.g. abort it mid-bake)."""
+        assert self.stepfunctions is not None
+        gate = self.stepfunctions
+        while True:
+            self.wait_for_execution(execution_arn, until=lambda _: gate.waiting > 0)
+            if self.in_state(execution_arn, state):
+                return
+            held = gate.holds
+            gate.let_one_pass()
+            self.wait_for_execution(execution_arn, until=lambda _, held=held: gate.holds > held)  # type: ignore[misc]
+
     def in_state(self, execution_arn: str, state: str) -> bool:
         """Whether the execution has entered `state` and not left it yet."""
         entered = [
