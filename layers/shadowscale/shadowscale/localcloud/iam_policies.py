@@ -30,7 +30,7 @@ from typing import Any
 Context = Mapping[str, Sequence[str]]  # condition key (lower case) → the request's values for it
 
 
-class UnknownConditionOperator(ValueError):
+class UnknownConditionOperator(ValueError, NotImplementedError):
     """A Condition operator the local cloud does not evaluate."""
 
 
