@@ -113,7 +113,7 @@ def test_function_logs_hold_one_decision_record_per_decision(monday: Monday) -> 
 
 def test_a_healthy_candidate_is_promoted_and_a_bad_one_rejected(monday: Monday) -> None:
     summary, _, output = monday
-    promoted, rejected = summary["shadowTests"]
+    promoted, rejected, _ = summary["shadowTests"]
     assert (promoted["name"], promoted["outcome"], promoted["verdict"]) == ("promote-v2", "promoted", "pass")
     assert promoted["servingVariant"] == "candidate-a"
     assert promoted["finalConfig"].endswith("-promoted")
@@ -149,3 +149,12 @@ def test_the_demo_ran_under_what_aws_enforces_and_waited_for_configs_not_yet_vis
     assert fidelity["retainedCapture"] == "kept"
     # nothing any function needed was missing from its role in template.yaml
     assert fidelity["accessDenied"] == 0
+
+
+def test_a_test_aborted_mid_bake_is_restored_by_its_recovery_execution(monday: Monday) -> None:
+    summary, _, _ = monday
+    promoted, _, aborted = summary["shadowTests"]
+    # the person's abort ended the execution; one recovery execution put the endpoint back and reported
+    assert (aborted["name"], aborted["outcome"]) == ("abort-v4", "aborted")
+    assert aborted["recoveries"] == ["SUCCEEDED"]
+    assert (aborted["servingVariant"], aborted["finalConfig"]) == ("candidate-a", promoted["finalConfig"])

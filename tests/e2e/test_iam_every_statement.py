@@ -3,7 +3,7 @@
 The demo's whole journey (schedules, alarms through the EventBridge rule and an alarm action, deferred
 changes through the SQS event source mapping, a variant under Auto Scaling, a shadow test that promotes
 and one a person rejects, response diffs closed on time) runs on the local cloud with IAM enforced, then
-a shadow test with a derived candidate model is aborted mid-bake (the cleanup function restores), a close
+a shadow test with a derived candidate model is aborted mid-bake (a recovery execution restores), a close
 request arrives early, a malformed message reaches the diff queue, and a backfill diffs a test again.
 Every authorisation is recorded; a statement is needed when it was the only grant of at least one call.
 """
@@ -28,9 +28,9 @@ pytestmark = pytest.mark.e2e
 # Statements only paths the local cloud cannot drive use, each with its reason. An entry that a call
 # needed after all fails the test (keep this list true).
 NOT_DRIVABLE = {
-    "ShadowTestStateMachineRole:DeliverLogs": "Step Functions itself sets up log delivery with these when a"
-    " state machine with a LoggingConfiguration is created or updated; the local cloud creates its state"
-    " machines without one (moto delivers no execution logs).",
+    "ShadowTestRecoveryStateMachineRole+ShadowTestStateMachineRole:DeliverLogs": "Step Functions itself sets"
+    " up log delivery with these when a state machine with a LoggingConfiguration is created or updated; the"
+    " local cloud creates its state machines without one (moto delivers no execution logs).",
     "CaptureBackfillStateMachineRole:DeliverLogs": "as for the shadow-test state machine: log delivery set-up"
     " at CreateStateMachine, which the local cloud does not make with a LoggingConfiguration.",
     "CaptureBackfillStateMachineRole:RunChildWorkflows": "a Distributed Map starts its items as child"
@@ -71,9 +71,11 @@ def abort_a_derived_candidate_mid_bake(cloud: LocalCloud) -> dict[str, Any]:
         )
         cloud.step_to(run.execution_arn, "Bake")  # one Wait state at a time
         cloud.client("stepfunctions").stop_execution(executionArn=run.execution_arn, cause="operator abort")
-        return run.finish()
     finally:
         cloud.stepfunctions.release_waits()
+    described = run.finish()
+    assert [recovery["status"] for recovery in run.recoveries] == ["SUCCEEDED"]
+    return described
 
 
 def send_to_diff_queue(cloud: LocalCloud, body: str) -> None:
@@ -185,9 +187,9 @@ def needs(journey: Journey) -> dict[str, list[AuthorizationRecord]]:
 
 def test_the_journey_ran_every_flow(journey: Journey) -> None:
     assert journey.aborted["status"] == "ABORTED"
-    cleanup = [d for d in journey.cloud.deliveries if d.target.endswith("shadow-test-cleanup")]
-    assert cleanup
-    assert cleanup[-1].error is None
+    recoveries = [d for d in journey.cloud.deliveries if d.target.endswith("shadow-test-recovery")]
+    assert recoveries
+    assert recoveries[-1].error is None
     assert journey.backfill["status"] == "SUCCEEDED", journey.backfill.get("cause")
     operations = {record.operation for record in journey.records}
     for expected in (

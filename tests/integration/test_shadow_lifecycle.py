@@ -1,5 +1,5 @@
-"""The shadow-test state machine, as deployed: the real ASL on moto's interpreter, our real task and
-cleanup functions run in-process, the SageMaker gap-fill, on the local cloud's accelerated clock.
+"""The shadow-test state machine, as deployed: the real ASL on moto's interpreter, our real task
+function and the recovery state machine run in-process, the SageMaker gap-fill, on the local cloud's accelerated clock.
 
 Every scenario ends with the same checks: the endpoint is InService on the promoted config or on its
 snapshot, with its data-capture settings and Auto Scaling targets as they should be, the lease is
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
 from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
+from shadowscale.models.shadow_test import ShadowTestPlan
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY_0800_UTC = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -44,6 +45,7 @@ class ShadowTestRun:
     cloud: LocalCloud
     endpoint: str
     execution_arn: str = ""
+    recoveries: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sagemaker(self) -> Any:
@@ -68,7 +70,10 @@ class ShadowTestRun:
         return self.execution_arn
 
     def finish(self, **options: Any) -> dict[str, Any]:
-        return self.cloud.wait_for_execution(self.execution_arn, **options)
+        """The test's execution once it and any recovery it needed have ended."""
+        described = self.cloud.wait_for_execution(self.execution_arn, **options)
+        self.recoveries = self.cloud.wait_for_recoveries(self.execution_arn)
+        return described
 
     def output(self) -> dict[str, Any]:
         described = self.cloud.client("stepfunctions").describe_execution(executionArn=self.execution_arn)
@@ -76,7 +81,7 @@ class ShadowTestRun:
         return loaded
 
     def report(self) -> dict[str, Any]:
-        test_id = self.execution_arn.rsplit(":", 1)[-1]
+        test_id = ShadowTestPlan.test_id_of(self.execution_arn)
         body = self.cloud.client("s3").get_object(
             Bucket=self.cloud.outputs["DataBucketName"], Key=f"reports/{self.endpoint}/{test_id}/report.json"
         )["Body"]
@@ -84,7 +89,7 @@ class ShadowTestRun:
         return loaded
 
     def report_html(self) -> str:
-        test_id = self.execution_arn.rsplit(":", 1)[-1]
+        test_id = ShadowTestPlan.test_id_of(self.execution_arn)
         body = self.cloud.client("s3").get_object(
             Bucket=self.cloud.outputs["DataBucketName"], Key=f"reports/{self.endpoint}/{test_id}/report.html"
         )["Body"]
@@ -357,7 +362,7 @@ def test_rejection_via_task_token_restores_the_snapshot(cloud: LocalCloud) -> No
 # --- things go wrong -----------------------------------------------------------------------------
 
 
-def test_a_user_abort_restores_the_endpoint_through_the_cleanup_function(cloud: LocalCloud) -> None:
+def test_a_user_abort_restores_the_endpoint_through_a_recovery_execution(cloud: LocalCloud) -> None:
     # GIVEN a test baking its shadow (held at its Wait state so the abort lands mid-bake)
     run = deploy_endpoint(cloud, "abort-me")
     assert cloud.stepfunctions is not None
@@ -374,15 +379,13 @@ def test_a_user_abort_restores_the_endpoint_through_the_cleanup_function(cloud: 
 
         # WHEN a person stops the execution
         cloud.client("stepfunctions").stop_execution(executionArn=run.execution_arn, cause="operator abort")
-        described = run.finish()
     finally:
         cloud.stepfunctions.release_waits()
+    described = run.finish()
 
-    # THEN the status-change event ran the cleanup function, which put everything back and reported
+    # THEN the status-change event started one recovery execution, which put everything back and reported
     assert described["status"] == "ABORTED"
-    cleanup = [d for d in cloud.deliveries if d.target.endswith("shadow-test-cleanup")]
-    assert cleanup
-    assert cleanup[-1].error is None
+    assert [recovery["status"] for recovery in run.recoveries] == ["SUCCEEDED"]
     assert run.report()["outcome"] == "aborted"
     run.assert_clean(config="abort-me-config-1", variant="primary", model="abort-me-v1", capture=USER_CAPTURE)
     assert run.scaling_targets() == {"primary": (2, 6, ["invocations-per-instance"])}

@@ -15,6 +15,7 @@ from shadowscale.models.shadow_test import (
     ShadowTestInput,
     ShadowTestPlan,
     VariantStats,
+    lease_owner,
     parse_shadow_test_input,
 )
 
@@ -83,11 +84,26 @@ def test_the_plan_fixes_every_name_within_sagemaker_limits() -> None:
         data_bucket="bucket",
         default_topic_arn="arn:aws:sns:us-east-1:1:topic",
     )
-    assert plan.test_id == "run-1"
+    assert plan.test_id == "run-1-86773151"  # "run.1" had to change: the ARN's hash keeps it unique
     for name in (plan.shadow_config_name, plan.promoted_config_name, plan.derived_model_name or ""):
         assert 0 < len(name) <= 63
-    assert plan.capture_s3_uri == "s3://bucket/capture/run-1"
+    assert plan.capture_s3_uri == "s3://bucket/capture/run-1-86773151"
     assert plan.approval_timeout_seconds == 24 * 3600
+
+
+def test_names_that_sanitise_alike_get_different_test_ids_and_owners() -> None:
+    # GIVEN two executions whose names differ only in characters a test id cannot hold
+    machine = "arn:aws:states:us-east-1:123456789012:execution:shadowscale-dev-shadow-test"
+    dotted, underscored, plain = f"{machine}:fraud.v2", f"{machine}:fraud_v2", f"{machine}:fraud-v2"
+
+    # WHEN their ids and lease owners are derived
+    ids = {ShadowTestPlan.test_id_of(arn) for arn in (dotted, underscored, plain)}
+
+    # THEN no two share an id (reports, diffs) and each lease owner is the execution itself
+    assert len(ids) == 3
+    assert ShadowTestPlan.test_id_of(plain) == "fraud-v2"
+    assert all(len(test_id) <= 80 for test_id in ids)
+    assert lease_owner(dotted) == f"shadow-test:{dotted}"
 
 
 def test_gates_pass_for_a_twin_and_fail_for_a_slow_candidate() -> None:

@@ -98,7 +98,7 @@ def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None
         data_bucket=settings.data_bucket,
         default_topic_arn=settings.notification_topic_arn,
     )
-    return ShadowTestEntryPoints(lifecycle, settings.recovery_budget_seconds)
+    return ShadowTestEntryPoints(lifecycle)
 
 
 @cache

@@ -65,6 +65,11 @@ class AwsServiceUnavailable(TransientAwsError):
     """An AWS API answered with a server-side (5xx) error."""
 
 
+class ScalingTargetBusy(TransientAwsError):
+    """Application Auto Scaling answered ConcurrentUpdateException: another change to the scalable target is
+    in progress (the API reference documents it as retryable)."""
+
+
 class EndpointLocked(TransientAwsError):
     """Another writer (an autopilot invocation or a shadow test) holds the endpoint's lease."""
 
@@ -119,3 +124,7 @@ class ShadowSamplingRefused(ShadowscaleError):
 class EndpointStateMismatch(ShadowscaleError):
     """After an update reached InService, the live endpoint is not what its config asked for (variants,
     shadow variant, data capture): the message says what differs. The test ends on the restore path."""
+
+
+class RecoveryRefused(ShadowscaleError):
+    """A recovery was asked for an execution that is still running, or that names no shadow test."""

@@ -41,8 +41,6 @@ class Settings(BaseModel):
     notification_topic_arn: str = Field(default="", alias="NOTIFICATION_TOPIC_ARN")
     # The response-diff pipeline's queue: S3 notifications of capture, and the lifecycle's close requests.
     capture_diff_queue_url: str = Field(default="", alias="CAPTURE_DIFF_QUEUE_URL")
-    # How long the cleanup function may wait for a busy endpoint before giving up (Lambda max is 900 s).
-    recovery_budget_seconds: float = Field(default=780.0, alias="RECOVERY_BUDGET_SECONDS", gt=0, le=880)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:

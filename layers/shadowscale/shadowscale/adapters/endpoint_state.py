@@ -1,6 +1,6 @@
 """Per-endpoint lease and memory in one DynamoDB item, so a decision costs two calls: take, release.
 
-The shadow-test state machine takes the same lease (owner `shadow-test:<execution>`), which is how
+The shadow-test state machine takes the same lease (owner `shadow-test:<execution ARN>`), which is how
 the autopilot and a running test never write to one endpoint at the same time.
 """
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, raise_domain_error
+from shadowscale.domain.ports import StoredTest
 from shadowscale.errors import EndpointLocked, LockLost
 from shadowscale.models.endpoint import EndpointMemory
 
@@ -82,8 +83,8 @@ def read_memory(client: DynamoDBClient, table: str, endpoint: str) -> tuple[Endp
 class ShadowTestRecord:
     """A running shadow test's plan, snapshot and approval token, kept on the endpoint's lease item.
 
-    Kept with the lease so whoever restores the endpoint after an abort or a timeout (the cleanup
-    function) finds the snapshot where the lock is, and so the CLI finds the approval token by endpoint.
+    Kept with the lease so whoever restores the endpoint after an abort or a timeout (the recovery
+    execution) finds the snapshot where the lock is, and so the CLI finds the approval token by endpoint.
     """
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
@@ -111,19 +112,48 @@ class ShadowTestRecord:
     def save_approval_token(self, endpoint: str, owner: str, token: str) -> None:
         self._set(endpoint, owner, "approvalToken", token)
 
-    def load(self, endpoint: str) -> tuple[str | None, str | None, str | None]:
-        """(lease owner, test record, approval token) as stored now."""
+    def load(self, endpoint: str) -> StoredTest:
+        """The lease owner, test record, approval token and recovering execution as stored now."""
         try:
             item = self._client.get_item(
                 TableName=self._table, Key={"endpoint": {"S": endpoint}}, ConsistentRead=True
             ).get("Item", {})
         except ClientError as exc:
             raise_domain_error(exc, f"read state of {endpoint}")
-        return (
-            item.get("leaseOwner", {}).get("S"),
-            item.get("shadowTest", {}).get("S"),
-            item.get("approvalToken", {}).get("S"),
+        return StoredTest(
+            owner=item.get("leaseOwner", {}).get("S"),
+            record=item.get("shadowTest", {}).get("S"),
+            approval_token=item.get("approvalToken", {}).get("S"),
+            recovered_by=item.get("recoveredBy", {}).get("S"),
         )
+
+    def claim_recovery(
+        self, endpoint: str, owner: str, claimant: str, *, replacing: str | None, lease_seconds: int, now: datetime
+    ) -> bool:
+        """Mark `claimant` (a recovery execution) as the one restoring `owner`'s endpoint, and extend the
+        lease for it; False if another recovery (other than `replacing`, one that has ended) has it."""
+        values: dict[str, AttributeValueTypeDef] = {
+            ":owner": {"S": owner},
+            ":claimant": {"S": claimant},
+            ":expires": {"N": str(int(now.timestamp()) + lease_seconds)},
+        }
+        condition = "leaseOwner = :owner AND (attribute_not_exists(recoveredBy) OR recoveredBy = :claimant"
+        if replacing is not None:
+            values[":replacing"] = {"S": replacing}
+            condition += " OR recoveredBy = :replacing"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"endpoint": {"S": endpoint}},
+                UpdateExpression="SET recoveredBy = :claimant, leaseExpiresAt = :expires",
+                ConditionExpression=condition + ")",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False
+            raise_domain_error(exc, f"claim recovery of {endpoint}")
+        return True
 
     def release(self, endpoint: str, owner: str) -> bool:
         """Drop the lease and the test's record; False (and nothing changed) if `owner` does not hold it."""
@@ -131,7 +161,7 @@ class ShadowTestRecord:
             self._client.update_item(
                 TableName=self._table,
                 Key={"endpoint": {"S": endpoint}},
-                UpdateExpression="REMOVE leaseOwner, leaseExpiresAt, shadowTest, approvalToken",
+                UpdateExpression="REMOVE leaseOwner, leaseExpiresAt, shadowTest, approvalToken, recoveredBy",
                 ConditionExpression="leaseOwner = :owner",
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )

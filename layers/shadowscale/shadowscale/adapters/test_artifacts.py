@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import error_code, raise_domain_error
-from shadowscale.domain.ports import StoredBytes
+from shadowscale.domain.ports import ExecutionFacts, StoredBytes
 from shadowscale.domain.report_page import sns_subject
 from shadowscale.models.shadow_test import TimelineEntry
 
@@ -107,3 +107,38 @@ class ExecutionTimeline:
         if len(entries) > limit:
             entries = entries[: limit // 2] + entries[-limit // 2 :]
         return tuple(entries)
+
+    def describe(self, execution_arn: str) -> ExecutionFacts | None:
+        try:
+            described = self._client.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return None
+            raise_domain_error(exc, f"DescribeExecution {execution_arn}")
+        return ExecutionFacts(
+            status=described["status"],
+            input=described.get("input"),
+            started_at=described["startDate"],
+            error=described.get("error"),
+        )
+
+    def last_state(self, execution_arn: str) -> dict[str, Any] | None:
+        """The machine state the execution last entered a state with, once it had a plan (newest first)."""
+        try:
+            pages = self._client.get_paginator("get_execution_history").paginate(
+                executionArn=execution_arn, reverseOrder=True, includeExecutionData=True
+            )
+            for page in pages:
+                for event in page.get("events", []):
+                    details: Mapping[str, Any] = event.get("stateEnteredEventDetails") or {}
+                    try:
+                        state = json.loads(details.get("input") or "null")
+                    except ValueError:
+                        continue
+                    if isinstance(state, dict) and isinstance(state.get("plan"), dict):
+                        return state
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return None
+            raise_domain_error(exc, f"GetExecutionHistory {execution_arn}")
+        return None

@@ -1,5 +1,5 @@
 """The shadowscale command line: `shadowscale policy apply|validate|show|status|delete` and
-`shadowscale shadow start|follow|approve|reject|abort|status|report` and `shadowscale diffs show|backfill`.
+`shadowscale shadow start|follow|approve|reject|abort|recover|status|report` and `shadowscale diffs show|backfill`.
 
 Exit codes: 0 done, 2 invalid input (nothing was changed), 1 anything else.
 """

@@ -1,5 +1,5 @@
 """`shadowscale shadow ...`: start a shadow test from a file, follow it, approve or reject it, abort it,
-print or open its report. Everything goes through the deployed stack's outputs and public APIs, so the
+recover it, print or open its report. Everything goes through the deployed stack's outputs and public APIs, so the
 same commands work against AWS and against the local cloud (`--endpoint-url`)."""
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from typing import Any
 from shadowscale.adapters.endpoint_state import ShadowTestRecord
 from shadowscale.cli.policy_wiring import DeployedOutputs
 from shadowscale.errors import InvalidShadowTestInput
-from shadowscale.models.shadow_test import ShadowTestPlan, parse_shadow_test_input
+from shadowscale.models.shadow_test import ShadowTestPlan, lease_owner, parse_shadow_test_input
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 class ShadowStackOutputs(DeployedOutputs):
     ShadowTestStateMachineArn: str
+    ShadowTestRecoveryStateMachineArn: str
     EndpointStateTableName: str
     DataBucketName: str
 
@@ -105,8 +106,8 @@ class ShadowCommands:
         document = json.loads(described.get("input") or "{}")
         endpoint = document.get("endpointName", "")
         records = ShadowTestRecord(self.client("dynamodb"), self.outputs.EndpointStateTableName)
-        owner, _, token = records.load(endpoint)
-        if owner != f"shadow-test:{ShadowTestPlan.test_id_of(execution_arn)}":
+        owner, _, token, _ = records.load(endpoint)
+        if owner != lease_owner(execution_arn):
             return described, None
         return described, token
 
@@ -126,8 +127,30 @@ class ShadowCommands:
         self.client("stepfunctions").stop_execution(
             executionArn=execution_arn, error="Aborted", cause=self._args.cause or f"aborted by {self._args.by}"
         )
-        self._out(f"aborted {execution_arn}: the cleanup function restores the endpoint and writes the report")
+        self._out(f"aborted {execution_arn}: a recovery execution restores the endpoint and writes the report")
         return 0
+
+    def recover(self) -> int:
+        """Start a recovery of an ended test: after a recovery gave up (its alarm), or to re-write a report."""
+        execution_arn = self._execution_arn(self._args.execution)
+        stepfunctions = self.client("stepfunctions")
+        described = stepfunctions.describe_execution(executionArn=execution_arn)
+        if described["status"] == "RUNNING":
+            self._out(f"error: {execution_arn} is still running; `shadowscale shadow abort` it first")
+            return 1
+        detail = {"executionArn": execution_arn, "status": described["status"], "input": described.get("input")}
+        started = stepfunctions.start_execution(
+            stateMachineArn=self.outputs.ShadowTestRecoveryStateMachineArn, input=json.dumps({"detail": detail})
+        )
+        self._out(f"recovering {execution_arn}: {started['executionArn']}")
+        if not self._args.wait:
+            return 0
+        while True:
+            ended = stepfunctions.describe_execution(executionArn=started["executionArn"])
+            if ended["status"] in TERMINAL:
+                self._out(f"recovery {ended['status']}" + (f": {ended.get('cause', '')}" if ended.get("cause") else ""))
+                return 0 if ended["status"] == "SUCCEEDED" else 1
+            time.sleep(self._args.poll_seconds)
 
     def status(self) -> int:
         execution_arn = self._execution_arn(self._args.execution)
@@ -224,6 +247,12 @@ def add_shadow_commands(
     abort.add_argument("execution", help="execution ARN or name")
     abort.add_argument("--by", default=_whoami())
     abort.add_argument("--cause")
+    recover = command(
+        "recover", "restore (or finish promoting) an ended test's endpoint and write its report", ShadowCommands.recover
+    )
+    recover.add_argument("execution", help="the test's execution ARN or name")
+    recover.add_argument("--wait", action="store_true", help="wait for the recovery to end")
+    recover.add_argument("--poll-seconds", type=float, default=10.0)
     status = command("status", "a test's status, and its approval token if it waits for one", ShadowCommands.status)
     status.add_argument("execution", help="execution ARN or name")
     report = command("report", "print a test's report (or --json, or --open the HTML page)", ShadowCommands.report)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +17,25 @@ from shadowscale.models.policy import CapacityPolicy
 if TYPE_CHECKING:  # the capacity functions never load the shadow-test models
     from shadowscale.models.diff import CloseDiffs
     from shadowscale.models.shadow_test import ChartSeries, TimelineEntry, VariantStats
+
+
+class StoredTest(NamedTuple):
+    """A shadow test's traces on its endpoint's lease item."""
+
+    owner: str | None
+    record: str | None
+    approval_token: str | None
+    recovered_by: str | None
+
+
+@dataclass(frozen=True)
+class ExecutionFacts:
+    """What Step Functions says of an execution (DescribeExecution)."""
+
+    status: str
+    input: str | None
+    started_at: datetime
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +154,11 @@ class TestRecords(Protocol):
 
     def save_approval_token(self, endpoint: str, owner: str, token: str) -> None: ...
 
-    def load(self, endpoint: str) -> tuple[str | None, str | None, str | None]: ...
+    def load(self, endpoint: str) -> StoredTest: ...
+
+    def claim_recovery(
+        self, endpoint: str, owner: str, claimant: str, *, replacing: str | None, lease_seconds: int, now: datetime
+    ) -> bool: ...
 
     def release(self, endpoint: str, owner: str) -> bool: ...
 
@@ -162,3 +185,7 @@ class Notifier(Protocol):
 
 class Timeline(Protocol):
     def timeline(self, execution_arn: str, limit: int = 400) -> tuple[TimelineEntry, ...]: ...
+
+    def describe(self, execution_arn: str) -> ExecutionFacts | None: ...
+
+    def last_state(self, execution_arn: str) -> dict[str, Any] | None: ...

@@ -20,6 +20,7 @@ from shadowscale.domain.ports import (
     DiffCloser,
     EndpointConfigs,
     EndpointStateStore,
+    ExecutionFacts,
     Notifier,
     ObjectStore,
     ScalingRegistry,
@@ -34,6 +35,8 @@ from shadowscale.errors import (
     EndpointNotInService,
     EndpointStateMismatch,
     EndpointUpdateFailed,
+    InvalidShadowTestInput,
+    RecoveryRefused,
     ShadowSamplingRefused,
     UnsupportedEndpoint,
 )
@@ -49,10 +52,14 @@ from shadowscale.models.shadow_test import (
     MachineState,
     Outcome,
     Readiness,
+    Recovery,
+    RecoveryAction,
+    RecoveryRequest,
     ReportRef,
     ShadowTestPlan,
     ShadowTestReport,
     VariantStats,
+    lease_owner,
     parse_shadow_test_input,
 )
 from shadowscale.observability import logger
@@ -61,9 +68,12 @@ IN_SERVICE = "InService"
 FAILED_STATUSES = {"Failed", "UpdateRollbackFailed"}
 # How long past the planned end the lease still holds: waits for InService, approval, clean-up.
 LEASE_MARGIN_SECONDS = 6 * 3600
-RECOVERY_POLL_SECONDS = 30
 # How long a restore waits for SageMaker to finish (or roll back) an update before it gives up.
 RESTORE_PATIENCE = timedelta(hours=6)
+# How long the lease stays with a test whose recovery runs: the recovery machine's own timeout.
+RECOVERY_LEASE_SECONDS = 36 * 3600
+# The error the test's execution ends with when it reported but could not notify (its ASL's Fail state).
+NOT_NOTIFIED = "NotificationNotSent"
 
 
 def diff_summary_key(test_id: str) -> str:
@@ -352,20 +362,24 @@ class ShadowLifecycle:
     def restore(
         self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None, ready: Readiness | None = None
     ) -> Readiness:
-        """One step back towards the snapshot's config; the machine calls it until `in_service`.
+        """One step back to a clean endpoint; the machine calls it until `in_service`.
 
-        Re-entrant: while an update (ours, or one still rolling back) runs it only waits; once the
-        endpoint is InService elsewhere it updates back to the snapshot's config, then puts back the
-        production variant's count as it was live when the restore began (the config's count may be
-        older); a no-op if it never left. Once there, the live endpoint is checked against the snapshot.
+        Where back is: the promoted config if the promotion's update was made and has not failed (a
+        finished promotion is never undone, one in flight is seen through), else the snapshot's config,
+        created again from the snapshot if someone deleted it meanwhile. Re-entrant: while an update (ours,
+        or one rolling back) runs it only waits, for at most RESTORE_PATIENCE; once the endpoint is
+        InService elsewhere it updates back, then puts back the production variant's count as it was live
+        when the restore began (the config's count may be older); a no-op if it never left. Once there,
+        the live endpoint is checked against what it should be.
         """
         described = self.configs.describe_endpoint(plan.endpoint)
         status, current = str(described.get("EndpointStatus")), str(described.get("EndpointConfigName"))
-        target = snapshot.config_name if snapshot is not None else current
+        promoted = self._promotion_stands(plan, described)
+        target = plan.promoted_config_name if promoted else (snapshot.config_name if snapshot is not None else current)
         now = self.clock.now()
         resuming = ready is not None and ready.config == target
         deadline = ready.deadline if ready is not None and resuming else now + RESTORE_PATIENCE
-        production = snapshot.production_variant_name if snapshot is not None else None
+        production = snapshot.production_variant_name if snapshot is not None and not promoted else None
         live_count = _instances(described, production)
         instances = ready.production_instances if ready is not None and resuming else live_count
         back = current == target and not described.get("ShadowProductionVariants")
@@ -374,33 +388,61 @@ class ShadowLifecycle:
             if production is not None and instances is not None and live_count not in (None, instances):
                 self.configs.set_instance_count(plan.endpoint, production, instances)
                 return heading.model_copy(update={"status": "Updating"})
-            if snapshot is not None:
+            if promoted:
+                self._verify_live(plan, described, self.configs.describe_config(target))
+            elif snapshot is not None:
                 restored = {
                     "ProductionVariants": snapshot.production_variants,
                     "DataCaptureConfig": snapshot.data_capture,
                 }
                 self._verify_live(plan, described, restored)
             return heading.model_copy(update={"in_service": True})
-        if now >= deadline:
-            raise EndpointNotInService(f"endpoint {plan.endpoint!r} still {status} on {current!r}; restore gave up")
         if status in (IN_SERVICE, *FAILED_STATUSES) and not back:
+            # Our own calls are not bounded by the deadline: the machine's retries outlast an outage.
+            if snapshot is not None and target == snapshot.config_name and self.configs.describe_config(target) is None:
+                logger.warning(
+                    "original endpoint config is gone; creating it again from the snapshot",
+                    extra={"test": plan.test_id, "config": target},
+                )
+                self.configs.create_config(shadow_test.original_config_request(snapshot))
+                raise EndpointConfigNotVisible(
+                    f"endpoint config {target!r} was deleted; created again from the snapshot"
+                )
             self.configs.update_endpoint(plan.endpoint, target)
             return heading.model_copy(update={"status": "Updating"})
+        if now >= deadline:
+            raise EndpointNotInService(f"endpoint {plan.endpoint!r} still {status} on {current!r}; restore gave up")
         return heading
 
+    def _promotion_stands(self, plan: ShadowTestPlan, described: dict[str, Any]) -> bool:
+        """The endpoint is on (or updating to) the promoted config, and that update has not failed."""
+        if described.get("EndpointConfigName") != plan.promoted_config_name:
+            return False
+        if described.get("ShadowProductionVariants"):
+            return False
+        status = str(described.get("EndpointStatus"))
+        if status in FAILED_STATUSES:
+            return False
+        if status != IN_SERVICE:
+            return True  # Updating towards it (or a system update): see it through
+        config = self.configs.describe_config(plan.promoted_config_name)
+        return config is not None and not shadow_test.live_mismatches(config, described)
+
     def finalize(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None) -> Finalized:
-        """Auto Scaling as it was (or carried over to the promoted variant), temporaries deleted, lock released."""
+        """Auto Scaling as it was (or carried over to the promoted variant), temporaries deleted, lock released.
+
+        Re-entrant: every registration is put back whole (target and policies: both calls are upserts), so
+        a retry after a half-done finalize leaves no target without its policies."""
         described = self.configs.describe_endpoint(plan.endpoint)
         current = str(described.get("EndpointConfigName"))
         promoted = current == plan.promoted_config_name and described.get("EndpointStatus") == IN_SERVICE
+        candidate = plan.request.candidate.variant_name
         if snapshot is not None:
-            live = [variant["VariantName"] for variant in described.get("ProductionVariants", [])]
-            registered = self.scaling.registered(plan.endpoint, live)
             for target in snapshot.scaling_targets:
-                variant = plan.request.candidate.variant_name if promoted else target.variant
-                now = registered.get(variant)
-                if now is None or (now.min_capacity, now.max_capacity) != (target.min_capacity, target.max_capacity):
-                    self.scaling.restore(plan.endpoint, target, variant=variant)
+                self.scaling.restore(plan.endpoint, target, variant=candidate if promoted else target.variant)
+            if not promoted and snapshot.scaling_targets and self.scaling.registered(plan.endpoint, [candidate]):
+                # A target carried over by an earlier finalize to a promotion that did not stand.
+                self.scaling.deregister(plan.endpoint, candidate)
         deleted = []
         temporary = [plan.shadow_config_name, *plan.ramp_config_names] + (
             [] if promoted else [plan.promoted_config_name]
@@ -534,53 +576,107 @@ class ShadowLifecycle:
     def notify(self, plan: ShadowTestPlan, ref: ReportRef) -> None:
         self.notifier.publish(plan.notification_topic_arn, ref.subject, ref.message)
 
-    # --- after an abort, a timeout or a failed restore (the cleanup function) ------------------
+    # --- after an abort, a timeout or a failed restore (the recovery state machine) ----------------
 
-    def recover(self, execution_arn: str, status: str, raw_input: object, *, budget_seconds: float) -> str:
-        """Restore the endpoint of an execution that ended without doing so itself; idempotent."""
+    def begin_recovery(self, request: RecoveryRequest, *, recovery_arn: str) -> MachineState:
+        """The recovery execution's first step: find what the ended execution left behind, claim it, and
+        hand back the machine state the recovery restores, finalizes and reports from.
+
+        Durable by construction: the recovery is an execution of its own (retries and waits of hours, no
+        Lambda that sleeps), idempotent (a duplicate event finds the claim), and resumable (a recovery that
+        gave up is replaced by the next one, which starts again from the endpoint as it is)."""
+        facts = self.timeline.describe(request.execution_arn)
+        if facts is not None and facts.status == "RUNNING":
+            raise RecoveryRefused(f"{request.execution_arn} is still running: stop it first, then recover")
+        raw_input = _loads(request.input if request.input is not None else (facts.input if facts else None))
+        ended_as = facts.status if facts is not None else request.status
+
+        def outcome(action: RecoveryAction, reason: str, **state: Any) -> MachineState:  # noqa: ANN401
+            recovery = Recovery(
+                execution_arn=request.execution_arn,
+                ended_as=ended_as,
+                action=action,
+                reason=reason,
+                recovered_by=recovery_arn,
+            )
+            logger.info("shadow test recovery", extra={"execution": request.execution_arn, "action": action})
+            return MachineState.model_validate({**state, "recovery": recovery.model_dump(by_alias=True)})
+
         endpoint = raw_input.get("endpointName") if isinstance(raw_input, dict) else None
-        if not isinstance(endpoint, str):
-            return "no-endpoint"
-        test_id = ShadowTestPlan.test_id_of(execution_arn)
-        owner, record, _ = self.records.load(endpoint)
-        if owner != f"shadow-test:{test_id}":
-            return "nothing-held"  # the machine restored and released, or never locked
-        if record is None:  # locked, then stopped before the snapshot: nothing was changed
-            self.records.release(endpoint, str(owner))
-            return "released"
-        stored = json.loads(record)
-        plan = ShadowTestPlan.model_validate(stored["plan"])
-        snapshot = EndpointSnapshot.model_validate(stored["snapshot"])
-        deadline = self.clock.now() + timedelta(seconds=budget_seconds)
-        ready = self._with_patience(lambda: self.restore(plan, snapshot), deadline)
-        while not ready.in_service:
-            if self.clock.now() >= deadline:
-                raise EndpointBusy(f"endpoint {endpoint!r} still {ready.status}; the next attempt continues")
-            self.clock.sleep(RECOVERY_POLL_SECONDS)
-            ready = self._with_patience(lambda ready=ready: self.restore(plan, snapshot, ready), deadline)
-        finalized = self.finalize(plan, snapshot)
-        outcome: Outcome = {"ABORTED": "aborted", "TIMED_OUT": "timed-out"}.get(status, "failed")  # type: ignore[assignment]
-        state = MachineState(
-            plan=plan,
-            snapshot=snapshot,
-            ready=ready,
-            finalized=finalized,
-            failure={"Error": f"Execution{status.title().replace('_', '')}", "Cause": f"execution {status}"},
+        if not isinstance(endpoint, str) or not re.fullmatch(SAGEMAKER_NAME, endpoint):
+            return outcome("nothing", "the execution names no valid endpoint: nothing was touched")
+        last = self.timeline.last_state(request.execution_arn) or {}
+        failure = last.get("failure") or {
+            "Error": f"Execution{ended_as.title().replace('_', '')}",
+            "Cause": f"the execution ended {ended_as} before it restored the endpoint",
+        }
+        owner = lease_owner(request.execution_arn)
+        stored = self.records.load(endpoint)
+        if stored.owner == owner:
+            replacing = stored.recovered_by if stored.recovered_by not in (None, recovery_arn) else None
+            if replacing is not None:
+                other = self.timeline.describe(replacing)
+                if other is not None and other.status == "RUNNING":
+                    return outcome("nothing", f"{replacing} is recovering this test already")
+            claimed = self.records.claim_recovery(
+                endpoint,
+                owner,
+                recovery_arn,
+                replacing=replacing,
+                lease_seconds=RECOVERY_LEASE_SECONDS,
+                now=self.clock.now(),
+            )
+            if not claimed:
+                return outcome("nothing", "another recovery claimed this test first")
+            if stored.record is None:  # locked, then stopped before the snapshot: nothing was changed
+                self.records.release(endpoint, owner)
+                plan = self._plan_of(raw_input, request.execution_arn, facts)
+                if plan is None:
+                    return outcome("nothing", "released the lease; nothing else was changed")
+                return outcome("report", "stopped before the snapshot: lease released", plan=plan, failure=failure)
+            record = json.loads(stored.record)
+            # What the execution knew (progress, decision, approval) goes into the report; where the endpoint
+            # is heading is read again from the endpoint.
+            state = {**last, "plan": record["plan"], "snapshot": record["snapshot"], "failure": failure}
+            state.pop("ready", None)
+            return outcome("restore", f"the execution ended {ended_as} holding the endpoint", **state)
+        plan_document = last.get("plan")
+        plan = (
+            ShadowTestPlan.model_validate(plan_document)
+            if isinstance(plan_document, dict)
+            else self._plan_of(raw_input, request.execution_arn, facts)
         )
-        ref = self.report(state, outcome=outcome)
-        self.notify(plan, ref)
-        return "restored"
+        if plan is None:
+            return outcome("nothing", "the execution never had a plan: nothing was touched")
+        reported = self.objects.get_json(plan.reports_bucket, f"{plan.report_prefix}/report.json") is not None
+        unnotified = "notifyFailure" in last or (facts is not None and facts.error == NOT_NOTIFIED)
+        if reported and not unnotified:
+            return outcome("nothing", "the execution restored the endpoint, reported and notified")
+        if reported:
+            return outcome("report", "the execution reported but could not notify", **last)
+        # The test ran to its end; its own state says how it ended.
+        return outcome("report", "the execution restored the endpoint but its report was not written", **last)
 
-    def _with_patience(self, step: Any, deadline: datetime) -> Readiness:  # noqa: ANN401
-        while True:
-            try:
-                result: Readiness = step()
-            except EndpointBusy:
-                if self.clock.now() >= deadline:
-                    raise
-                self.clock.sleep(RECOVERY_POLL_SECONDS)
-            else:
-                return result
+    def _plan_of(self, raw_input: object, execution_arn: str, facts: ExecutionFacts | None) -> ShadowTestPlan | None:
+        """The plan the execution made (its names are fixed by the ARN), for a report of a test that ended early."""
+        try:
+            request = parse_shadow_test_input(raw_input)
+        except InvalidShadowTestInput:
+            return None
+        return ShadowTestPlan.create(
+            request,
+            execution_arn=execution_arn,
+            started_at=facts.started_at if facts is not None else self.clock.now(),
+            data_bucket=self.data_bucket,
+            default_topic_arn=self.default_topic_arn,
+        )
+
+
+def _loads(document: str | None) -> object:
+    try:
+        return json.loads(document) if document else None
+    except ValueError:
+        return None
 
 
 def _instances(described: dict[str, Any], variant: str | None) -> int | None:
@@ -616,14 +712,21 @@ def _chart_period(start: datetime, end: datetime) -> int:
 
 def _outcome(state: MachineState) -> tuple[Outcome, str]:
     promoted = state.finalized.promoted if state.finalized else False
+    recovered = (
+        f" (completed by the recovery after the execution ended {state.recovery.ended_as})"
+        if state.recovery is not None and state.recovery.action == "restore"
+        else ""
+    )
+    if promoted:
+        by = f" (approved by {state.approval.by})" if state.approval and state.approval.approved else ""
+        return "promoted", (state.decision.reason if state.decision else "promoted") + by + recovered
     if state.failure:
         error = state.failure_error
         if error == "EndpointLocked":
             return "locked", state.failure_cause
+        if error in ENDED_EARLY:
+            return ENDED_EARLY[error], state.failure_cause
         return "failed", f"{error}: {state.failure_cause}"
-    if promoted:
-        by = f" (approved by {state.approval.by})" if state.approval and state.approval.approved else ""
-        return "promoted", (state.decision.reason if state.decision else "promoted") + by
     if state.approval_timeout:
         return "rejected", "no approval before the approval timeout"
     if state.approval and not state.approval.approved:
@@ -631,6 +734,10 @@ def _outcome(state: MachineState) -> tuple[Outcome, str]:
     if state.decision and state.decision.reason.startswith("report-only"):
         return "report-only", state.decision.reason
     return "removed", state.decision.reason if state.decision else "removed"
+
+
+# The failure a recovery records for an execution that ended without restoring (see begin_recovery).
+ENDED_EARLY: dict[str, Outcome] = {"ExecutionAborted": "aborted", "ExecutionTimedOut": "timed-out"}
 
 
 def _record(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> str:

@@ -184,19 +184,40 @@ def promoted_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) ->
         "Tags": [{"Key": "shadowscale:test", "Value": plan.test_id}, {"Key": "shadowscale:promoted", "Value": "true"}],
     }
     if snapshot.data_capture:
-        request["DataCaptureConfig"] = {
-            key: value
-            for key, value in snapshot.data_capture.items()
-            if key
-            in (
-                "EnableCapture",
-                "InitialSamplingPercentage",
-                "DestinationS3Uri",
-                "KmsKeyId",
-                "CaptureOptions",
-                "CaptureContentTypeHeader",
-            )
-        }
+        request["DataCaptureConfig"] = _original_capture(snapshot.data_capture)
+    if snapshot.kms_key_id:
+        request["KmsKeyId"] = snapshot.kms_key_id
+    return request
+
+
+def _original_capture(data_capture: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """The snapshot's DataCaptureConfig as CreateEndpointConfig takes it (the rest is read-only)."""
+    return {key: value for key, value in data_capture.items() if key in _CAPTURE_KEYS}
+
+
+_CAPTURE_KEYS = (
+    "EnableCapture",
+    "InitialSamplingPercentage",
+    "DestinationS3Uri",
+    "KmsKeyId",
+    "CaptureOptions",
+    "CaptureContentTypeHeader",
+)
+
+
+def original_config_request(snapshot: EndpointSnapshot) -> dict[str, Any]:
+    """The endpoint's own config, under its own name, as the snapshot recorded it: for a restore that finds
+    it deleted while the test ran."""
+    request: dict[str, Any] = {
+        "EndpointConfigName": snapshot.config_name,
+        "ProductionVariants": [
+            {key: value for key, value in variant.items() if key in _VARIANT_KEYS}
+            for variant in snapshot.production_variants
+        ],
+        "Tags": [{"Key": "shadowscale:restored-from-snapshot", "Value": snapshot.taken_at.isoformat()}],
+    }
+    if snapshot.data_capture:
+        request["DataCaptureConfig"] = _original_capture(snapshot.data_capture)
     if snapshot.kms_key_id:
         request["KmsKeyId"] = snapshot.kms_key_id
     return request

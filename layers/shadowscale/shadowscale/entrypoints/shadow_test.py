@@ -1,17 +1,19 @@
-"""Entry points of the shadow-test functions: a state-machine task, and the cleanup after an execution
-that stopped without restoring (abort, timeout, a failed restore)."""
+"""Entry point of the shadow-test tasks function: one task of the shadow-test state machine or of the
+recovery state machine (which restores after an execution that stopped without restoring: abort,
+timeout, a failed restore)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 
+from botocore.exceptions import ConnectionError, HTTPClientError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from shadowscale.domain.shadow_lifecycle import ShadowLifecycle
-from shadowscale.errors import InvalidEvent
-from shadowscale.models.shadow_test import MachineState
+from shadowscale.errors import AwsServiceUnavailable, InvalidEvent
+from shadowscale.models import field_problems
+from shadowscale.models.shadow_test import MachineState, RecoveryRequest
 from shadowscale.observability import logger, metrics
 
 TaskName = Literal[
@@ -30,6 +32,7 @@ TaskName = Literal[
     "restore",
     "finalize",
     "report",
+    "recover",
 ]
 
 
@@ -53,26 +56,14 @@ class TaskRequest(BaseModel):
     token: str | None = None
 
 
-class ExecutionStatusChange(BaseModel):
-    """The `detail` of EventBridge's "Step Functions Execution Status Change"."""
-
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
-
-    execution_arn: str = Field(alias="executionArn")
-    state_machine_arn: str = Field(alias="stateMachineArn")
-    status: Literal["FAILED", "TIMED_OUT", "ABORTED", "SUCCEEDED", "RUNNING", "PENDING_REDRIVE"]
-    input: str | None = None
-
-
 def _dump(model: BaseModel) -> dict[str, Any]:
     dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
     return dumped
 
 
 class ShadowTestEntryPoints:
-    def __init__(self, lifecycle: ShadowLifecycle, recovery_budget_seconds: float) -> None:
+    def __init__(self, lifecycle: ShadowLifecycle) -> None:
         self._lifecycle = lifecycle
-        self._recovery_budget_seconds = recovery_budget_seconds
 
     def task(self, event: dict[str, Any]) -> dict[str, Any]:
         """Run one task and return the machine's state with the task's result under its key."""
@@ -81,9 +72,24 @@ class ShadowTestEntryPoints:
         except ValidationError as exc:
             error = exc.errors()[0]
             raise InvalidEvent(f"not a shadow-test task request: {error['loc']}: {error['msg']}") from exc
+        try:
+            return self._task(request)
+        except (ConnectionError, HTTPClientError) as exc:
+            # The SDK's own retries ran out on the network: as retryable as a 5xx.
+            raise AwsServiceUnavailable(f"task {request.task}: {type(exc).__name__}: {exc}") from exc
+
+    def _task(self, request: TaskRequest) -> dict[str, Any]:
         lifecycle = self._lifecycle
         logger.append_keys(task=request.task, execution=request.execution.arn)
         metrics.add_metric(name="ShadowTestTask", unit="Count", value=1)
+        if request.task == "recover":
+            try:
+                recovery = RecoveryRequest.model_validate(request.state.get("recovery"))
+            except ValidationError as exc:
+                raise InvalidEvent(f"not a recovery request: {field_problems(exc)}") from exc
+            started = lifecycle.begin_recovery(recovery, recovery_arn=request.execution.arn)
+            dumped: dict[str, Any] = started.model_dump(mode="json", by_alias=True, exclude_none=True)
+            return dumped
         if request.task == "validate":
             plan = lifecycle.validate(request.state, execution_arn=request.execution.arn)
             return {"plan": _dump(plan)}  # the raw input stays behind: everything else reads the plan
@@ -136,27 +142,6 @@ class ShadowTestEntryPoints:
             case "report":
                 return "report", _dump(lifecycle.report(state))
         raise InvalidEvent(f"unknown task {request.task!r}")
-
-    def cleanup(self, event: dict[str, Any]) -> dict[str, Any]:
-        try:
-            change = ExecutionStatusChange.model_validate(event.get("detail"))
-        except ValidationError as exc:
-            raise InvalidEvent(f"not a Step Functions status change: {exc.errors()[0]['loc']}") from exc
-        if change.status not in {"FAILED", "TIMED_OUT", "ABORTED"}:
-            return {"outcome": "ignored", "status": change.status}
-        try:
-            raw_input: object = json.loads(change.input or "null")
-        except ValueError:
-            raw_input = None
-        outcome = self._lifecycle.recover(
-            change.execution_arn, change.status, raw_input, budget_seconds=self._recovery_budget_seconds
-        )
-        logger.info(
-            "shadow test cleanup",
-            extra={"execution": change.execution_arn, "status": change.status, "outcome": outcome},
-        )
-        metrics.add_metric(name="ShadowTestCleanup", unit="Count", value=1)
-        return {"outcome": outcome, "status": change.status}
 
 
 def _required[T](value: T | None, name: str) -> T:

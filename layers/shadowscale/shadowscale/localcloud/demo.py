@@ -304,6 +304,7 @@ def run(output: Path) -> dict[str, Any]:
                     key: test.diffs.get(key)
                     for key in ("paired", "exactMatchRate", "withinToleranceRate", "unpaired", "final", "recordsRead")
                 },
+                "recoveries": test.recoveries,
             }
             for test in shadow_tests
         ],
@@ -420,10 +421,13 @@ def main() -> int:
             f"endpoint serves {test['servingVariant']!r} on {test['finalConfig']}; report {test['report']}"
         )
         diffs = test["diffs"]
-        print(
-            f"  response diffs: {diffs['paired']} pairs, {diffs['withinToleranceRate']:.1%} within tolerance"
-            f" ({'final' if diffs['final'] else 'open'})"
-        )
+        if diffs.get("paired") is not None:
+            print(
+                f"  response diffs: {diffs['paired']} pairs, {diffs['withinToleranceRate']:.1%} within tolerance"
+                f" ({'final' if diffs['final'] else 'open'})"
+            )
+        if test["recoveries"]:
+            print(f"  restored by its recovery execution ({', '.join(test['recoveries'])}) after the abort")
     fidelity = summary["fidelity"]
     print(
         f"AWS fidelity: new endpoint configs invisible for {fidelity['configVisibilitySeconds']:g} s "

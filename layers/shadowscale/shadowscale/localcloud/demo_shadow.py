@@ -1,9 +1,12 @@
-"""The shadow-test part of `make demo`: two tests on a simulated endpoint serving live traffic.
+"""The shadow-test part of `make demo`: three tests on a simulated endpoint serving live traffic.
 
 1. A candidate that answers like production (small score drift, same labels, as fast) runs a 10 % → 50 %
    ramp in auto mode and is promoted: its variant now serves, with the old variant's Auto Scaling.
 2. A candidate that is slower and flips 15 % of labels runs in approve mode; the report shows failing
    gates and a person rejects it with the CLI; the endpoint goes back to its snapshot.
+3. A third test is aborted by a person mid-bake (`shadowscale shadow abort`): the execution ends without
+   restoring, EventBridge starts a recovery execution, and the recovery puts the endpoint back, reports
+   and notifies.
 
 Both are started and followed with the real CLI (`shadowscale shadow start --follow`), run by the real
 state machine on moto's interpreter, and leave their reports in S3, copied to the demo's folder.
@@ -34,6 +37,7 @@ class ShadowTestOutcome:
     report_json: Path
     gates: dict[str, str]
     diffs: dict[str, Any] = field(default_factory=dict)
+    recoveries: list[str] = field(default_factory=list)  # statuses of the recovery executions it needed
 
 
 def create_recommender(cloud: Any) -> None:  # noqa: ANN401
@@ -121,13 +125,53 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[S
         cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
         outcomes.append(_collect(cloud, name, output))
         say(f"  report: {outcomes[-1].report_html}")
+    outcomes.append(_abort_mid_bake(cloud, inputs, output, say))
     # Capture lands minutes late: each test asked the diff pipeline to close its windows once it has.
     cloud.advance(16 * 60)
-    for outcome in outcomes:
+    for outcome in outcomes[:2]:
         outcome.diffs = _collect_diffs(cloud, outcome.name, output)
         say(f"\n▶ response diffs of {outcome.name}\n$ shadowscale diffs show {outcome.name}")
         cli(["diffs", "show", outcome.name, "--stack-name", STACK])
     return outcomes
+
+
+def _abort_mid_bake(cloud: Any, inputs: Path, output: Path, say: Callable[[str], None]) -> ShadowTestOutcome:  # noqa: ANN401
+    from shadowscale.cli.main import main as cli
+
+    name, stack = "abort-v4", ["--stack-name", STACK]
+    document = {
+        "endpointName": ENDPOINT,
+        "candidate": {"modelName": "recommender-v3", "instanceType": "ml.m5.xlarge", "variantName": "candidate-b"},
+        "sampling": {"percent": 20},
+        "durationMinutes": 120,
+    }
+    source = inputs / f"{name}.json"
+    source.write_text(json.dumps(document, indent=2))
+    say(f"\n▶ shadow test {name}: recommender-v3 as 'candidate-b', stopped by a person while it bakes")
+    say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
+    execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+    cloud.stepfunctions.hold_waits()
+    try:
+        cloud.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name=name, input=source.read_text()
+        )
+        cloud.step_to(execution, "Bake")
+        say(f"$ shadowscale shadow abort {name}")
+        cli(["shadow", "abort", name, "--by", "demo-operator", "--cause", "wrong candidate", *stack])
+    finally:
+        cloud.stepfunctions.release_waits()
+    cloud.wait_for_execution(execution)
+    recoveries = cloud.wait_for_recoveries(execution)
+    say(
+        "  the execution ended ABORTED without restoring; EventBridge started a recovery execution: "
+        + ", ".join(f"{recovery['name'][:8]}… {recovery['status']}" for recovery in recoveries)
+    )
+    say(f"$ shadowscale shadow follow {name}")
+    cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
+    outcome = _collect(cloud, name, output)
+    outcome.recoveries = [str(recovery["status"]) for recovery in recoveries]
+    say(f"  report: {outcome.report_html}")
+    return outcome
 
 
 def _collect_diffs(cloud: Any, name: str, output: Path) -> dict[str, Any]:  # noqa: ANN401

@@ -1,4 +1,5 @@
-"""An EventBridge rule's delivery to a Lambda target: retries, then the target's dead-letter queue.
+"""An EventBridge rule's delivery to a Lambda or a Step Functions target: retries, then the target's
+dead-letter queue.
 
 As the EventBridge User Guide describes it ("Event retry policy and using dead-letter queues";
 "Monitoring Amazon EventBridge"):
@@ -7,6 +8,9 @@ As the EventBridge User Guide describes it ("Event retry policy and using dead-l
   unavailable (retried up to the target's RetryPolicy, default 185 attempts within 24 hours). An error
   the function itself raises is not a delivery failure: EventBridge invokes Lambda asynchronously and
   Lambda's own retries and the function's dead-letter queue handle it.
+- a Step Functions target is started with StartExecution by EventBridge under the target's RoleArn
+  ("Amazon EventBridge targets": the role needs states:StartExecution), with the whole event as input;
+  a refusal for want of permission is not retried, throttling is.
 - after the last attempt the event goes to the target's DeadLetterConfig queue, with the message
   attributes RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE, RETRY_ATTEMPTS and, after retries,
   EXHAUSTED_RETRY_CONDITION; or, with no DLQ, it is dropped.
@@ -44,6 +48,7 @@ NOT_RETRIED = {
     "AccessDenied": "NO_PERMISSIONS",
 }
 RETRIED = {"TooManyRequestsException": "THROTTLING", "ThrottlingException": "THROTTLING"}
+STATE_MACHINE_TARGET = ":states:"
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,12 @@ class DeadLetterOutcome:
 
 @dataclass
 class RuleTargetDelivery:
-    """`invoke(function_arn, payload, kind=..., detail=...)` is the local cloud's Lambda invocation; it
-    raises ClientError when the function cannot be invoked."""
+    """`invoke(function_arn, payload, kind=..., detail=...)` is the local cloud's Lambda invocation, and
+    `start(state_machine_arn, payload, role_arn)` its StartExecution as a rule target's role; both raise
+    ClientError when the target cannot be reached."""
 
     invoke: Callable[..., Any]
+    start: Callable[[str, str, str | None], Any]
     now: Callable[[], datetime]
     client: Callable[[str], Any]
     dead_letters: list[DeadLetterOutcome] = field(default_factory=list)
@@ -74,7 +81,10 @@ class RuleTargetDelivery:
         retries = 0
         while True:
             try:
-                self.invoke(target["Arn"], payload, kind="eventbridge", detail=rule.name)
+                if STATE_MACHINE_TARGET in target["Arn"]:
+                    self.start(target["Arn"], payload, target.get("RoleArn"))
+                else:
+                    self.invoke(target["Arn"], payload, kind="eventbridge", detail=rule.name)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 message = exc.response.get("Error", {}).get("Message", "")

@@ -567,6 +567,11 @@ def _states_execution(request: Request, backends: Backends, iam: IamEnforcement)
     return [Check(_action(request), request.param("executionArn"))]
 
 
+@operation("states", "StartExecution")
+def _states_start(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
+    return [Check(_action(request), request.param("stateMachineArn"))]
+
+
 @operation("cloudwatch", "GetMetricData")
 def _cloudwatch_unscoped(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
     return [Check(_action(request), "*")]

@@ -136,7 +136,9 @@ class LocalCloud:
         self.percentiles.install()
         self.value_counts.install()
         self.request_validation.install()
-        self.rule_targets = RuleTargetDelivery(invoke=self._invoke, now=self.clock.now, client=self.client)
+        self.rule_targets = RuleTargetDelivery(
+            invoke=self._invoke, start=self._start_as_rule_target, now=self.clock.now, client=self.client
+        )
         self.autoscaling_gaps.install()
         self.stack = deploy_stack(self._session, self.root, stack_name=self.stack_name, stage=self.stage)
         self.runtime = InProcessLambdaRuntime(
@@ -508,7 +510,7 @@ class LocalCloud:
         self.put_event(bridge_event)
 
     def put_event(self, event: dict[str, Any]) -> None:
-        """Deliver an event to the default bus's matching rules' Lambda targets (moto cannot)."""
+        """Deliver an event to the default bus's matching rules' Lambda and Step Functions targets (moto cannot)."""
         from moto.events.models import events_backends
 
         bus = events_backends[ACCOUNT][REGION].event_buses["default"]
@@ -516,7 +518,7 @@ class LocalCloud:
             if rule.state != "ENABLED" or rule.event_pattern is None or not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
                 continue
             for target in rule.targets:
-                if ":lambda:" in target["Arn"] and self.rule_targets is not None:
+                if (":lambda:" in target["Arn"] or ":states:" in target["Arn"]) and self.rule_targets is not None:
                     self.rule_targets.deliver(rule, target, event)
 
     # --- Step Functions ---------------------------------------------------------------------------
@@ -539,6 +541,22 @@ class LocalCloud:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout} s")
             time.sleep(0.02)
+
+    def recoveries(self, execution_arn: str) -> list[str]:
+        """The recovery executions EventBridge started for `execution_arn`'s end, oldest first."""
+        stepfunctions = self.client("stepfunctions")
+        found = []
+        for delivery in list(self.deliveries):
+            if delivery.kind != "eventbridge" or ":execution:" not in delivery.detail:
+                continue
+            started = stepfunctions.describe_execution(executionArn=delivery.detail)
+            if json.loads(started.get("input") or "{}").get("detail", {}).get("executionArn") == execution_arn:
+                found.append(delivery.detail)
+        return found
+
+    def wait_for_recoveries(self, execution_arn: str, *, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Block until every recovery of `execution_arn` has ended; their descriptions."""
+        return [self.wait_for_execution(arn, timeout=timeout) for arn in self.recoveries(execution_arn)]
 
     def _end_delivered(self, execution_arn: str) -> bool:
         ended = self.stepfunctions.ended if self.stepfunctions is not None else []
@@ -598,22 +616,38 @@ class LocalCloud:
         self.deliveries.append(Delivery(self.clock.now(), kind, function_arn.rsplit(":", 1)[-1], detail, error))
         return result
 
-    def _lambda_client(self, role_arn: str | None) -> Any:  # noqa: ANN401
-        """The operator's Lambda client, or one signed with a session of `role_arn` (a schedule's role)."""
+    def _start_as_rule_target(self, state_machine_arn: str, payload: str, role_arn: str | None) -> Any:  # noqa: ANN401
+        # EventBridge names the execution itself (a UUID); moto would name it "None" when no name is given.
+        started = self._role_client("stepfunctions", role_arn, "events", "rule role").start_execution(
+            stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=payload
+        )
+        self.deliveries.append(
+            Delivery(
+                self.clock.now(), "eventbridge", state_machine_arn.rsplit(":", 1)[-1], started["executionArn"], None
+            )
+        )
+        return started
+
+    def _role_client(self, service: str, role_arn: str | None, session: str, label: str) -> Any:  # noqa: ANN401
+        """The operator's client, or one signed with a session of `role_arn` (a rule target's role)."""
         if role_arn is None or self.role_sessions is None:
-            return self.client("lambda")
-        if role_arn not in self._role_clients:
+            return self.client(service)
+        key = f"{service}:{role_arn}"
+        if key not in self._role_clients:
             import boto3
 
-            role_name = role_arn.rsplit("/", 1)[-1]
-            credentials = self.role_sessions.credentials(role_arn, "scheduler", f"schedule role {role_name}")
-            self._role_clients[role_arn] = boto3.Session(
+            credentials = self.role_sessions.credentials(role_arn, session, f"{label} {role_arn.rsplit('/', 1)[-1]}")
+            self._role_clients[key] = boto3.Session(
                 region_name=REGION,
                 aws_access_key_id=credentials.access_key_id,
                 aws_secret_access_key=credentials.secret_access_key,
                 aws_session_token=credentials.session_token,
-            ).client("lambda")
-        return self._role_clients[role_arn]
+            ).client(service)  # type: ignore[call-overload]
+        return self._role_clients[key]
+
+    def _lambda_client(self, role_arn: str | None) -> Any:  # noqa: ANN401
+        """The operator's Lambda client, or one signed with a session of `role_arn` (a schedule's role)."""
+        return self._role_client("lambda", role_arn, "scheduler", "schedule role")
 
 
 def _alarm_metrics(alarm: Any) -> list[dict[str, Any]]:  # noqa: ANN401

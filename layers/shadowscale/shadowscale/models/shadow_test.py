@@ -189,6 +189,11 @@ def parse_shadow_test_input(document: object) -> ShadowTestInput:
         raise InvalidShadowTestInput(f"invalid shadow test input: {field_problems(exc)}") from exc
 
 
+def lease_owner(execution_arn: str) -> str:
+    """Who holds an endpoint's lease while the shadow test of `execution_arn` runs."""
+    return f"shadow-test:{execution_arn}"
+
+
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -216,12 +221,19 @@ class ShadowTestPlan(_Strict):
 
     @property
     def owner(self) -> str:
-        return f"shadow-test:{self.test_id}"
+        """The lease owner: the execution's ARN, which no other execution has (a test id may be shared by
+        names that differ only in characters the id replaces)."""
+        return lease_owner(self.execution_arn)
 
     @staticmethod
     def test_id_of(execution_arn: str) -> str:
-        """The test's id is its execution's name, made safe for S3 keys and SageMaker tags."""
-        return re.sub(r"[^a-zA-Z0-9-]", "-", execution_arn.rsplit(":", 1)[-1])[:80]
+        """The test's id is its execution's name, made safe for S3 keys and SageMaker tags; a name that had
+        to change gets a hash of the ARN, so two names never share an id (and its reports and diffs)."""
+        name = execution_arn.rsplit(":", 1)[-1]
+        safe = re.sub(r"[^a-zA-Z0-9-]", "-", name)
+        if safe == name:
+            return name[:80]
+        return f"{safe[:71].rstrip('-')}-{_short_hash(execution_arn)}"
 
     @classmethod
     def create(
@@ -442,6 +454,30 @@ class ReportRef(_Strict):
     message: str
 
 
+class RecoveryRequest(BaseModel):
+    """What a recovery execution starts from: the `detail` of the "Step Functions Execution Status Change"
+    event of the test's execution (or the same three fields from `shadowscale shadow recover`)."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    execution_arn: str = Field(alias="executionArn", pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:.+")
+    status: str = "FAILED"
+    input: str | None = None
+
+
+RecoveryAction = Literal["restore", "report", "nothing"]
+
+
+class Recovery(_Strict):
+    """What the recovery found and will do, carried in the recovery execution's state."""
+
+    execution_arn: str = Field(alias="executionArn")
+    ended_as: str = Field(alias="endedAs")
+    action: RecoveryAction
+    reason: str
+    recovered_by: str = Field(alias="recoveredBy")
+
+
 class MachineState(BaseModel):
     """The state machine's JSON state as the tasks read it (each task adds one key by ResultPath)."""
 
@@ -456,6 +492,7 @@ class MachineState(BaseModel):
     approval_timeout: dict[str, JsonValue] | None = Field(default=None, alias="approvalTimeout")
     failure: dict[str, JsonValue] | None = None
     finalized: Finalized | None = None
+    recovery: Recovery | None = None
 
     @property
     def failure_error(self) -> str | None:
