@@ -97,7 +97,7 @@ def test_a_duplicate_notification_counts_nothing_twice() -> None:
     assert (world.summary().paired, world.summary().objects_duplicate) == (10, 2)
 
 
-def test_a_concurrent_commit_fails_the_whole_group_and_the_retry_counts_it_once() -> None:
+def test_a_concurrent_commit_is_retried_from_the_winners_state_and_a_redelivery_counts_it_once() -> None:
     # GIVEN another writer commits between our read and our write
     world = Pipeline()
     refs = pair_of_objects(world)
@@ -107,10 +107,10 @@ def test_a_concurrent_commit_fails_the_whole_group_and_the_retry_counts_it_once(
     first = world.pipeline.process(refs)
     retry = world.pipeline.process(refs)
 
-    # THEN the first attempt left nothing behind and the retry counts every record exactly once
-    assert [outcome.status for outcome in first] == ["failed", "failed"]
+    # THEN the lost race is attempted again at once from the stored state, and the redelivery is a duplicate
+    assert [outcome.status for outcome in first] == ["processed", "processed"]
     assert world.metrics.counters["StateConflicts"] == 1
-    assert [outcome.status for outcome in retry] == ["processed", "processed"]
+    assert [outcome.status for outcome in retry] == ["duplicate", "duplicate"]
     assert (world.summary().paired, world.summary().records_read) == (10, 20)
 
 
@@ -197,13 +197,14 @@ def test_windows_close_once_late_capture_can_no_longer_land_and_publish_file_and
 
 
 def test_a_failure_after_the_commit_is_repaired_by_the_retry_from_the_outbox() -> None:
-    # GIVEN a commit that closed a window, whose window file could not be written afterwards
+    # GIVEN a commit that closed a window (capture a few minutes later moves the event-time watermark past
+    # it), whose window file could not be written afterwards
     world = Pipeline(pairingWindowSeconds=60, allowedLatenessSeconds=0)
     world.clock.advance(hours=1)
     world.store.fail_puts_matching = f"diffs/{TEST}/windows/"
-    refs = pair_of_objects(world)
+    refs = [*pair_of_objects(world), world.capture(PRODUCTION, 1, name="p009", start=T0 + timedelta(minutes=5))]
     first = world.pipeline.process(refs)
-    assert [outcome.status for outcome in first] == ["failed", "failed"]
+    assert [outcome.status for outcome in first] == ["failed", "failed", "failed"]
     assert world.store.commits == 1
     assert world.store.keys(f"diffs/{TEST}/windows/") == []
 
@@ -212,7 +213,7 @@ def test_a_failure_after_the_commit_is_repaired_by_the_retry_from_the_outbox() -
     retry = world.pipeline.process(refs)
 
     # THEN nothing is counted twice and the missing window file is written from the committed outbox
-    assert [outcome.status for outcome in retry] == ["duplicate", "duplicate"]
+    assert [outcome.status for outcome in retry] == ["duplicate", "duplicate", "duplicate"]
     [window_file] = world.store.keys(f"diffs/{TEST}/windows/")
     assert DiffSummary.model_validate(world.store.json(window_file)).paired == 10
     assert world.summary().paired == 10

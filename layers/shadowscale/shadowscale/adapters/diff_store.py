@@ -1,8 +1,14 @@
 """The response-diff pipeline's S3: capture objects in, state and outputs under diffs/<test>/.
 
 State of one test (see diffing/state.py for the protocol):
-    <prefix>state/manifest.bin                 the commit point, written with If-Match / If-None-Match
-    <prefix>state/windows/<start>-<gen>.bin    immutable window blobs, written before the manifest
+    <prefix>state/manifest.bin                          the commit point, written with If-Match / If-None-Match
+    <prefix>state/windows/<start>-<writer>.bin          immutable window blobs, written before the manifest
+    <prefix>state/windows/objects-<hour>-<writer>.bin   immutable processed-object sets, one per capture hour
+
+Blobs are named by the commit attempt that wrote them (a uuid), so a writer that loses the conditional
+commit never overwrites a blob the winner's manifest names; its own blobs are deleted by the pipeline
+(best effort). One that crashed between its blob writes and its commit leaves them behind: no manifest
+names them, nothing reads them, and at most one batch's worth is left per crash.
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ one string comparison.
 from __future__ import annotations
 
 import binascii
+import csv
 import hashlib
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -679,11 +681,14 @@ def _redact(value: Decoded, redact: PathMatcher, path: str) -> Decoded:
 
 
 def _redact_csv(text: str, redact: PathMatcher) -> str:
-    rows = []
-    for row in text.split("\n"):
-        cells = row.split(",")
-        rows.append(",".join(REDACTED if redact.matches(f"[{i}]", None) else cell for i, cell in enumerate(cells)))
-    return "\n".join(rows)
+    """Columns by position, as the csv module reads them: a quoted cell may hold commas, quotes and line
+    breaks, and is one column (splitting on commas would shift every later column past the redact list)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for cells in csv.reader(io.StringIO(text, newline="")):
+        writer.writerow([REDACTED if redact.matches(f"[{i}]", None) else cell for i, cell in enumerate(cells)])
+    rendered = out.getvalue()
+    return rendered if text.endswith(("\n", "\r")) else rendered.removesuffix("\n")
 
 
 def _clip(text: str, limit: int) -> str:

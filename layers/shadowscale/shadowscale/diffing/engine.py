@@ -2,15 +2,17 @@
 
     engine = DiffEngine(config, manifest=stored_manifest_or_None, windows=window_source)
     result = engine.process_object(key, etag, body)       # ObjectResult: what this object yielded
-    closed = engine.finalise_due(now)                     # DiffSummary per window that can no longer change
-    export = engine.export()                              # StateExport: bytes to store (see state.py)
+    closed = engine.finalise_watermark(now)               # DiffSummary per window that can no longer change
+    export = engine.export(writer)                        # StateExport: bytes to store (see state.py)
 
 Records are bucketed into windows of `pairing_window_seconds` on inferenceTime. A half waits for its
 twin in its window's state; twins are never further apart than one window, so the engine keeps the
 windows around each record loaded (index - 1 .. index + 1). A window closes once `until` has passed its
 end plus one pairing window: its waiting halves become unpaired, its tally a DiffSummary, and its state
-is dropped. A record that arrives for a window closed earlier reopens it (it counts as late), so nothing
-is ever lost or counted twice: summaries of the same window simply merge.
+is dropped. The live pipeline's `until` is the event-time watermark (the latest inferenceTime read, minus
+the allowed lateness, never ahead of the wall clock): a backlog read hours late closes its windows exactly
+where it would have on time. A record that arrives for a window closed earlier reopens it (it counts as
+late), so nothing is ever lost or counted twice: summaries of the same window simply merge.
 
 Not thread-safe, and one engine (one writer) per test at a time: see state.py for the commit protocol.
 """
@@ -18,6 +20,7 @@ Not thread-safe, and one engine (one writer) per test at a time: see state.py fo
 from __future__ import annotations
 
 import hashlib
+import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,13 +58,19 @@ from shadowscale.diffing.records import (
     payload_decoder,
 )
 from shadowscale.diffing.state import (
+    HOUR_MS,
+    OBJECTS,
     Manifest,
+    ObjectSetEntry,
     StateExport,
     WindowEntry,
     WindowRef,
     WindowSource,
+    decode_objects,
     decode_window,
+    encode_objects,
     encode_window,
+    object_digest,
 )
 from shadowscale.diffing.summary import WindowTally
 from shadowscale.errors import DiffStateCorrupt, InvalidCaptureObject
@@ -74,7 +83,16 @@ QUARANTINE_LISTING_CAP = 1000
 @dataclass(slots=True)
 class OpenWindow:
     tally: WindowTally
-    generation: int  # of its stored state; 0 = never stored
+    stored: str | None  # the writer of its stored blob; None = not stored
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class ObjectSet:
+    """The processed objects of one capture hour."""
+
+    digests: set[bytes]
+    stored: str | None
     dirty: bool = False
 
 
@@ -108,6 +126,7 @@ class DiffEngine:
         self._source = windows
         self._pending = PendingHalves(self._window_ms)
         self._windows: dict[int, OpenWindow] = {}
+        self._object_sets: dict[int, ObjectSet] = {}
         self._obsolete: list[WindowRef] = []
         self._choose = ComparatorChoice(config)
         self._render = ExampleRenderer(config.redact_fields, config.max_example_chars)
@@ -120,7 +139,9 @@ class DiffEngine:
         capture = parse_capture_key(key)
         side = self._side_of(capture)
         identity = object_identity(key, etag)
-        if identity in self._manifest.processed:
+        digest = object_digest(key, etag)
+        seen = self._objects_of(capture.written_at_ms // HOUR_MS)
+        if digest in seen.digests or identity in self._manifest.processed:
             return ObjectResult(key=key, etag=etag, side=SIDE_NAMES[side], status="duplicate")
 
         text, problems = decompress(body)
@@ -148,8 +169,9 @@ class DiffEngine:
         unpaired: dict[str, int] = {}
         touched: set[int] = set()
         current = -1
-        here = OpenWindow(WindowTally(), generation=0)  # a placeholder until the first record
+        here = OpenWindow(WindowTally(), stored=None)  # a placeholder until the first record
         late = False
+        latest = -1
         reader = CaptureReader(text)
         malformed = reader.malformed
         for (
@@ -164,6 +186,8 @@ class DiffEngine:
             out_type,
             out_data,
         ) in reader.records():
+            if when > latest:
+                latest = when
             index = when // window_ms
             if index != current:
                 current = index
@@ -269,7 +293,10 @@ class DiffEngine:
         ledger.paired_halves += 2 * paired
         ledger.unpaired += sum(unpaired.values())
         ledger.quarantined += len(malformed)
-        ledger.processed[identity] = capture.written_at_ms
+        if latest >= 0 and (ledger.max_event_ms is None or latest > ledger.max_event_ms):
+            ledger.max_event_ms = latest
+        seen.digests.add(digest)
+        seen.dirty = True
         return ObjectResult(
             key=key,
             etag=etag,
@@ -364,13 +391,11 @@ class DiffEngine:
             return window
         entry = self._manifest.windows.get(index)
         if entry is None:
-            window = OpenWindow(WindowTally(), generation=0)
+            window = OpenWindow(WindowTally(), stored=None)
         else:
             if self._source is None:
                 raise DiffStateCorrupt(f"the manifest names window {index} but no window source was given")
-            content = decode_window(
-                self._source.load_window(WindowRef(index * self._window_ms, entry.generation)), index
-            )
+            content = decode_window(self._source.load_window(WindowRef(index * self._window_ms, entry.writer)), index)
             if len(content.production) + len(content.shadow) != entry.pending:
                 raise DiffStateCorrupt(
                     f"window {index} holds {len(content.production) + len(content.shadow)} halves,"
@@ -381,15 +406,53 @@ class DiffEngine:
                 self._pending.hold_all(SHADOW, content.shadow)
             except ValueError as exc:
                 raise DiffStateCorrupt(f"window {index}: {exc}") from exc
-            window = OpenWindow(WindowTally.from_state(content.tally), generation=entry.generation)
+            window = OpenWindow(WindowTally.from_state(content.tally), stored=entry.writer)
         self._windows[index] = window
         return window
+
+    def _objects_of(self, hour: int) -> ObjectSet:
+        """The processed objects of capture hour `hour` (loaded once per engine)."""
+        found = self._object_sets.get(hour)
+        if found is not None:
+            return found
+        entry = self._manifest.objects.get(hour)
+        if entry is None:
+            found = ObjectSet(set(), stored=None)
+        else:
+            if self._source is None:
+                raise DiffStateCorrupt(f"the manifest names object set {hour} but no window source was given")
+            digests = decode_objects(self._source.load_window(WindowRef(hour * HOUR_MS, entry.writer, OBJECTS)), hour)
+            if len(digests) != entry.count:
+                raise DiffStateCorrupt(
+                    f"object set {hour} holds {len(digests)} objects, the manifest says {entry.count}"
+                )
+            found = ObjectSet(digests, stored=entry.writer)
+        self._object_sets[hour] = found
+        return found
 
     # --------------------------------------------------------------------------------- closing
 
     def finalise_due(self, now: datetime) -> list[DiffSummary]:
-        """finalise() up to `now` minus the configured allowed lateness."""
+        """finalise() up to the wall clock `now` minus the configured allowed lateness (simulations)."""
         return self.finalise(now - timedelta(seconds=self.config.allowed_lateness_seconds))
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Event time: the latest inferenceTime read minus the allowed lateness (None before any record)."""
+        latest = self._manifest.max_event_ms
+        if latest is None:
+            return None
+        return datetime.fromtimestamp(latest / 1000, UTC) - timedelta(seconds=self.config.allowed_lateness_seconds)
+
+    def finalise_watermark(self, now: datetime) -> list[DiffSummary]:
+        """finalise() up to the event-time watermark, never ahead of the wall clock `now` minus the allowed
+        lateness (a record stamped in the future must not close windows whose capture is still to come).
+        Windows close where the data says, not when it happens to be read: a backlog diffed hours late
+        pairs exactly as it would have on time."""
+        watermark = self.watermark
+        if watermark is None:
+            return []
+        return self.finalise(min(watermark, now - timedelta(seconds=self.config.allowed_lateness_seconds)))
 
     def finalise(self, until: datetime) -> list[DiffSummary]:
         """Close every window whose end plus one pairing window is at or before `until`: no twin of its
@@ -409,8 +472,8 @@ class DiffEngine:
         for index in closing:
             window = self._windows.pop(index)
             ledger.windows.pop(index, None)
-            if window.generation:
-                self._obsolete.append(WindowRef(index * self._window_ms, window.generation))
+            if window.stored is not None:
+                self._obsolete.append(WindowRef(index * self._window_ms, window.stored))
             if window.tally.is_empty:
                 continue
             summary = window.tally.to_summary(self.config, index * self._window_ms, (index + 1) * self._window_ms)
@@ -418,8 +481,9 @@ class DiffEngine:
             summaries.append(summary)
         if ledger.finalised_through is None or last > ledger.finalised_through:
             ledger.finalised_through = last
-        forget_before = _ms(until) - self.config.object_retention_hours * 3_600_000
-        ledger.processed = {identity: at for identity, at in ledger.processed.items() if at >= forget_before}
+        if ledger.processed:  # a version-1 state's identities, forgotten as version 1 did
+            forget_before = _ms(until) - self.config.object_retention_hours * HOUR_MS
+            ledger.processed = {identity: at for identity, at in ledger.processed.items() if at >= forget_before}
         return summaries
 
     def open_summaries(self) -> list[DiffSummary]:
@@ -441,8 +505,10 @@ class DiffEngine:
 
     # ------------------------------------------------------------------------------------ state
 
-    def export(self) -> StateExport:
-        """The state to store now (new window generations, the manifest, what to delete)."""
+    def export(self, writer: str | None = None) -> StateExport:
+        """The state to store now: new blobs named by `writer` (unique per commit attempt; a fresh uuid if
+        not given), the manifest that names them, the blobs it no longer names."""
+        writer = writer or uuid.uuid4().hex
         dirty = [index for index, window in self._windows.items() if window.dirty]
         waiting = self._pending.in_windows(dirty)
         blobs: dict[WindowRef, bytes] = {}
@@ -450,17 +516,26 @@ class DiffEngine:
         for index in dirty:
             window = self._windows[index]
             production, shadow = waiting[index]
-            if window.generation:
-                self._obsolete.append(WindowRef(index * self._window_ms, window.generation))
+            if window.stored is not None:
+                self._obsolete.append(WindowRef(index * self._window_ms, window.stored))
             if not production and not shadow and window.tally.is_empty:
                 manifest.windows.pop(index, None)
-                window.generation = 0
+                window.stored = None
             else:
-                window.generation += 1
-                ref = WindowRef(index * self._window_ms, window.generation)
+                window.stored = writer
+                ref = WindowRef(index * self._window_ms, writer)
                 blobs[ref] = encode_window(index, production, shadow, window.tally.to_state())
-                manifest.windows[index] = WindowEntry(window.generation, len(production) + len(shadow))
+                manifest.windows[index] = WindowEntry(writer, len(production) + len(shadow))
             window.dirty = False
+        for hour, objects in self._object_sets.items():
+            if not objects.dirty:
+                continue
+            if objects.stored is not None:
+                self._obsolete.append(WindowRef(hour * HOUR_MS, objects.stored, OBJECTS))
+            objects.stored = writer
+            blobs[WindowRef(hour * HOUR_MS, writer, OBJECTS)] = encode_objects(hour, objects.digests)
+            manifest.objects[hour] = ObjectSetEntry(writer, len(objects.digests))
+            objects.dirty = False
         obsolete, self._obsolete = tuple(self._obsolete), []
         return StateExport(manifest=manifest.encode(), windows=blobs, obsolete=obsolete)
 

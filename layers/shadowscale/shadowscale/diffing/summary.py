@@ -203,6 +203,7 @@ class WindowTally:
             ),
             field_differences=self.fields,
             mismatch_samples=tuple(Mismatch.model_validate(sample) for sample in samples),
+            redacted_fields=config.redact_fields,
         )
 
     def to_state(self) -> dict[str, Any]:

@@ -1,13 +1,20 @@
 """The response-diff pipeline around the engine: capture objects of a batch, grouped by shadow test, each
 group one state round trip (read, diff, finalise, commit conditionally, publish).
 
-Per test and commit:
+Per test and commit attempt (one writer id, a fresh uuid, per attempt):
     1. read the state (engine manifest + pipeline ledger, one object) and its version;
-    2. re-publish the outbox of the previous commit (files only, idempotent: a crash may have cut it short);
-    3. diff every object of the batch; close the windows that are due (every window once the test ended);
-    4. write the new window blobs, then the state, conditionally (a concurrent writer → DiffStateConflict,
-       and the whole group is retried from the state that writer left);
-    5. publish: each closed window's summary and metrics, and the running diffs/<test>/summary.json.
+    2. re-write the files of the outbox (idempotent: a crash may have cut the last cycle short);
+    3. diff every object of the batch; close the windows the event-time watermark has passed (every
+       window once the test has ended);
+    4. claim the outbox entries whose metrics are still to be emitted and whose claimant's lease ran out,
+       add this commit's closed windows, claimed by this writer;
+    5. write the new blobs (named by the writer id: they cannot overwrite anything a manifest names), then
+       the state, conditionally. A concurrent writer won → its blobs stay whole, ours are orphans (deleted
+       at once, best effort), and the attempt starts again at 1 from the state it left;
+    6. publish each new closed window's file, emit the metrics of every entry this writer claimed, then
+       commit the outbox without them (so a crash anywhere before leaves them for a later claimant, and
+       an emitted entry that left the outbox is never emitted again);
+    7. rewrite diffs/<test>/summary.json, unless another writer has committed since (its summary is newer).
 
 Outputs, under diffs/<test>/ (or diffs/<test>/backfill/<run>/):
     summary.json                    RunningDiffSummary: closed and open windows merged (the lifecycle reads it)
@@ -19,8 +26,9 @@ Outputs, under diffs/<test>/ (or diffs/<test>/backfill/<run>/):
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -29,7 +37,7 @@ import orjson
 
 from shadowscale.diffing.engine import DiffEngine, object_identity
 from shadowscale.diffing.metrics import diff_metrics
-from shadowscale.diffing.state import WindowRef
+from shadowscale.diffing.state import Manifest, WindowRef
 from shadowscale.domain.ports import Clock, DiffCloser, StoredBytes, StoredState
 from shadowscale.errors import (
     AccountingMismatch,
@@ -57,6 +65,23 @@ from shadowscale.models.diff import (
 
 STATE_MAGIC = b"SSP1"
 SUMMARY_FILE = "summary.json"
+# Commit attempts per group before its objects are handed back to the queue: each lost race means another
+# writer made progress, so a few attempts are plenty with the event source's MaximumConcurrency of 2.
+COMMIT_ATTEMPTS = 4
+# No invocation outlives Lambda's 15-minute cap: a claim older than this belongs to a writer that is gone.
+OUTBOX_LEASE = timedelta(minutes=15)
+
+
+def new_writer_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _LostRace(Exception):
+    """Another writer committed since this attempt read the state; `written`: the blobs it left behind."""
+
+    def __init__(self, written: tuple[WindowRef, ...]) -> None:
+        super().__init__("another writer committed first")
+        self.written = written
 
 
 class DiffStore(Protocol):
@@ -129,6 +154,7 @@ class CaptureDiffPipeline:
     metrics: DiffMetricsSink
     clock: Clock
     closer: DiffCloser | None = None
+    writer_ids: Callable[[], str] = new_writer_id
     _configs: dict[str, DiffConfig] = field(default_factory=dict)
 
     # --- live: S3 notifications ----------------------------------------------------------------
@@ -192,7 +218,8 @@ class CaptureDiffPipeline:
         try:
             return self._commit_cycle(config, diffs_prefix(test_id), refs, ended_at=None)[0]
         except (DiffStateConflict, TransientAwsError, DiffStateCorrupt) as exc:
-            # Nothing of this group was committed: every object is tried again from the stored state.
+            # Whatever was committed is in the state: every object is tried again from it (a committed one
+            # is then a duplicate).
             self.metrics.count("StateConflicts" if isinstance(exc, DiffStateConflict) else "StateErrors", 1)
             return {
                 ref.key: ObjectOutcome(key=ref.key, status="failed", test_id=test_id, reason=str(exc)) for ref in refs
@@ -217,31 +244,71 @@ class CaptureDiffPipeline:
         live: bool = True,
         close_all: bool = False,
     ) -> tuple[dict[str, ObjectOutcome], RunningDiffSummary | None]:
+        """One commit of the group, attempted again from the winner's state each time another writer wins."""
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                return self._attempt(config, prefix, refs, ended_at=ended_at, live=live, close_all=close_all)
+            except _LostRace as lost:
+                self.metrics.count("StateConflicts", 1)
+                self._drop_orphans(config, prefix, lost.written)
+                if attempt == COMMIT_ATTEMPTS:
+                    raise DiffStateConflict(
+                        f"{prefix}: {COMMIT_ATTEMPTS} commit attempts, each overtaken by another writer"
+                    ) from lost
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self,
+        config: DiffConfig,
+        prefix: str,
+        refs: Sequence[CaptureObjectRef],
+        *,
+        ended_at: datetime | None,
+        live: bool,
+        close_all: bool,
+    ) -> tuple[dict[str, ObjectOutcome], RunningDiffSummary | None]:
         stored = self.store.load_state(prefix)
         engine_manifest, ledger = unpack_state(stored.manifest)
-        engine = DiffEngine(config, engine_manifest, _WindowsOf(self.store, prefix))
+        writer = self.writer_ids()
+        now = self.clock.now()
         self._publish_files(prefix, ledger.outbox)
 
         # The same notification twice in one batch is one object (the engine would call the second a duplicate).
         unique: dict[tuple[str, str | None], CaptureObjectRef] = {}
         for ref in refs:
             unique.setdefault((ref.key, ref.etag), ref)
-        outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
         ended = ended_at or ledger.ended_at
-        now = self.clock.now()
         # Once the test has ended and late capture has had its time, whatever still waits is unpaired.
         closes_all = close_all or (
             ended is not None and now >= ended + timedelta(seconds=config.allowed_lateness_seconds)
         )
-        closed: list[DiffSummary] = []
-        if closes_all:
-            closed = engine.close_all()
-        elif live:
-            closed = engine.finalise_due(now)
+        try:
+            engine = DiffEngine(config, engine_manifest, _WindowsOf(self.store, prefix))
+            outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
+            closed: list[DiffSummary] = []
+            if closes_all:
+                closed = engine.close_all()
+            elif live:
+                closed = engine.finalise_watermark(now)
+        except DiffStateCorrupt:
+            # A blob the manifest named is gone: the writer that replaced that manifest deleted it.
+            if self.store.load_state(prefix).version != stored.version:
+                raise _LostRace(()) from None
+            raise
         engine.assert_accounting()
 
         sequence = ledger.sequence + 1
-        outbox = tuple(ClosedWindow(sequence=sequence, summary=summary) for summary in closed)
+        outbox = self._claim(ledger.outbox, writer, now)
+        outbox += tuple(
+            ClosedWindow(
+                sequence=sequence,
+                summary=summary,
+                metrics_pending=live,  # a backfill's windows are history, older than CloudWatch accepts
+                claimed_by=writer if live else None,
+                claimed_until=now + OUTBOX_LEASE if live else None,
+            )
+            for summary in closed
+        )
         merged = [part for part in (ledger.closed, *closed) if part is not None]
         tallies = Counter(outcome.status for outcome in outcomes.values())
         ledger = ledger.model_copy(
@@ -258,21 +325,74 @@ class CaptureDiffPipeline:
                 "objects_rejected": ledger.objects_rejected + tallies["rejected"],
             }
         )
-        export = engine.export()
+        export = engine.export(writer)
         self.store.write_windows(prefix, export.windows)
-        self.store.commit(prefix, pack_state(export.manifest, ledger), stored.version)
+        try:
+            self.store.commit(prefix, pack_state(export.manifest, ledger), stored.version)
+        except DiffStateConflict as exc:
+            raise _LostRace(tuple(export.windows)) from exc
         self.store.delete_windows(prefix, export.obsolete)
 
-        if live:  # a backfill's windows are history, older than CloudWatch accepts (14 days)
-            for window in outbox:
-                self.metrics.publish(diff_metrics(window.summary), window.summary.window_end)
-        self._publish_files(prefix, outbox)
+        self._publish_files(prefix, tuple(entry for entry in outbox if entry.sequence == sequence))
+        mine = [entry for entry in outbox if entry.claimed_by == writer]
+        for entry in mine:
+            self.metrics.publish(diff_metrics(entry.summary), entry.summary.window_end)
+        latest = self._settle(prefix, writer) if mine else unpack_state(self.store.load_state(prefix).manifest)[1]
         running = self._running_summary(engine, config, ledger, now)
-        if running is not None:
+        if running is not None and latest.sequence == sequence:
             self.store.put(f"{prefix}{SUMMARY_FILE}", _json(running.model_dump(mode="json", by_alias=True)))
         for status, count in tallies.items():
             self.metrics.count(f"CaptureObjects{status.title()}", count)
         return outcomes, running
+
+    @staticmethod
+    def _claim(outbox: tuple[ClosedWindow, ...], writer: str, now: datetime) -> tuple[ClosedWindow, ...]:
+        """What this commit keeps of the stored outbox: files were rewritten at the start of the cycle, so an
+        entry with no metrics to emit leaves; one whose claimant is gone (lease over) becomes this writer's."""
+        kept = []
+        for entry in outbox:
+            if not entry.metrics_pending:
+                continue
+            if entry.claimed_by is not None and entry.claimed_until is not None and entry.claimed_until > now:
+                kept.append(entry)  # its claimant may be emitting it right now
+            else:
+                kept.append(entry.model_copy(update={"claimed_by": writer, "claimed_until": now + OUTBOX_LEASE}))
+        return tuple(kept)
+
+    def _settle(self, prefix: str, writer: str) -> PipelineLedger:
+        """Commit the outbox without the entries `writer` claimed, now that their metrics were emitted.
+        Returns the ledger as it then stands. Only the ledger changes: the engine's state is kept as stored."""
+        for _ in range(COMMIT_ATTEMPTS):
+            stored = self.store.load_state(prefix)
+            engine_manifest, ledger = unpack_state(stored.manifest)
+            kept = tuple(entry for entry in ledger.outbox if entry.claimed_by != writer)
+            if engine_manifest is None or len(kept) == len(ledger.outbox):
+                return ledger
+            ledger = ledger.model_copy(update={"outbox": kept})
+            try:
+                self.store.commit(prefix, pack_state(engine_manifest, ledger), stored.version)
+            except DiffStateConflict:
+                continue
+            return ledger
+        # Still claimed: once the lease runs out another writer emits them again (at least once, never lost).
+        self.metrics.count("OutboxSettleConflicts", 1)
+        return ledger
+
+    def _drop_orphans(self, config: DiffConfig, prefix: str, written: tuple[WindowRef, ...]) -> None:
+        """Delete the blobs of a lost attempt that the committed manifest does not name (it names them only
+        if the "lost" commit in fact landed, e.g. an SDK retry of a write that had succeeded)."""
+        if not written:
+            return
+        try:
+            engine_manifest, _ = unpack_state(self.store.load_state(prefix).manifest)
+            named = (
+                Manifest.decode(engine_manifest, config.pairing_window_seconds * 1000).refs()
+                if engine_manifest
+                else set()
+            )
+        except (TransientAwsError, DiffStateCorrupt):
+            return  # left for good: no manifest will ever name them
+        self.store.delete_windows(prefix, tuple(ref for ref in written if ref not in named))
 
     def _diff_one(self, engine: DiffEngine, config: DiffConfig, prefix: str, ref: CaptureObjectRef) -> ObjectOutcome:
         test_id = config.shadow_test

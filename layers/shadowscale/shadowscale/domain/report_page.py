@@ -123,7 +123,11 @@ def render_html(report: ShadowTestReport, production_variant: str | None, shadow
         samples = report.diff_summary.get("mismatchSamples") or report.diff_summary.get("mismatches")
         if isinstance(samples, list) and samples:
             items = "".join(f"<li><pre>{escape(json.dumps(sample)[:1500])}</pre></li>" for sample in samples[:10])
-            diff += f"<h3>Sample of mismatches (redacted)</h3><ol>{items}</ol>"
+            redacted = report.diff_summary.get("redactedFields")
+            # Say what was blanked, and claim nothing when the comparison had nothing to blank.
+            listed = ", ".join(map(str, redacted)) if isinstance(redacted, list) else ""
+            what = f" ({escape(listed)} redacted)" if listed else ""
+            diff += f"<h3>Sample of mismatches{what}</h3><ol>{items}</ol>"
     timeline = "".join(
         f"<li><time>{escape(entry.at.isoformat())}</time> {escape(entry.state)} — {escape(entry.event)}</li>"
         for entry in report.timeline

@@ -108,15 +108,20 @@ class DiffConfig(_Model):
         default=900,
         ge=0,
         le=86_400,
-        description="How late capture objects may land (SageMaker delivers minutes late): finalise_due(now) "
-        "closes a window once now - this passes its end plus the pairing window.",
+        description="How far behind the latest inferenceTime read a record may still arrive (SageMaker delivers "
+        "minutes late, objects out of order): a window closes once that watermark passes its end plus the "
+        "pairing window (event time: a backlog read hours late closes as it would have on time).",
     )
     mismatch_samples: int = Field(default=20, ge=0, le=1000)
     quarantine_samples: int = Field(default=20, ge=0, le=1000)
     top_fields: int = Field(default=20, ge=1, le=200)
     max_example_chars: int = Field(default=2048, ge=64, le=65536)
     object_retention_hours: int = Field(
-        default=168, ge=1, le=24 * 90, description="How long processed object identities are remembered."
+        default=168,
+        ge=1,
+        le=24 * 90,
+        description="Only for state written before per-hour object sets: how long its object identities are "
+        "remembered. Objects are now remembered for the test's whole life.",
     )
 
     @model_validator(mode="after")
@@ -309,6 +314,9 @@ class DiffSummary(_Model):
     labels: LabelStats = Field(default_factory=LabelStats)
     field_differences: dict[str, int] = Field(default_factory=dict)
     mismatch_samples: tuple[Mismatch, ...] = ()
+    redacted_fields: tuple[str, ...] = Field(
+        default=(), description="What was blanked in the samples (the comparison's redactFields); () = nothing."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -437,6 +445,7 @@ class DiffSummary(_Model):
                 "labels": labels,
                 "field_differences": cap_field_counts(fields, FIELD_COUNT_LIMIT),
                 "mismatch_samples": samples,
+                "redacted_fields": tuple(sorted({path for part in parts for path in part.redacted_fields})),
             }
         )
 
@@ -577,8 +586,16 @@ class ObjectOutcome(_Model):
 
 
 class ClosedWindow(_Model):
+    """A closed window in the outbox: its file is (re)written by every commit cycle until it leaves; its
+    metrics are emitted by the writer that claims it, which removes it only after emitting them."""
+
     sequence: int = Field(ge=1, description="The state commit that closed it: names its file, idempotently.")
     summary: DiffSummary
+    metrics_pending: bool = Field(default=False, description="Its EMF document is still to be emitted.")
+    claimed_by: str | None = Field(default=None, description="The commit attempt that emits its metrics.")
+    claimed_until: datetime | None = Field(
+        default=None, description="After this, another writer may claim it (the claimant crashed)."
+    )
 
 
 class PipelineLedger(_Model):
@@ -587,7 +604,7 @@ class PipelineLedger(_Model):
     sequence: int = 0
     closed: DiffSummary | None = Field(default=None, description="Every window closed so far, merged.")
     outbox: tuple[ClosedWindow, ...] = Field(
-        default=(), description="Windows closed by the last commit, whose files may not be written yet."
+        default=(), description="Closed windows whose file or metrics may not be published yet."
     )
     ended_at: datetime | None = None
     final: bool = False
