@@ -158,3 +158,14 @@ def test_a_test_aborted_mid_bake_is_restored_by_its_recovery_execution(monday: M
     assert (aborted["name"], aborted["outcome"]) == ("abort-v4", "aborted")
     assert aborted["recoveries"] == ["SUCCEEDED"]
     assert (aborted["servingVariant"], aborted["finalConfig"]) == ("candidate-a", promoted["finalConfig"])
+
+
+def test_reports_say_whether_their_diff_summary_is_final(monday: Monday) -> None:
+    summary, _, _ = monday
+    promoted = summary["shadowTests"][0]
+    report = json.loads(Path(promoted["report"]).with_suffix(".json").read_text())
+    # written when the test ended, before late capture closed the last windows: labelled, with where the
+    # final summary appears, whose pair count (diffs show) may only be higher
+    assert report["diffSummaryState"] == "provisional"
+    assert f"diffs/{promoted['name']}/summary.json" in report["diffNote"]
+    assert report["diffSummary"]["paired"] <= promoted["diffs"]["paired"]

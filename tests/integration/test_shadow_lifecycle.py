@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shadowscale.cli.main import main as cli
 from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
 from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
 from shadowscale.models.shadow_test import ShadowTestPlan
@@ -306,7 +307,7 @@ def test_report_only_never_promotes(cloud: LocalCloud) -> None:
 # --- a person decides ----------------------------------------------------------------------------
 
 
-def test_approval_via_task_token_promotes_after_a_ramp(cloud: LocalCloud) -> None:
+def test_approval_via_task_token_promotes_after_a_ramp(cloud: LocalCloud, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN a ramp 10 % → 50 % and approve mode
     run = deploy_endpoint(cloud, "needs-ok")
     publish_traffic(cloud, run.endpoint, "primary")
@@ -323,6 +324,19 @@ def test_approval_via_task_token_promotes_after_a_ramp(cloud: LocalCloud) -> Non
         Bucket=cloud.outputs["DataBucketName"], Prefix=f"reports/{run.endpoint}/"
     )
     assert any(obj["Key"].endswith("report-pending.html") for obj in pending["Contents"])
+    # ... which says it awaits approval with the candidate live, and `shadow report` shows it while it waits
+    interim = json.loads(
+        cloud.client("s3")
+        .get_object(
+            Bucket=cloud.outputs["DataBucketName"],
+            Key=f"reports/{run.endpoint}/{ShadowTestPlan.test_id_of(run.execution_arn)}/report-pending.json",
+        )["Body"]
+        .read()
+    )
+    assert interim["outcome"] == "awaiting-approval"
+    assert "candidate keeps receiving shadow traffic" in interim["reason"]
+    assert cli(["shadow", "report", run.execution_arn, "--stack-name", "lifecycle-test"]) == 0
+    assert "AWAITING-APPROVAL" in capsys.readouterr().out
     cloud.client("stepfunctions").send_task_success(
         taskToken=token, output=json.dumps({"approved": True, "by": "alice"})
     )

@@ -174,12 +174,32 @@ class ShadowCommands:
             self._out(f"report saved to {target}")
             webbrowser.open(target.resolve().as_uri())
             return 0
-        body = json.loads(s3.get_object(Bucket=self.outputs.DataBucketName, Key=f"{key}.json")["Body"].read())
+        if described["status"] == "RUNNING":
+            key = f"{key}-pending"  # the interim report written when it asked for approval, if it has
+        try:
+            body = json.loads(s3.get_object(Bucket=self.outputs.DataBucketName, Key=f"{key}.json")["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            self._out(self._no_report_yet(execution_arn, described))
+            return 0 if described["status"] == "RUNNING" else 1
         if self._args.json:
             self._out(json.dumps(body, indent=2))
             return 0
         self._out(_summary(body))
         return 0
+
+    def _no_report_yet(self, execution_arn: str, described: dict[str, Any]) -> str:
+        if described["status"] != "RUNNING":
+            status = described["status"]
+            return f"{execution_arn}: {status}, and no report was written (`shadowscale shadow recover` writes it)"
+        events = self.client("stepfunctions").get_execution_history(
+            executionArn=execution_arn, reverseOrder=True, maxResults=50
+        )["events"]
+        entered = next((e for e in events if e["type"].endswith("StateEntered")), None)
+        where = f"in {entered['stateEnteredEventDetails']['name']} since {entered['timestamp']}" if entered else ""
+        return (
+            f"{execution_arn}: RUNNING {where}; no report yet"
+            " (one is written when it asks for approval and when it ends)"
+        )
 
     def _print_report_summary(self, execution_arn: str, described: dict[str, Any]) -> None:
         endpoint = json.loads(described.get("input") or "{}").get("endpointName", "unknown")
@@ -208,11 +228,21 @@ def _summary(report: dict[str, Any]) -> str:
         f"{report['endpoint']}: {report['outcome'].upper()} (verdict: {report.get('verdict') or '-'})",
         f"  {report['reason']}",
     ]
-    for gate in (report.get("evaluation") or {}).get("gates", []):
+    evaluation = report.get("evaluation") or {}
+    if evaluation:
+        lines.append(f"  gates as evaluated at {evaluation.get('at')}:")
+    for gate in evaluation.get("gates", []):
         lines.append(
             f"  {gate['status']:>17}  {gate['name']:<24} "
             f"observed={gate.get('observed')} threshold={gate.get('threshold')}"
         )
+    diffs = report.get("diffSummary")
+    if isinstance(diffs, dict):
+        lines.append(
+            f"  response diffs ({report.get('diffSummaryState') or 'provisional'}): {diffs.get('paired')} pairs"
+        )
+        if report.get("diffNote"):
+            lines.append(f"    {report['diffNote']}")
     lines.append(f"  report: {report.get('htmlUri')}")
     return "\n".join(lines)
 

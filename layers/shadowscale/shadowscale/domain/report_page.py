@@ -20,7 +20,12 @@ _TITLES = {
     "errors5xx": "5XX errors per period",
     "modelErrors": "Model errors per period",
 }
-_OUTCOME_COLOURS = {"promoted": "#2ca02c", "dry-run": "#7f7f7f", "report-only": "#7f7f7f"}
+_OUTCOME_COLOURS = {
+    "promoted": "#2ca02c",
+    "dry-run": "#7f7f7f",
+    "report-only": "#7f7f7f",
+    "awaiting-approval": "#1f77b4",
+}
 # SNS Publish: a subject must be shorter than 100 characters, with no line breaks or control characters;
 # ASCII satisfies both readings of the API reference (older revisions say ASCII, newer ones UTF-8).
 SNS_SUBJECT_MAX = 99
@@ -110,7 +115,8 @@ def render_html(report: ShadowTestReport, production_variant: str | None, shadow
             for gate in evaluation.gates
         )
         gates = (
-            f"<h2>Gates (window from {escape(evaluation.window_start.isoformat())}, step {evaluation.step_index + 1})"
+            f"<h2>Gates (window from {escape(evaluation.window_start.isoformat())}, step {evaluation.step_index + 1},"
+            f" evaluated at {escape(evaluation.at.isoformat())})"
             "</h2><table><tr><th>gate</th><th>status</th><th>observed</th><th>threshold</th><th>detail</th></tr>"
             f"{gate_rows}</table>"
         )
@@ -119,7 +125,11 @@ def render_html(report: ShadowTestReport, production_variant: str | None, shadow
     diff = ""
     if report.diff_summary:
         shown = [(key, value) for key, value in report.diff_summary.items() if not isinstance(value, dict | list)]
-        diff = f"<h2>Response diffs</h2><table>{_rows(shown)}</table>"
+        state = report.diff_summary_state or "provisional"
+        diff = f"<h2>Response diffs ({escape(state)})</h2>"
+        if report.diff_note:
+            diff += f"<p class='muted'>{escape(report.diff_note)}</p>"
+        diff += f"<table>{_rows(shown)}</table>"
         samples = report.diff_summary.get("mismatchSamples") or report.diff_summary.get("mismatches")
         if isinstance(samples, list) and samples:
             items = "".join(f"<li><pre>{escape(json.dumps(sample)[:1500])}</pre></li>" for sample in samples[:10])
@@ -186,6 +196,11 @@ def notification(report: ShadowTestReport, approve_commands: list[str] | None = 
         ]
     if report.final_config_name:
         lines.append(f"Endpoint config now: {report.final_config_name}")
+    if report.diff_summary is not None:
+        lines.append(
+            f"Response diffs ({report.diff_summary_state or 'provisional'}): {report.diff_summary.get('paired')} pairs"
+            + (f"; {report.diff_note}" if report.diff_note else "")
+        )
     lines.append(f"Report: {report.html_uri} (JSON: {report.json_uri})")
     if approve_commands:
         lines.append("")

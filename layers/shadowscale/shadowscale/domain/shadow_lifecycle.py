@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from shadowscale.domain import shadow_test
 from shadowscale.domain.ports import (
@@ -335,7 +335,12 @@ class ShadowLifecycle:
 
     def request_approval(self, state: MachineState, token: str) -> None:
         plan = _require_plan(state)
-        report = self._build_report(state, outcome=None, reason="awaiting approval")
+        decided = state.decision.reason if state.decision else "the gates were evaluated"
+        report = self._build_report(
+            state,
+            outcome="awaiting-approval",
+            reason=f"awaiting approval: {decided}; the candidate keeps receiving shadow traffic until a decision",
+        )
         report = self._store_report(plan.reports_bucket, plan.report_prefix, report, state.snapshot, "-pending")
         # The token is stored once the interim report exists: whoever finds it can read what they approve.
         self.records.save_approval_token(plan.endpoint, plan.owner, token)
@@ -517,6 +522,7 @@ class ShadowLifecycle:
                 period=_chart_period(plan.started_at, now),
             )
         diff = self.objects.get_json(self.data_bucket, diff_summary_key(plan.test_id))
+        diff_state, diff_note = _diff_state(plan, diff, self.data_bucket, snapshot)
         return ShadowTestReport(
             test_id=plan.test_id,
             execution_arn=plan.execution_arn,
@@ -533,6 +539,9 @@ class ShadowLifecycle:
             timeline=self.timeline.timeline(plan.execution_arn),
             charts=charts,
             diff_summary=diff,
+            diff_summary_state=diff_state,
+            diff_summary_uri=f"s3://{self.data_bucket}/{diff_summary_key(plan.test_id)}" if diff is not None else None,
+            diff_note=diff_note,
             failure={"error": state.failure_error or "", "cause": state.failure_cause} if state.failure else None,
         )
 
@@ -701,6 +710,23 @@ def _reference(report: ShadowTestReport) -> ReportRef:
         outcome=report.outcome,
         subject=subject,
         message=message,
+    )
+
+
+def _diff_state(
+    plan: ShadowTestPlan, diff: dict[str, Any] | None, bucket: str, snapshot: EndpointSnapshot | None
+) -> tuple[Literal["final", "provisional"] | None, str | None]:
+    """Whether the diff summary in a report is the last word, and if not, where the last word will be."""
+    if diff is None:
+        return None, None
+    if diff.get("final") is True:
+        return "final", None
+    lateness = shadow_test.diff_config(plan, snapshot, bucket) if snapshot is not None else None
+    wait = f" about {lateness.allowed_lateness_seconds // 60} minutes after the test ends" if lateness else ""
+    return "provisional", (
+        f"provisional: capture still lands after the report is written, so windows are still open. The final"
+        f" summary appears at s3://{bucket}/{diff_summary_key(plan.test_id)}{wait}"
+        f" (`shadowscale diffs show {plan.test_id}`); its pair count may be higher than the one here and in the gates."
     )
 
 

@@ -376,6 +376,7 @@ class Approval(_Strict):
 
 
 Outcome = Literal[
+    "awaiting-approval",
     "promoted",
     "removed",
     "rejected",
@@ -422,6 +423,10 @@ class ShadowTestReport(_Strict):
     timeline: tuple[TimelineEntry, ...] = ()
     charts: tuple[ChartSeries, ...] = ()
     diff_summary: dict[str, JsonValue] | None = Field(default=None, alias="diffSummary")
+    # "final" once the diff pipeline closed every window; "provisional" while capture may still land.
+    diff_summary_state: Literal["final", "provisional"] | None = Field(default=None, alias="diffSummaryState")
+    diff_summary_uri: str | None = Field(default=None, alias="diffSummaryUri")
+    diff_note: str | None = Field(default=None, alias="diffNote")
     failure: dict[str, str] | None = None
     planned: dict[str, JsonValue] | None = None
     json_uri: str | None = Field(default=None, alias="jsonUri")
