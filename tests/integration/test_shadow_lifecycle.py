@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shadowscale.adapters.endpoint_state import DynamoEndpointState
 from shadowscale.cli.main import main as cli
+from shadowscale.errors import EndpointLocked
 from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
 from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
 from shadowscale.models.shadow_test import ShadowTestPlan
@@ -138,6 +140,7 @@ class ShadowTestRun:
             assert described["DataCaptureConfig"]["CurrentSamplingPercentage"] == capture["InitialSamplingPercentage"]
             assert described["DataCaptureConfig"]["DestinationS3Uri"] == capture["DestinationS3Uri"]
         assert "leaseOwner" not in self.lease()
+        assert "testOwner" not in self.lease()
         assert "shadowTest" not in self.lease()
         assert self.configs_left() == sorted({f"{self.endpoint}-config-1", config})
         outcome = self.report()["outcome"]
@@ -576,3 +579,60 @@ def test_the_cli_refuses_an_invalid_file_before_starting_anything(
     assert "candidate: Field required" in capsys.readouterr().err
     after = cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"])
     assert len(after["executions"]) == len(before)
+
+
+def test_production_can_be_resized_while_the_test_bakes_and_the_restore_keeps_that_size(cloud: LocalCloud) -> None:
+    # GIVEN a test baking a slow candidate (it will be removed)
+    run = deploy_endpoint(cloud, "resized-mid-bake", autoscaled=False)
+    publish_traffic(cloud, run.endpoint, "primary", latency_ms=20)
+    publish_traffic(cloud, run.endpoint, "shadow", latency_ms=60, invocations=150)
+    state = DynamoEndpointState(cloud.client("dynamodb"), cloud.outputs["EndpointStateTableName"])
+    assert cloud.stepfunctions is not None
+    cloud.stepfunctions.hold_waits()
+    try:
+        run.start()
+        cloud.step_to(run.execution_arn, "Bake")
+        # WHEN the autopilot takes the endpoint's writer hold and scales production out, as it would for a spike
+        assert run.lease()["testOwner"]["S"] == f"shadow-test:{run.execution_arn}"
+        state.acquire("resized-mid-bake", "autopilot:spike", 60, cloud.clock.now())
+        run.sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName="resized-mid-bake",
+            DesiredWeightsAndCapacities=[{"VariantName": "primary", "DesiredInstanceCount": 4}],
+        )
+        state.release("resized-mid-bake", "autopilot:spike", None)
+    finally:
+        cloud.stepfunctions.release_waits()
+    described = run.finish()
+
+    # THEN the test went on undisturbed, and its restore kept the four instances the autopilot chose
+    assert described["status"] == "SUCCEEDED", run.report().get("failure")
+    assert run.report()["outcome"] == "removed"
+    run.assert_clean(
+        config="resized-mid-bake-config-1", variant="primary", model="resized-mid-bake-v1", capture=USER_CAPTURE
+    )
+    [production] = run.sagemaker.describe_endpoint(EndpointName="resized-mid-bake")["ProductionVariants"]
+    assert production["CurrentInstanceCount"] == 4
+
+
+def test_while_the_test_changes_the_endpoint_the_autopilot_cannot_take_it(cloud: LocalCloud) -> None:
+    # GIVEN a test waiting for its shadow config to be InService (it holds the endpoint exclusively)
+    run = deploy_endpoint(cloud, "held-while-changing", autoscaled=False)
+    state = DynamoEndpointState(cloud.client("dynamodb"), cloud.outputs["EndpointStateTableName"])
+    assert cloud.stepfunctions is not None
+    cloud.stepfunctions.hold_waits()
+    try:
+        run.start()
+        cloud.step_to(run.execution_arn, "ShadowWait")
+        # WHEN an autopilot invocation tries to take the writer hold
+        with pytest.raises(EndpointLocked) as refused:
+            state.acquire("held-while-changing", "autopilot:too-early", 60, cloud.clock.now())
+    finally:
+        cloud.stepfunctions.release_waits()
+    cloud.client("stepfunctions").stop_execution(executionArn=run.execution_arn, cause="done")
+    run.finish()
+
+    # THEN it is refused, naming the test (the autopilot defers and applies the change after the hold)
+    assert refused.value.owner == f"shadow-test:{run.execution_arn}"
+    run.assert_clean(
+        config="held-while-changing-config-1", variant="primary", model="held-while-changing-v1", capture=USER_CAPTURE
+    )

@@ -246,7 +246,7 @@ def test_an_operator_resumes_a_recovery_with_the_cli(cloud: LocalCloud, capsys: 
         events.enable_rule(Name=rule)
     assert described["status"] == "ABORTED"
     assert run.recoveries == []
-    assert run.lease()["leaseOwner"]["S"] == f"shadow-test:{run.execution_arn}"
+    assert run.lease()["testOwner"]["S"] == f"shadow-test:{run.execution_arn}"
 
     # WHEN the operator runs the command the alarm's description gives
     code = cli(

@@ -79,6 +79,11 @@ class EndpointLocked(TransientAwsError):
         self.owner = owner
 
 
+class EndpointHeld(TransientAwsError):
+    """Another writer (an autopilot invocation) holds the endpoint for a moment while the shadow test wants to
+    change it: retried shortly. Distinct from EndpointLocked, which at Lock means another test owns it."""
+
+
 class EndpointNotFound(ShadowscaleError):
     """The endpoint (or a variant the policy names) does not exist."""
 

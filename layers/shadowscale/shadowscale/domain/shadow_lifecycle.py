@@ -8,6 +8,7 @@ so every terminal path puts the endpoint back the same way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -32,15 +33,19 @@ from shadowscale.domain.report_page import notification, render_html
 from shadowscale.errors import (
     EndpointBusy,
     EndpointConfigNotVisible,
+    EndpointHeld,
+    EndpointLocked,
     EndpointNotInService,
     EndpointStateMismatch,
     EndpointUpdateFailed,
     InvalidShadowTestInput,
+    LockLost,
     RecoveryRefused,
     ShadowSamplingRefused,
     UnsupportedEndpoint,
 )
 from shadowscale.models.diff import CloseDiffs, diff_config_key
+from shadowscale.models.endpoint import ScalingTargetSnapshot
 from shadowscale.models.policy import SAGEMAKER_NAME
 from shadowscale.models.shadow_test import (
     AgreementStats,
@@ -111,13 +116,36 @@ class ShadowLifecycle:
         )
 
     def lock(self, plan: ShadowTestPlan) -> None:
+        """Own the endpoint for the whole test (EndpointLocked if another test does), and hold it exclusively
+        while the shadow goes on (EndpointHeld if an autopilot invocation holds it this moment: retried)."""
         request = plan.request
         planned = (
             request.duration_minutes * 60
             + 3 * request.in_service_timeout_minutes * 60
             + (request.approval_timeout_minutes * 60 if request.decision_mode == "approve" else 0)
         )
-        self.leases.acquire(plan.endpoint, plan.owner, planned + LEASE_MARGIN_SECONDS, self.clock.now())
+        self.records.claim_test(plan.endpoint, plan.owner, planned + LEASE_MARGIN_SECONDS, self.clock.now())
+        try:
+            self._hold(plan)
+        except EndpointHeld:
+            self.records.release(plan.endpoint, plan.owner)  # all or nothing: the retry claims again
+            raise
+
+    def _hold(self, plan: ShadowTestPlan, seconds: int | None = None) -> None:
+        """The exclusive writer hold, taken before each change of the endpoint (re-taking it is a no-op).
+
+        Between changes the test lets go, so the autopilot keeps resizing production during the bake; a
+        change of its that meets the hold waits for it (the autopilot defers) and is applied right after."""
+        patience = seconds or (3 * plan.request.in_service_timeout_minutes * 60 + LEASE_MARGIN_SECONDS)
+        try:
+            self.leases.acquire(plan.endpoint, plan.owner, patience, self.clock.now())
+        except EndpointLocked as held:
+            raise EndpointHeld(f"endpoint {plan.endpoint!r} is held by {held.owner!r} for a moment") from held
+
+    def _let_go(self, plan: ShadowTestPlan) -> None:
+        # LockLost: it had expired, so nobody holds it for us any more, which is what letting go means.
+        with contextlib.suppress(LockLost):
+            self.leases.release(plan.endpoint, plan.owner, None)
 
     def snapshot(self, plan: ShadowTestPlan, *, save: bool = True) -> EndpointSnapshot:
         described = self.configs.describe_endpoint(plan.endpoint)
@@ -228,6 +256,8 @@ class ShadowLifecycle:
             raise EndpointUpdateFailed(f"endpoint {plan.endpoint!r} is {status}: {described.get('FailureReason', '')}")
         if status == IN_SERVICE and current == ready.config:
             self._verify_live(plan, described, self.configs.describe_config(ready.config))
+            if ready.config != plan.promoted_config_name:  # a promotion keeps its hold until finalize
+                self._let_go(plan)
             return ready.model_copy(update={"in_service": True, "status": status})
         if status == IN_SERVICE and current != ready.config:
             raise EndpointUpdateFailed(
@@ -313,6 +343,7 @@ class ShadowLifecycle:
         step = plan.request.steps[progress.step_index]
         weight = shadow_test.shadow_weight(shadow_test.production_weight(snapshot), step.percent)
         ramp_config = plan.ramp_config_name(progress.step_index)
+        self._hold(plan)
         described = self.configs.describe_endpoint(plan.endpoint)
         if described.get("EndpointConfigName") == ramp_config:  # a retried task already moved it
             return self._heading_to(plan, ramp_config)
@@ -328,6 +359,7 @@ class ShadowLifecycle:
             self._move_to(plan, ramp_config)
             return self._heading_to(plan, ramp_config)
         current = str(described.get("EndpointConfigName"))
+        self._let_go(plan)  # the weight changed in place: nothing to wait for
         return Readiness(config=current, deadline=self.clock.now(), in_service=True, status=IN_SERVICE)
 
     def decide(self, plan: ShadowTestPlan, progress: Evaluation) -> Decision:
@@ -357,7 +389,14 @@ class ShadowLifecycle:
 
     def promote(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> Readiness:
         # Auto Scaling follows variant names: the old production variant's target goes, and is
-        # registered again on the promoted variant once it is InService (finalize).
+        # registered again on the promoted variant once it is InService (finalize), as it is now: the
+        # autopilot may have moved its bounds during the test, and those are the ones carried over.
+        self._hold(plan)
+        live = self.scaling.snapshot(plan.endpoint, [snapshot.production_variant_name])
+        if live and live != snapshot.scaling_targets:  # a retried promote finds them gone: keep the record
+            self.records.save(
+                plan.endpoint, plan.owner, _record(plan, snapshot.model_copy(update={"scaling_targets": live}))
+            )
         for target in snapshot.scaling_targets:
             self.scaling.deregister(plan.endpoint, target.variant)
         self.configs.create_config(shadow_test.promoted_config_request(plan, snapshot))
@@ -377,6 +416,7 @@ class ShadowLifecycle:
         when the restore began (the config's count may be older); a no-op if it never left. Once there,
         the live endpoint is checked against what it should be.
         """
+        self._hold(plan, int(RESTORE_PATIENCE.total_seconds()) + LEASE_MARGIN_SECONDS)
         described = self.configs.describe_endpoint(plan.endpoint)
         status, current = str(described.get("EndpointStatus")), str(described.get("EndpointConfigName"))
         promoted = self._promotion_stands(plan, described)
@@ -419,6 +459,24 @@ class ShadowLifecycle:
             raise EndpointNotInService(f"endpoint {plan.endpoint!r} still {status} on {current!r}; restore gave up")
         return heading
 
+    def _scaling_to_restore(
+        self, plan: ShadowTestPlan, snapshot: EndpointSnapshot
+    ) -> tuple[ScalingTargetSnapshot, ...]:
+        """The registrations to put back: as the record has them (promote saves them as they were when it
+        removed them), else as the snapshot took them."""
+        stored = self.records.load(plan.endpoint)
+        if stored.owner == plan.owner and stored.record is not None:
+            recorded = EndpointSnapshot.model_validate(json.loads(stored.record)["snapshot"])
+            return recorded.scaling_targets
+        return snapshot.scaling_targets
+
+    def _has_policies(self, plan: ShadowTestPlan, variant: str, target: ScalingTargetSnapshot) -> bool:
+        if not target.policies:
+            return True
+        live = self.scaling.snapshot(plan.endpoint, [variant])
+        names = {str(policy.get("PolicyName")) for found in live for policy in found.policies}
+        return names >= {str(policy.get("PolicyName")) for policy in target.policies}
+
     def _promotion_stands(self, plan: ShadowTestPlan, described: dict[str, Any]) -> bool:
         """The endpoint is on (or updating to) the promoted config, and that update has not failed."""
         if described.get("EndpointConfigName") != plan.promoted_config_name:
@@ -438,14 +496,22 @@ class ShadowLifecycle:
 
         Re-entrant: every registration is put back whole (target and policies: both calls are upserts), so
         a retry after a half-done finalize leaves no target without its policies."""
+        self._hold(plan)
         described = self.configs.describe_endpoint(plan.endpoint)
         current = str(described.get("EndpointConfigName"))
         promoted = current == plan.promoted_config_name and described.get("EndpointStatus") == IN_SERVICE
         candidate = plan.request.candidate.variant_name
         if snapshot is not None:
-            for target in snapshot.scaling_targets:
-                self.scaling.restore(plan.endpoint, target, variant=candidate if promoted else target.variant)
-            if not promoted and snapshot.scaling_targets and self.scaling.registered(plan.endpoint, [candidate]):
+            targets = self._scaling_to_restore(plan, snapshot)
+            production = snapshot.production_variant_name
+            registered = self.scaling.registered(plan.endpoint, [production, candidate])
+            for target in targets:
+                variant = candidate if promoted else target.variant
+                # A target the test never removed keeps what it has now (the autopilot may have moved its
+                # bounds); one it removed, or one without its policies, is put back whole.
+                if variant not in registered or promoted or not self._has_policies(plan, variant, target):
+                    self.scaling.restore(plan.endpoint, target, variant=variant)
+            if not promoted and targets and candidate in registered:
                 # A target carried over by an earlier finalize to a promotion that did not stand.
                 self.scaling.deregister(plan.endpoint, candidate)
         deleted = []
@@ -458,6 +524,7 @@ class ShadowLifecycle:
         if plan.derived_model_name and not promoted and self.configs.delete_model(plan.derived_model_name):
             deleted.append(plan.derived_model_name)
         released = self.records.release(plan.endpoint, plan.owner)
+        self._let_go(plan)
         diffs = shadow_test.diff_config(plan, snapshot, self.data_bucket) if snapshot is not None else None
         if diffs is not None:
             # Capture stops now but lands late: the pipeline closes the test's windows once it has.
@@ -748,7 +815,7 @@ def _outcome(state: MachineState) -> tuple[Outcome, str]:
         return "promoted", (state.decision.reason if state.decision else "promoted") + by + recovered
     if state.failure:
         error = state.failure_error
-        if error == "EndpointLocked":
+        if error in ("EndpointLocked", "EndpointHeld"):
             return "locked", state.failure_cause
         if error in ENDED_EARLY:
             return ENDED_EARLY[error], state.failure_cause
