@@ -11,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
+# Prints the fault matrix's size at the end of a run (the xdist controller loads only this conftest).
+pytest_plugins = ("tests.integration.fault_matrix.summary",)
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ShadowscaleTest")

@@ -4,6 +4,7 @@ real SQS deferral, and SageMaker with the local cloud's gap-fill (status transit
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -217,20 +218,105 @@ def test_given_alarm_no_policy_reacts_to_when_received_then_ignored(
     assert stack.gaps.calls.get("DescribeEndpoint", 0) == 0
 
 
-def test_given_lease_held_by_shadow_test_when_tick_then_deferred(stack: Stack, sample_policy: CapacityPolicy) -> None:
+def hold_for_shadow_test(stack: Stack, owner: str = "shadow-test:exec-42", seconds: int = 4 * 3600) -> None:
     stack.dynamodb.put_item(
         TableName="shadowscale-test-endpoint-state",
         Item={
             "endpoint": {"S": ENDPOINT},
-            "leaseOwner": {"S": "shadow-test:exec-42"},
-            "leaseExpiresAt": {"N": str(int(stack.clock.now().timestamp()) + 3600)},
+            "leaseOwner": {"S": owner},
+            "leaseExpiresAt": {"N": str(int(stack.clock.now().timestamp()) + seconds)},
         },
     )
-    report = tick(stack)
+
+
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
+    """The EMF documents the handlers printed, merged: metric name → total."""
+    found: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = document[metric["Name"]]
+                    found[metric["Name"]] = found.get(metric["Name"], 0.0) + sum(
+                        value if isinstance(value, list) else [value]
+                    )
+    return found
+
+
+@pytest.mark.parametrize("handler", ["tick", "alarm"])
+def test_given_lease_held_by_shadow_test_when_event_then_deferred_once_and_skipped_not_dead_lettered(
+    stack: Stack, sample_policy: CapacityPolicy, handler: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a long shadow test holding the endpoint's lease
+    hold_for_shadow_test(stack)
+
+    # WHEN a schedule fires or an alarm goes off THEN it is deferred once, naming the test
+    report = tick(stack) if handler == "tick" else alarm_handler(alarm_event("action"), stack.context)
     assert report["outcome"] == "deferred"
     assert "shadow-test:exec-42" in report["notes"][0]
+    [deferred] = stack.queued_bodies(stack.intent_queue_url)
+
+    # WHEN the queue delivers it and the test still holds the endpoint
+    stack.clock.advance(60)
+    result = deferred_handler(stack.sqs_event([deferred]), stack.context)
+
+    # THEN it is consumed as skipped: no batch item failure (8 receives would dead-letter it), nothing queued
+    assert result == {"batchItemFailures": []}
+    assert stack.queue_depth(stack.intent_queue_url) == 1  # only the one delivered by hand: none re-queued
+    assert stack.queue_depth(stack.dead_letter_queue_url) == 0
     assert update_calls(stack) == 0
+    assert emitted_metrics(capsys)["ChangesSkippedForShadowTest"] == 1.0
     assert LATENCY_ALARM  # the sample policy's alarm stays wired while the test runs
+
+
+def test_given_change_deferred_before_a_shadow_test_started_when_replayed_then_consumed_as_skipped(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    # GIVEN an alarm deferred because the endpoint was updating
+    stack.gaps.set_status(ENDPOINT, "Updating")
+    assert alarm_handler(alarm_event("action"), stack.context)["outcome"] == "deferred"
+    [deferred] = stack.queued_bodies(stack.intent_queue_url)
+    stack.gaps.set_status(ENDPOINT, "InService")
+    # ... and a shadow test that took the lease since
+    hold_for_shadow_test(stack)
+
+    # WHEN the deferral queue delivers it THEN it is no batch item failure (the queue would dead-letter it)
+    assert deferred_handler(stack.sqs_event([deferred]), stack.context) == {"batchItemFailures": []}
+    assert stack.instances() == 1
+
+
+def test_given_short_lease_of_another_invocation_when_replayed_then_still_retried(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    # GIVEN another autopilot invocation's lease: short-lived, so the queue's redelivery is the right answer
+    hold_for_shadow_test(stack, owner="autopilot:other", seconds=600)
+    assert alarm_handler(alarm_event("action"), stack.context)["outcome"] == "deferred"
+    [deferred] = stack.queued_bodies(stack.intent_queue_url)
+    assert deferred_handler(stack.sqs_event([deferred]), stack.context) == {
+        "batchItemFailures": [{"itemIdentifier": "m-0"}]
+    }
+
+
+@pytest.mark.parametrize("shape", ["action", "eventbridge"])
+def test_given_a_nan_datapoint_when_alarm_received_then_quarantined_with_the_field_and_nothing_scaled(
+    stack: Stack, sample_policy: CapacityPolicy, shape: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the sample alarm with a NaN among its recent datapoints (once: a NaN breach, the largest step)
+    event = alarm_event(shape)
+    state = (event["alarmData"] if shape == "action" else event["detail"])["state"]
+    state["reasonData"] = state["reasonData"].replace('"recentDatapoints":[', '"recentDatapoints":[NaN,', 1)
+
+    report = alarm_handler(event, stack.context)
+
+    # THEN rejected naming the field, set aside with the reason, counted, and the endpoint untouched
+    assert report["outcome"] == "rejected"
+    assert "reasonData.recentDatapoints.0: Input should be a finite number" in report["reason"]
+    [quarantined] = stack.messages(stack.dead_letter_queue_url)
+    assert "recentDatapoints.0" in quarantined["reason"]
+    assert emitted_metrics(capsys)["MalformedEvents"] == 1.0
+    assert update_calls(stack) == 0
+    assert stack.instances() == 1
 
 
 def test_given_policy_table_throttles_when_alarm_then_error_raised_for_retry_not_ignored(

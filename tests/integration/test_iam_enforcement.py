@@ -57,8 +57,12 @@ def edited_stack(root: Path, template: str) -> Path:
     return root
 
 
+# As a deployer sets it (the template has no default): the endpoints these tests create match it.
+PARAMETERS = {"EndpointNamePattern": "fraud-*"}
+
+
 def start(root: Path, stack_name: str) -> LocalCloud:
-    cloud = LocalCloud(root=root, stack_name=stack_name).start()
+    cloud = LocalCloud(root=root, stack_name=stack_name, parameters=dict(PARAMETERS)).start()
     create_endpoint(cloud.client("sagemaker"), ENDPOINT, {"primary": (1, 1.0)}, cloud.advance)
     return cloud
 
@@ -237,6 +241,143 @@ class TestTheStackAsWritten:
             "cloudwatch:PutMetricAlarm on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"
             in error(caught)[1]
         )
+
+
+def register_as(running: LocalCloud, output: str, **target: str) -> Any:
+    request = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{ENDPOINT}/variant/primary",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        **target,
+    }
+    client = as_role(running, output, "application-autoscaling")
+    return client.register_scalable_target(MinCapacity=1, MaxCapacity=3, **request)
+
+
+def operator_config(running: LocalCloud, name: str, tags: list[dict[str, str]] | None = None) -> str:
+    """An endpoint config made by the operator (not by a stack role), with the tags given."""
+    sagemaker = running.client("sagemaker")
+    variant = sagemaker.describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-config-1")["ProductionVariants"][0]
+    extra: dict[str, Any] = {"Tags": tags} if tags else {}
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **extra)
+    return name
+
+
+TEST_TAG = [{"Key": "shadowscale:test", "Value": "t1"}]
+
+
+class TestWhatTheStackMayTouch:
+    """The grants scoped by name, tag and condition key: allowed inside, denied just outside."""
+
+    @pytest.mark.parametrize(
+        "target",
+        [
+            {
+                "ServiceNamespace": "dynamodb",
+                "ResourceId": "table/orders",
+                "ScalableDimension": "dynamodb:table:ReadCapacityUnits",
+            },
+            {"ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency"},
+        ],
+    )
+    @pytest.mark.parametrize("output", ["ScheduledScalerFunctionArn", "ShadowTestTasksFunctionArn"])
+    def test_a_scalable_target_other_than_a_variants_instance_count_is_denied(
+        self, cloud: LocalCloud, output: str, target: dict[str, str]
+    ) -> None:
+        # GIVEN the capacity and shadow-test roles, whose target grants carry service-namespace and
+        # scalable-dimension conditions; WHEN either registers another service's target or dimension
+        with pytest.raises(ClientError) as caught:
+            register_as(cloud, output, **target)
+        # THEN Application Auto Scaling refuses it: the local cloud gave the request's keys to the evaluation
+        code, message = error(caught)
+        assert code == "AccessDeniedException"
+        assert "is not authorized to perform: application-autoscaling:RegisterScalableTarget" in message
+
+    def test_the_variants_own_instance_count_is_allowed_to_the_shadow_test_role(self, cloud: LocalCloud) -> None:
+        register_as(cloud, "ShadowTestTasksFunctionArn")
+
+    def test_an_endpoint_outside_the_pattern_is_denied(self, cloud: LocalCloud) -> None:
+        create_endpoint(cloud.client("sagemaker"), "billing-model", {"primary": (1, 1.0)}, cloud.advance)
+        sagemaker = as_role(cloud, "ScheduledScalerFunctionArn", "sagemaker")
+        sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        with pytest.raises(ClientError) as caught:
+            sagemaker.describe_endpoint(EndpointName="billing-model")
+        assert (
+            "sagemaker:DescribeEndpoint on resource: arn:aws:sagemaker:us-east-1:123456789012:endpoint/billing-model"
+            in error(caught)[1]
+        )
+
+    def test_the_shadow_test_role_deletes_only_configs_named_as_a_test_names_them(self, cloud: LocalCloud) -> None:
+        sagemaker = as_role(cloud, "ShadowTestTasksFunctionArn", "sagemaker")
+        # a test's temporary configs (<endpoint>-<8 hex>-shadow, -ramp<n>): deleted
+        for name in (f"{ENDPOINT}-0a1b2c3d-shadow", f"{ENDPOINT}-0a1b2c3d-ramp1"):
+            sagemaker.delete_endpoint_config(EndpointConfigName=operator_config(cloud, name, TEST_TAG))
+        refused = [
+            operator_config(cloud, f"{ENDPOINT}-config-2", TEST_TAG),  # your own name, even tagged as a test's
+            f"{ENDPOINT}-config-1",  # the endpoint's own config
+        ]
+        for name in refused:
+            with pytest.raises(ClientError) as caught:
+                sagemaker.delete_endpoint_config(EndpointConfigName=name)
+            config_arn = f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/{name}"
+            assert f"sagemaker:DeleteEndpointConfig on resource: {config_arn}" in error(caught)[1]
+        # ... and a model that is not a derived candidate is never deleted
+        with pytest.raises(ClientError) as caught:
+            sagemaker.delete_model(ModelName=f"{ENDPOINT}-primary-model")
+        assert "sagemaker:DeleteModel" in error(caught)[1]
+
+    def test_a_config_without_shadowscales_tag_is_not_created(self, cloud: LocalCloud) -> None:
+        sagemaker = as_role(cloud, "ShadowTestTasksFunctionArn", "sagemaker")
+        variant = cloud.client("sagemaker").describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-config-1")[
+            "ProductionVariants"
+        ][0]
+        with pytest.raises(ClientError) as caught:
+            sagemaker.create_endpoint_config(EndpointConfigName="unmarked", ProductionVariants=[variant])
+        assert "sagemaker:CreateEndpointConfig" in error(caught)[1]
+        with pytest.raises(ClientError) as caught:  # a tag key that is not shadowscale's
+            sagemaker.create_endpoint_config(
+                EndpointConfigName="other-tags",
+                ProductionVariants=[variant],
+                Tags=[*TEST_TAG, {"Key": "owner", "Value": "me"}],
+            )
+        assert "sagemaker:AddTags" in error(caught)[1]
+
+    @pytest.mark.parametrize(
+        ("model", "role", "denied"),
+        [
+            (f"{ENDPOINT}-v2-0a1b2c3d-cand", "sagemaker-execution", None),
+            (f"{ENDPOINT}-v2-0a1b2c3d-cand", "admin", "iam:PassRole"),
+            (f"{ENDPOINT}-v2", "sagemaker-execution", "sagemaker:CreateModel"),
+        ],
+    )
+    def test_a_derived_model_is_created_only_under_a_tests_name_and_with_a_model_role(
+        self, cloud: LocalCloud, model: str, role: str, denied: str | None
+    ) -> None:
+        sagemaker = as_role(cloud, "ShadowTestTasksFunctionArn", "sagemaker")
+        request = {
+            "ModelName": model,
+            "PrimaryContainer": {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/m:latest"},
+            "ExecutionRoleArn": f"arn:aws:iam::123456789012:role/{role}",
+            "Tags": TEST_TAG,
+        }
+        if denied is None:
+            sagemaker.create_model(**request)
+            sagemaker.delete_model(ModelName=model)
+            return
+        with pytest.raises(ClientError) as caught:
+            sagemaker.create_model(**request)
+        assert f"is not authorized to perform: {denied}" in error(caught)[1]
+
+    def test_the_topic_refuses_a_publish_without_tls_and_takes_the_roles_publish(self, cloud: LocalCloud) -> None:
+        assert cloud.iam is not None
+        topic = cloud.outputs["NotificationTopicArn"]
+        as_role(cloud, "ShadowTestTasksFunctionArn", "sns").publish(TopicArn=topic, Message="hello")
+        # The topic's policy is in place and evaluated: the role's publish is allowed, its Deny not matched
+        with cloud.iam.recording() as made:
+            as_role(cloud, "ShadowTestTasksFunctionArn", "sns").publish(TopicArn=topic, Message="again")
+        assert any(r.check.action == "sns:Publish" and r.allowed for r in made)
+        policy = json.loads(cloud.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+        assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport", "StackAlarmsPublish"]
 
 
 class TestAStackWithStatementsTakenOut:

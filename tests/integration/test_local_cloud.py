@@ -83,11 +83,13 @@ def test_delayed_message_waits_for_the_clock_and_failed_one_is_dead_lettered(clo
             "deferred_at": MONDAY_0500_UTC.isoformat(),
         }
     )
-    cloud.client("dynamodb").put_item(  # a shadow test holds the lease for hours: every replay is blocked
+    # A lease that stays held (a stuck writer, not a shadow test: a replay blocked by a test is skipped, not
+    # redelivered): every replay is blocked, so the queue redrives it.
+    cloud.client("dynamodb").put_item(
         TableName=cloud.outputs["EndpointStateTableName"],
         Item={
             "endpoint": {"S": "fraud-detector"},
-            "leaseOwner": {"S": "shadow-test:x"},
+            "leaseOwner": {"S": "autopilot:stuck"},
             "leaseExpiresAt": {"N": str(int(cloud.clock.now().timestamp()) + 86_400)},
         },
     )

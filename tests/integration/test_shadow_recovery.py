@@ -6,7 +6,7 @@ on the local cloud's clock, no Lambda that sleeps), idempotent, resumable."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +54,32 @@ def subjects_for(cloud: LocalCloud, queue_url: str, endpoint: str) -> list[str]:
             if endpoint in body.get("Subject", "") or endpoint in body.get("Message", ""):
                 found.append(str(body.get("Subject", "")))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def refuse(
+    monkeypatch: pytest.MonkeyPatch, matches: Callable[[str, dict[str, Any]], bool], *, times: int, code: str
+) -> list[int]:
+    """The next `times` calls `matches` picks fail with `code` (HTTP 500), each one a call that failed after
+    the SDK's own retries; the returned counter says how many refusals are left."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+    left = [times]
+
+    def refusing(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if matches(operation, params) and left[0] > 0:
+            left[0] -= 1
+            response: Any = {
+                "Error": {"Code": code, "Message": "We encountered an internal error. Please try again."},
+                # moto's Step Functions interpreter reads RequestId when an SDK integration fails.
+                "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r-1", "HTTPHeaders": {}, "RetryAttempts": 0},
+            }
+            raise ClientError(response, operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refusing)
+    return left
 
 
 def abort_at(cloud: LocalCloud, run: ShadowTestRun, state: str, **overrides: Any) -> dict[str, Any]:
@@ -265,28 +291,14 @@ def test_a_report_that_cannot_be_written_still_notifies_and_the_recovery_writes_
 ) -> None:
     # GIVEN S3 refuses the test's report for longer than the execution's own retries last (31 attempts):
     # each refusal is one PutObject that failed after the SDK's own retries
-    from botocore.client import BaseClient
-    from botocore.exceptions import ClientError
-
-    original = BaseClient._make_api_call  # type: ignore[attr-defined]
-    refusals = [31]
-
-    def refuse_reports(client: Any, operation: str, params: dict[str, Any]) -> Any:
+    def report_json(operation: str, params: dict[str, Any]) -> bool:
         key = str(params.get("Key", ""))
-        report = operation == "PutObject" and key.startswith("reports/unwritten/") and key.endswith("report.json")
-        if report and refusals[0] > 0:
-            refusals[0] -= 1
-            response: Any = {
-                "Error": {"Code": "InternalError", "Message": "We encountered an internal error. Please try again."},
-                "ResponseMetadata": {"HTTPStatusCode": 500},
-            }
-            raise ClientError(response, operation)
-        return original(client, operation, params)
+        return operation == "PutObject" and key.startswith("reports/unwritten/") and key.endswith("report.json")
 
+    refusals = refuse(monkeypatch, report_json, times=31, code="InternalError")
     run = deploy_endpoint(cloud, "unwritten")
     publish_traffic(cloud, run.endpoint, "primary", latency_ms=20)
     publish_traffic(cloud, run.endpoint, "shadow", latency_ms=60, invocations=150)
-    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_reports)
 
     # WHEN the test runs to its end
     run.start()
@@ -338,27 +350,13 @@ def test_a_notification_that_cannot_be_published_is_sent_by_the_recovery(
     cloud: LocalCloud, notifications: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN SNS refuses the test's notification for longer than the execution's own retries last
-    from botocore.client import BaseClient
-    from botocore.exceptions import ClientError
+    def its_notification(operation: str, params: dict[str, Any]) -> bool:
+        return operation == "Publish" and "unheard" in str(params.get("Subject", ""))
 
-    original = BaseClient._make_api_call  # type: ignore[attr-defined]
-    refusals = [31]
-
-    def refuse_publish(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        ours = operation == "Publish" and "unheard" in str(params.get("Subject", ""))
-        if ours and refusals[0] > 0:
-            refusals[0] -= 1
-            response: Any = {
-                "Error": {"Code": "InternalError", "Message": "Request could not be completed", "Type": "Server"},
-                "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r-1", "HTTPHeaders": {}, "RetryAttempts": 0},
-            }
-            raise ClientError(response, operation)
-        return original(client, operation, params)
-
+    refusals = refuse(monkeypatch, its_notification, times=31, code="InternalError")
     run = deploy_endpoint(cloud, "unheard")
     publish_traffic(cloud, run.endpoint, "primary", latency_ms=20)
     publish_traffic(cloud, run.endpoint, "shadow", latency_ms=60, invocations=150)
-    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_publish)
 
     # WHEN the test runs to its end
     run.start()

@@ -22,6 +22,8 @@ ACCOUNT = "123456789012"
 PARTITION = "aws"
 STAGE = "dev"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+# What a deployer passes for the parameters without a default (samconfig.toml's example values).
+DEPLOY_PARAMETERS = {"Stage": STAGE, "EndpointNamePattern": "fraud-*"}
 
 # Each resource type's name property: what its Ref and its ARN are built from.
 NAME_PROPERTIES = {
@@ -80,7 +82,7 @@ def _translated_json() -> str:
         if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
             properties["DefinitionUri"] = {"Bucket": "artifacts", "Key": f"{logical_id}.asl.json"}
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)  # samtranslator wants a region for its pseudo parameters
-    return json.dumps(transform(template, {"Stage": STAGE}, _AwsManagedPolicies()))
+    return json.dumps(transform(template, dict(DEPLOY_PARAMETERS), _AwsManagedPolicies()))
 
 
 def translated_template() -> dict[str, Any]:
@@ -95,7 +97,7 @@ class PlausibleValues:
     def __init__(self, template: dict[str, Any], parameters: dict[str, str] | None = None) -> None:
         self._template = template
         defaults = {name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()}
-        self._parameters = {**defaults, "Stage": STAGE, **(parameters or {})}
+        self._parameters = {**defaults, **DEPLOY_PARAMETERS, **(parameters or {})}
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import timedelta
 
 import pytest
-from shadowscale.domain.autopilot import Autopilot
+from shadowscale.domain.autopilot import SHADOW_TEST_OWNER_PREFIX, Autopilot
 from shadowscale.domain.retry import RetryBudget
-from shadowscale.errors import EndpointBusy
+from shadowscale.errors import EndpointBusy, EndpointLocked
 from shadowscale.models.events import DeferredChange, ScheduleTick
+from shadowscale.models.shadow_test import lease_owner
+from shadowscale.observability import metrics
 
 from tests.factories import ENDPOINT, make_policy, transition
 from tests.fakes import (
@@ -113,12 +116,77 @@ def test_given_still_busy_when_replayed_then_raises_for_queue_retry(world: World
     assert len(world.deferrals.deferred) == 1
 
 
-def test_given_lease_held_by_shadow_test_when_alarm_then_deferred(world: World) -> None:
-    world.state.leases[ENDPOINT] = ("shadow-test:exec-1", world.clock.now() + timedelta(hours=4))
+def skipped_metric_and_warnings(caplog: pytest.LogCaptureFixture) -> tuple[list[float], list[str]]:
+    counted = metrics.metric_set.get("ChangesSkippedForShadowTest", {}).get("Value", [])
+    warnings = [str(getattr(r, "lease_owner", "")) for r in caplog.records if r.levelno == logging.WARNING]
+    return list(counted), warnings
+
+
+def test_given_lease_held_by_shadow_test_when_alarm_then_deferred_once_and_the_replay_skipped(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a shadow test holding the endpoint's lease for hours
+    metrics.clear_metrics()
+    owner = lease_owner("arn:aws:states:us-east-1:123456789012:execution:shadowscale-dev-shadow-test:t1")
+    world.state.leases[ENDPOINT] = (owner, world.clock.now() + timedelta(hours=4))
+
+    # WHEN an alarm fires THEN it is retried and deferred, like any held lease (a test's hold may be short)
     report = world.autopilot.on_alarm(transition("ALARM", world.clock.now(), datapoints=(160000.0,)))
     assert report.outcome == "deferred"
-    assert "shadow-test:exec-1" in report.notes[0]
+    assert owner in report.notes[0]
+    [(change, _)] = world.deferrals.deferred
+
+    # WHEN the queue delivers it while the test still holds the endpoint
+    world.clock.advance(seconds=60)
+    replayed = world.autopilot.on_deferred(change)
+
+    # THEN it is skipped with the test named, not raised (8 receives would dead-letter it), and not re-queued
+    assert replayed.outcome == "skipped"
+    assert replayed.notes == (f"endpoint held by shadow test {owner}",)
+    assert len(world.deferrals.deferred) == 1
     assert world.sagemaker.updates == []
+    assert world.state.leases[ENDPOINT][0] == owner  # the test keeps its lease
+    counted, warnings = skipped_metric_and_warnings(caplog)
+    assert counted == [1.0]
+    assert warnings == [owner]
+
+
+def test_given_deferred_change_when_a_shadow_test_took_the_lease_then_replay_is_skipped_not_raised(
+    world: World,
+) -> None:
+    # GIVEN a change deferred because the endpoint was updating, and a shadow test that started since
+    world.sagemaker.status[ENDPOINT] = "Updating"
+    world.autopilot.on_alarm(transition("ALARM", world.clock.now(), datapoints=(160000.0,)))
+    [(change, _)] = world.deferrals.deferred
+    world.sagemaker.status[ENDPOINT] = "InService"
+    world.state.leases[ENDPOINT] = ("shadow-test:exec-1", world.clock.now() + timedelta(hours=4))
+
+    # WHEN the queue delivers it THEN it is consumed as skipped (no raise: SQS would redeliver it 8 times)
+    report = world.autopilot.on_deferred(change)
+    assert report.outcome == "skipped"
+    assert report.notes == ("endpoint held by shadow test shadow-test:exec-1",)
+    assert len(world.deferrals.deferred) == 1
+    assert world.primary == 1
+
+
+def test_given_short_lease_of_another_autopilot_when_alarm_then_retried_deferred_and_replay_raises(
+    world: World,
+) -> None:
+    # GIVEN another invocation's lease that outlasts this one's retry budget
+    world.state.leases[ENDPOINT] = ("autopilot:other", world.clock.now() + timedelta(seconds=50))
+    report = world.autopilot.on_alarm(transition("ALARM", world.clock.now(), datapoints=(160000.0,)))
+
+    # THEN retried within the budget, then deferred, as before
+    assert report.outcome == "deferred"
+    assert world.clock.slept
+    [(change, _)] = world.deferrals.deferred
+    # ... and a replay that still finds it held raises, for the queue to retry
+    with pytest.raises(EndpointLocked):
+        world.autopilot.on_deferred(change)
+
+
+def test_the_autopilot_knows_a_shadow_tests_lease_owner() -> None:
+    assert lease_owner("arn:aws:states:::execution:m:e").startswith(SHADOW_TEST_OWNER_PREFIX)
 
 
 def test_given_ok_within_cooldown_when_replayed_after_cooldown_then_scales_in() -> None:

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 from shadowscale.diffing.engine import DiffEngine
+from shadowscale.diffing.pairing import FINGERPRINT, Half, PendingHalves, fingerprint
 from shadowscale.diffing.pairing import PRODUCTION as PRODUCTION_SIDE
 from shadowscale.diffing.pairing import SHADOW as SHADOW_SIDE
-from shadowscale.diffing.pairing import Half, PendingHalves, fingerprint
 from shadowscale.errors import DiffStateCorrupt, InvalidCaptureObject
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, CaptureRun, diff_config, key, lines, record
@@ -28,9 +28,22 @@ def run(request: pytest.FixtureRequest) -> CaptureRun:
 class TestPairingKeys:
     def test_given_shared_inference_id_when_event_ids_differ_then_paired_by_inference_id(self, run: CaptureRun) -> None:
         run.feed(PRODUCTION, T0, lines(record("p-1", T0, inference_id="req-1", body="1,2")))
-        result = run.feed(SHADOW, T0, lines(record("s-1", T0, inference_id="req-1", body="9,9")))
+        result = run.feed(SHADOW, T0, lines(record("s-1", T0, inference_id="req-1", body="1,2")))
         assert result.paired == 1
         assert run.close().paired_by == {"inferenceId": 1}
+
+    def test_given_shared_inference_id_when_bodies_differ_then_not_twins(self, run: CaptureRun) -> None:
+        # InferenceIds need not be unique: a shadow answer to another input is not this request's twin.
+        run.feed(PRODUCTION, T0, lines(record("p-1", T0, inference_id="req-1", body="1,2")))
+        result = run.feed(SHADOW, T0, lines(record("s-1", T0, inference_id="req-1", body="9,9")))
+        assert result.paired == 0
+        assert run.close().unpaired == {"no-shadow-twin": 1, "no-production-twin": 1}
+
+    def test_given_shared_event_id_when_bodies_differ_then_not_twins(self, run: CaptureRun) -> None:
+        run.feed(PRODUCTION, T0, lines(record("e-1", T0, body="1,2")))
+        run.feed(SHADOW, T0, lines(record("e-1", T0, body="9,9")))
+        total = run.close()
+        assert (total.paired, total.unpaired) == (0, {"no-shadow-twin": 1, "no-production-twin": 1})
 
     def test_given_shared_event_id_when_no_inference_id_then_paired_by_event_id(self, run: CaptureRun) -> None:
         run.feed(PRODUCTION, T0, lines(record("e-1", T0, body="1,2")))
@@ -238,8 +251,10 @@ class TestForeignObjects:
         engine.assert_accounting()
 
 
-def half(event: str, body_print: int, when: int, window: int = 0, inference: str | None = None) -> Half:
-    return (event, inference, body_print, when, window, "JSON", "application/json", "{}", "k", 1)
+def half(
+    event: str, body_print: int, when: int, window: int = 0, inference: str | None = None, answer: str = "{}"
+) -> Half:
+    return (event, inference, body_print, when, window, "JSON", "application/json", answer, "k", 1)
 
 
 class TestPendingHalves:
@@ -251,18 +266,30 @@ class TestPendingHalves:
         pending = PendingHalves(window_ms=120_000)
         first, second, third = half("a", 7, 1_000), half("b", 7, 5_000), half("c", 7, 9_000, inference="i")
         for item in (first, second, third):
-            pending.hold(PRODUCTION_SIDE, item)
-        by_event, by_inference, by_print = pending.indexes(PRODUCTION_SIDE)
+            assert pending.hold(PRODUCTION_SIDE, item)
+        by_event, by_print = pending.indexes(PRODUCTION_SIDE)
         assert by_print[7] == [first, second, third]
-        assert by_inference == {"i": third}
-        assert pending.nearest(by_print[7], 4_000) is second
+        assert pending.best_twin(PRODUCTION_SIDE, [first, second, third], "x", None, 4_000) is second
+        assert pending.best_twin(PRODUCTION_SIDE, [first, second, third], "x", "i", 4_000) is third
         pending.take(PRODUCTION_SIDE, second)
         pending.take(PRODUCTION_SIDE, third)
         remaining = by_print.get(7)  # a lone half again, no longer a list
         assert remaining is first
-        assert by_inference == {}
         assert list(by_event) == ["a"]
-        assert pending.nearest(first, 200_000) is None  # beyond one window
+        assert pending.best_twin(PRODUCTION_SIDE, [first], "x", None, 200_000) is None  # beyond one window
+        assert len(pending) == 1
+
+    def test_given_one_event_id_with_two_bodies_when_held_then_both_wait_and_an_exact_copy_does_not(self) -> None:
+        pending = PendingHalves(window_ms=120_000)
+        one, other, copy = half("a", 1, 0), half("a", 2, 0), half("a", 1, 0)
+        assert pending.hold(PRODUCTION_SIDE, one)
+        assert pending.hold(PRODUCTION_SIDE, other)
+        assert not pending.hold(PRODUCTION_SIDE, copy)
+        assert pending.hold(PRODUCTION_SIDE, half("a", 1, 0, answer='{"v":2}'))  # another answer: distinct
+        assert len(pending) == 3
+        pending.take(PRODUCTION_SIDE, other)
+        assert len(pending) == 2
+        assert sorted(h[FINGERPRINT] for h in pending.waiting(PRODUCTION_SIDE)) == [1, 1]
 
     def test_given_windows_when_evicted_then_only_their_halves_leave(self) -> None:
         pending = PendingHalves(window_ms=120_000)
@@ -281,5 +308,7 @@ class TestPendingHalves:
         for item in halves:
             single.hold(PRODUCTION_SIDE, item)
         assert bulk.indexes(PRODUCTION_SIDE) == single.indexes(PRODUCTION_SIDE)
-        with pytest.raises(ValueError, match="repeat"):
+        bulk.hold_all(PRODUCTION_SIDE, [half("a", 9, 0)])  # the same eventId with another body: a record too
+        assert len(bulk) == 5
+        with pytest.raises(ValueError, match="exact copy"):
             bulk.hold_all(PRODUCTION_SIDE, [half("a", 9, 0)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -91,3 +93,45 @@ def test_given_deferred_sample_body_when_parsed_then_source_is_a_tick() -> None:
 def test_given_truncated_deferred_body_then_rejected() -> None:
     with pytest.raises(InvalidEvent, match="deferred change"):
         parse_deferred_change('{"kind": "shadowscale.deferred-change", "change_id"')
+
+
+def with_datapoints(sample: str, points: str, threshold: str = "100000.0") -> dict[str, object]:
+    """A sample alarm event whose reasonData (a JSON string, as CloudWatch sends it) carries these values."""
+    event = load_event(sample)
+    state = (event["alarmData"] if "alarmData" in event else event["detail"])["state"]
+    text = re.sub(r'"recentDatapoints":\[[^\]]*\]', f'"recentDatapoints":{points}', state["reasonData"], count=1)
+    state["reasonData"] = re.sub(r'"threshold":[0-9.]+', f'"threshold":{threshold}', text, count=1)
+    return event
+
+
+@pytest.mark.parametrize("sample", ["alarm_action_alarm.json", "alarm_eventbridge_alarm.json"])
+@pytest.mark.parametrize(
+    ("points", "threshold", "field"),
+    [
+        ("[120000.0,NaN]", "100000.0", "reasonData.recentDatapoints.1: Input should be a finite number"),
+        ("[Infinity]", "100000.0", "reasonData.recentDatapoints.0: Input should be a finite number"),
+        ('["-Infinity"]', "100000.0", "reasonData.recentDatapoints.0: Input should be a finite number"),
+        ("[120000.0]", "NaN", "reasonData.threshold: Input should be a finite number"),
+    ],
+)
+def test_given_a_datapoint_or_threshold_that_is_not_finite_then_rejected_naming_the_field(
+    sample: str, points: str, threshold: str, field: str
+) -> None:
+    # A NaN breach once took the policy's largest step: it is invalid input, not a number to compare.
+    with pytest.raises(InvalidEvent) as raised:
+        parse_alarm_event(with_datapoints(sample, points, threshold))
+    assert field in str(raised.value)
+
+
+def test_given_numeric_strings_in_reason_data_then_still_read_as_numbers() -> None:
+    parsed = parse_alarm_event(with_datapoints("alarm_action_alarm.json", '["150000.0"]', '"100000.0"'))
+    assert (parsed.datapoints, parsed.threshold) == ((150000.0,), 100000.0)
+
+
+def test_given_deferred_change_carrying_a_nan_datapoint_then_rejected() -> None:
+    # The deferral queue carries the transition back in through its own JSON: the same rule holds there.
+    document = json.loads(load_event("deferred_change_sqs.json")["Records"][0]["body"])
+    transition = parse_alarm_event(load_event("alarm_action_alarm.json")).model_dump(mode="json")
+    document["source"] = {**transition, "datapoints": [float("nan")]}
+    with pytest.raises(InvalidEvent, match=r"source\.shadowscale\.alarm-transition\.datapoints\.0"):
+        parse_deferred_change(json.dumps(document))

@@ -123,7 +123,9 @@ class ExecutionTimeline:
         )
 
     def last_state(self, execution_arn: str) -> dict[str, Any] | None:
-        """The machine state the execution last entered a state with, once it had a plan (newest first)."""
+        """The machine state the execution last entered a state with, once it had a plan. The newest event
+        is found by its id, not by the page order (`reverseOrder` is not honoured everywhere)."""
+        newest: tuple[int, dict[str, Any]] | None = None
         try:
             pages = self._client.get_paginator("get_execution_history").paginate(
                 executionArn=execution_arn, reverseOrder=True, includeExecutionData=True
@@ -135,10 +137,11 @@ class ExecutionTimeline:
                         state = json.loads(details.get("input") or "null")
                     except ValueError:
                         continue
-                    if isinstance(state, dict) and isinstance(state.get("plan"), dict):
-                        return state
+                    planned = isinstance(state, dict) and isinstance(state.get("plan"), dict)
+                    if planned and (newest is None or int(event["id"]) > newest[0]):
+                        newest = (int(event["id"]), state)
         except ClientError as exc:
             if error_code(exc) == "ExecutionDoesNotExist":
                 return None
             raise_domain_error(exc, f"GetExecutionHistory {execution_arn}")
-        return None
+        return newest[1] if newest is not None else None

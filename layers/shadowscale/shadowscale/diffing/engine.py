@@ -27,13 +27,9 @@ from datetime import UTC, datetime, timedelta
 
 from shadowscale.diffing.comparators import Comparator, ComparatorChoice, ExampleRenderer, Verdict
 from shadowscale.diffing.pairing import (
-    BY_EVENT_ID,
-    BY_FINGERPRINT,
-    BY_INFERENCE_ID,
     DUPLICATE,
     EVENT,
     FINGERPRINT,
-    INFERENCE,
     KEY,
     LINE,
     OUT_DATA,
@@ -47,6 +43,8 @@ from shadowscale.diffing.pairing import (
     WINDOW,
     Half,
     PendingHalves,
+    how_paired,
+    is_copy,
 )
 from shadowscale.diffing.records import (
     JSON,
@@ -149,12 +147,13 @@ class DiffEngine:
         window_ms = self._window_ms
         finalised = self._manifest.finalised_through
         pending = self._pending
-        # The pairing cascade (see pairing.py) is inlined below on local names: it runs once per record, and
-        # calls and attribute lookups are most of what a record costs.
-        mine_by_event, mine_by_inference, mine_by_print = pending.indexes(side)
+        # Pairing (see pairing.py) is inlined below on local names where a record has one candidate or none:
+        # it runs once per record, and calls and attribute lookups are most of what a record costs.
+        mine_by_event, mine_by_print = pending.indexes(side)
         other = 1 - side
         producing = side == PRODUCTION
-        their_by_event, their_by_inference, their_by_print = pending.indexes(other)
+        their_by_event, their_by_print = pending.indexes(other)
+        best_twin = pending.best_twin
         tolerance = window_ms
         crc32, adler32 = zlib.crc32, zlib.adler32
         decoder_of = payload_decoder
@@ -198,18 +197,16 @@ class DiffEngine:
             if late:
                 here.tally.late_records += 1
 
-            # The twin: by inferenceId, eventId, then body fingerprint, within one window of time.
-            how = BY_INFERENCE_ID
-            twin = their_by_inference.get(inference_id) if inference_id is not None else None
-            if twin is None or not -tolerance <= twin[TIME] - when <= tolerance:
-                how = BY_EVENT_ID
-                twin = their_by_event.get(event_id)
-                if twin is None or not -tolerance <= twin[TIME] - when <= tolerance:
-                    how = BY_FINGERPRINT
-                    body_bytes = body_text.encode()
-                    body_print = (crc32(body_bytes) << 32) | adler32(body_bytes)  # pairing.fingerprint(), inlined
-                    candidates = their_by_print.get(body_print)
-                    twin = None if candidates is None else pending.nearest(candidates, when)
+            # The twin has this body (fingerprint) and is within one window of time; the ids rank several.
+            body_bytes = body_text.encode()
+            body_print = (crc32(body_bytes) << 32) | adler32(body_bytes)  # pairing.fingerprint(), inlined
+            candidates = their_by_print.get(body_print)
+            if candidates is None:
+                twin = None
+            elif type(candidates) is tuple:
+                twin = candidates if -tolerance <= candidates[TIME] - when <= tolerance else None
+            else:
+                twin = best_twin(other, candidates, event_id, inference_id, when)  # type: ignore[arg-type]
 
             if twin is None:
                 # It waits for its twin. Its answer is decoded now, once, so that a bad one is caught.
@@ -221,14 +218,17 @@ class DiffEngine:
                 except ValueError as exc:
                     malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
                     continue
-                if event_id in mine_by_event:
+                half = (event_id, inference_id, body_print, when, index, out_encoding, out_type, out_data, key, line)
+                same_event = mine_by_event.get(event_id)
+                if same_event is None:
+                    mine_by_event[event_id] = half
+                elif is_copy(same_event, half):
+                    # An exact copy (same eventId, input and answer) is waiting: this record is a duplicate.
                     unpaired[DUPLICATE] = unpaired.get(DUPLICATE, 0) + 1
                     here.tally.add_unpaired(DUPLICATE)
                     continue
-                half = (event_id, inference_id, body_print, when, index, out_encoding, out_type, out_data, key, line)
-                mine_by_event[event_id] = half
-                if inference_id is not None and inference_id not in mine_by_inference:
-                    mine_by_inference[inference_id] = half
+                else:
+                    pending.add_event_collision(side, half)
                 if body_print in mine_by_print:
                     pending.add_print_collision(side, half)
                 else:
@@ -236,6 +236,7 @@ class DiffEngine:
                 held += 1
                 continue
 
+            how = how_paired(twin, event_id, inference_id)
             waited = windows[twin[WINDOW]]
             if producing:
                 tally = here.tally
@@ -261,10 +262,11 @@ class DiffEngine:
                     verdict = comparator.compare(twin[OUT_ENCODING], theirs, out_encoding, mine)
 
             # pairing.PendingHalves.take(), inlined.
-            del their_by_event[twin[EVENT]]
-            twin_inference = twin[INFERENCE]
-            if twin_inference is not None and their_by_inference.get(twin_inference) is twin:
-                del their_by_inference[twin_inference]
+            twin_event = twin[EVENT]
+            if their_by_event.get(twin_event) is twin:
+                del their_by_event[twin_event]
+            else:
+                pending.drop_event_collision(other, twin)
             twin_print = twin[FINGERPRINT]
             if their_by_print.get(twin_print) is twin:
                 del their_by_print[twin_print]

@@ -1,21 +1,41 @@
 """Pairing production and shadow halves of one request, in whatever order and object they arrive.
 
-A half waits here until its twin from the other side turns up. The twin is looked for by, in order:
-inferenceId (when the record has one), eventId, then a fingerprint of the request body; twins must be
-within the pairing window of each other on inferenceTime (a reused inferenceId or a repeated request
-cannot pair with something from hours ago). Among several requests with the same body, the twin nearest
-in time wins: whichever it is, the two answered the same input, so the comparison stays meaningful.
+A half waits here until its twin from the other side turns up. A twin answered the same request, so it
+carries the same request body: the fingerprint of the body (a 64-bit hash of endpointInput.data) is what
+confirms a twin, and inferenceId and eventId only say which of several confirmed candidates is the one.
+Neither id is unique: SageMaker adds a client's InferenceId to the capture without requiring it to be
+unique, and whether a shadow record repeats production's eventId is not documented. Every record read has
+an input (the reader rejects one without), so the fingerprint is available on both halves, always.
 
-Halves are compact tuples (Half below) indexed by three dicts per side; the request body itself is not
-kept, only its 64-bit fingerprint (the half that completes a pair brings the body along). The engine
-runs the cascade inline on these indexes (engine.py); this class owns them and everything done less
-often than once per record: holding a loaded window, evicting, grouping for storage.
+Among the waiting halves of the other side with the same fingerprint and within the pairing window on
+inferenceTime, the twin is the first by:
+    1. inferenceId equal (both halves carry one), then eventId equal: both ids equal beats either alone,
+       and inferenceId alone beats eventId alone (the client's id is the stronger claim);
+    2. nearest in inferenceTime;
+    3. then by what the candidate is, never where or when it was read (eventId, answer, object key, line),
+       so the choice does not depend on arrival order, on hold order or on which object or hour a half is in.
+A half pairs at once with the best candidate already waiting. Pairs are therefore exact whenever requests
+differ in body, whatever ids they reuse and whatever order they arrive in. Copies of one request (same
+body, e.g. a client's retries under one InferenceId) are interchangeable: each pairs with the nearest
+copy of the other side that is waiting when it is read, and the two answered the same input, so the
+comparison stays meaningful (if the model answers every copy alike, the summary is the same whichever copy
+pairs).
+
+A record is a duplicate ("duplicate-record") only if an exact copy waits on its side: same eventId, same
+input (fingerprint) and same answer (encoding and data). The same eventId with another input or another
+answer is a distinct record and pairs on its own merits; several halves may wait under one eventId.
+
+Halves are compact tuples (Half below) indexed by two dicts per side, by eventId and by fingerprint; a key
+maps to a half, or to a list of halves when several share it. The request body itself is not kept, only
+its fingerprint (the half that completes a pair brings the body along). The engine runs the common case
+inline on these indexes (engine.py: one candidate); this class owns them and everything done less often
+than once per record: ranking several candidates, holding a loaded window, evicting, grouping for storage.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 PRODUCTION: Final = 0
@@ -43,6 +63,9 @@ OUT_DATA: Final = 7
 KEY: Final = 8
 LINE: Final = 9
 
+# An index: a key (eventId or fingerprint) -> the half waiting under it, or the halves when several do.
+type Index[K: (str, int)] = dict[K, Half | list[Half]]
+
 
 def fingerprint(body: str) -> int:
     """A stable 64-bit fingerprint of a request body (Python's hash() changes with every process).
@@ -55,104 +78,166 @@ def fingerprint(body: str) -> int:
     return (zlib.crc32(raw) << 32) | zlib.adler32(raw)
 
 
+def how_paired(twin: Half, event_id: str, inference_id: str | None) -> str:
+    """The strongest id the twins share (paired_by): inferenceId, eventId, else the fingerprint alone."""
+    if inference_id is not None and twin[INFERENCE] == inference_id:
+        return BY_INFERENCE_ID
+    return BY_EVENT_ID if twin[EVENT] == event_id else BY_FINGERPRINT
+
+
+def is_copy(waiting: Half | list[Half], half: Half) -> bool:
+    """Whether `half` is an exact copy (input and answer) of a half waiting under its eventId."""
+    body_print, encoding, data = half[FINGERPRINT], half[OUT_ENCODING], half[OUT_DATA]
+    for held in waiting if type(waiting) is list else (waiting,):
+        if held[FINGERPRINT] == body_print and held[OUT_DATA] == data and held[OUT_ENCODING] == encoding:
+            return True
+    return False
+
+
+def _add_collision[K: (str, int)](index: Index[K], key: K, half: Half) -> None:
+    existing = index[key]
+    if type(existing) is list:
+        existing.append(half)
+    else:
+        index[key] = [existing, half]  # type: ignore[list-item]
+
+
+def _drop_collision[K: (str, int)](index: Index[K], key: K, half: Half) -> None:
+    existing = index[key]
+    assert type(existing) is list, "a waiting half is in both indexes"
+    existing.remove(half)
+    if len(existing) == 1:
+        index[key] = existing[0]
+
+
 class PendingHalves:
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
-        self._by_event: tuple[dict[str, Half], dict[str, Half]] = ({}, {})
-        self._by_inference: tuple[dict[str, Half], dict[str, Half]] = ({}, {})
-        self._by_fingerprint: tuple[dict[int, Half | list[Half]], dict[int, Half | list[Half]]] = ({}, {})
+        self._by_event: tuple[Index[str], Index[str]] = ({}, {})
+        self._by_fingerprint: tuple[Index[int], Index[int]] = ({}, {})
+        self._shared_events = [0, 0]  # per side: halves waiting under an eventId another half waits under too
 
     def __len__(self) -> int:
-        return len(self._by_event[PRODUCTION]) + len(self._by_event[SHADOW])
+        return len(self._by_event[PRODUCTION]) + len(self._by_event[SHADOW]) + sum(self._shared_events)
 
-    def indexes(self, side: int) -> tuple[dict[str, Half], dict[str, Half], dict[int, Half | list[Half]]]:
-        """The side's three indexes (by eventId, inferenceId, fingerprint), for the engine's inlined hot
-        loop. A fingerprint maps to a half, or to a list of halves when several bodies were identical."""
-        return self._by_event[side], self._by_inference[side], self._by_fingerprint[side]
+    def indexes(self, side: int) -> tuple[Index[str], Index[int]]:
+        """The side's two indexes (by eventId, by fingerprint), for the engine's inlined hot loop."""
+        return self._by_event[side], self._by_fingerprint[side]
 
-    def hold(self, side: int, half: Half) -> None:
-        """Let `half` wait (its eventId must not be waiting on that side already)."""
-        self._by_event[side][half[EVENT]] = half
-        inference_id = half[INFERENCE]
-        if inference_id is not None:
-            # A second waiting half with the same inferenceId stays reachable by eventId and fingerprint.
-            self._by_inference[side].setdefault(inference_id, half)
+    def hold(self, side: int, half: Half) -> bool:
+        """Let `half` wait; False (and nothing held) if an exact copy of it waits already (a duplicate)."""
+        by_event = self._by_event[side]
+        waiting = by_event.get(half[EVENT])
+        if waiting is None:
+            by_event[half[EVENT]] = half
+        elif is_copy(waiting, half):
+            return False
+        else:
+            self.add_event_collision(side, half)
         if half[FINGERPRINT] in self._by_fingerprint[side]:
             self.add_print_collision(side, half)
         else:
             self._by_fingerprint[side][half[FINGERPRINT]] = half
+        return True
 
     def hold_all(self, side: int, halves: list[Half]) -> None:
-        """hold() for many halves at once (a window's state being loaded): bulk dict updates where they
-        are safe, one by one where fingerprints collide."""
-        by_event = self._by_event[side]
-        before = len(by_event)
-        by_event.update({half[EVENT]: half for half in halves})
-        if len(by_event) != before + len(halves):
-            raise ValueError(f"{len(halves)} halves to hold, but eventIds repeat or are already waiting")
-        by_inference = self._by_inference[side]
-        for half in halves:
-            if half[INFERENCE] is not None and half[INFERENCE] not in by_inference:
-                by_inference[half[INFERENCE]] = half
-        prints = self._by_fingerprint[side]
-        fresh = {half[FINGERPRINT]: half for half in halves}
-        if len(fresh) == len(halves) and prints.keys().isdisjoint(fresh):
-            prints.update(fresh)
+        """hold() for many halves at once (a window's state being loaded): bulk dict updates where no key
+        repeats, one by one where keys are shared. Raises ValueError if two halves are exact copies (stored
+        state never holds a duplicate)."""
+        by_event, prints = self._by_event[side], self._by_fingerprint[side]
+        events = {half[EVENT]: half for half in halves}
+        if len(events) == len(halves) and by_event.keys().isdisjoint(events):
+            by_event.update(events)
+            fresh = {half[FINGERPRINT]: half for half in halves}
+            if len(fresh) == len(halves) and prints.keys().isdisjoint(fresh):
+                prints.update(fresh)
+                return
+            for half in halves:
+                if half[FINGERPRINT] in prints:
+                    self.add_print_collision(side, half)
+                else:
+                    prints[half[FINGERPRINT]] = half
             return
         for half in halves:
-            if half[FINGERPRINT] in prints:
-                self.add_print_collision(side, half)
-            else:
-                prints[half[FINGERPRINT]] = half
+            if not self.hold(side, half):
+                raise ValueError(f"{len(halves)} halves to hold, but eventId {half[EVENT]!r} repeats an exact copy")
+
+    def add_event_collision(self, side: int, half: Half) -> None:
+        _add_collision(self._by_event[side], half[EVENT], half)
+        self._shared_events[side] += 1
+
+    def drop_event_collision(self, side: int, half: Half) -> None:
+        _drop_collision(self._by_event[side], half[EVENT], half)
+        self._shared_events[side] -= 1
 
     def add_print_collision(self, side: int, half: Half) -> None:
-        prints = self._by_fingerprint[side]
-        existing = prints[half[FINGERPRINT]]
-        if type(existing) is list:
-            existing.append(half)
-        else:
-            prints[half[FINGERPRINT]] = [existing, half]  # type: ignore[list-item]
+        _add_collision(self._by_fingerprint[side], half[FINGERPRINT], half)
 
     def drop_print_collision(self, side: int, half: Half) -> None:
-        prints = self._by_fingerprint[side]
-        existing = prints[half[FINGERPRINT]]
-        assert type(existing) is list, "a waiting half is always in the fingerprint index"
-        existing.remove(half)
-        if len(existing) == 1:
-            prints[half[FINGERPRINT]] = existing[0]
+        _drop_collision(self._by_fingerprint[side], half[FINGERPRINT], half)
 
-    def nearest(self, candidates: Half | list[Half], when: int) -> Half | None:
-        """Of the halves with one fingerprint, the one nearest `when`, if within one window."""
+    def best_twin(
+        self, side: int, candidates: list[Half], event_id: str, inference_id: str | None, when: int
+    ) -> Half | None:
+        """Of several halves of `side` with the fingerprint of the record (`event_id`, `inference_id`,
+        `when`), its twin by the ranking in the module docstring, or None if none is within one window."""
         tolerance = self.window_ms
-        if type(candidates) is not list:
-            half: Half = candidates  # type: ignore[assignment]
-            return half if -tolerance <= half[TIME] - when <= tolerance else None
+        body_print = candidates[0][FINGERPRINT]
+        # The one half waiting under this eventId, if it has this body too (and this inferenceId, when the
+        # record has one), outranks every other candidate: a dict lookup instead of a scan (a body repeated
+        # thousands of times, such as a health check, must not make pairing quadratic).
+        same_event = self._by_event[side].get(event_id)
+        if (
+            type(same_event) is tuple
+            and same_event[FINGERPRINT] == body_print
+            and (inference_id is None or same_event[INFERENCE] == inference_id)
+            and -tolerance <= same_event[TIME] - when <= tolerance
+        ):
+            return same_event
         best: Half | None = None
+        best_rank: tuple[bool, bool, int, str, str, str, int] | None = None
         for half in candidates:
             gap = abs(half[TIME] - when)
-            if gap <= tolerance and (best is None or gap < abs(best[TIME] - when)):
-                best = half
+            if gap > tolerance:
+                continue
+            rank = (
+                inference_id is None or half[INFERENCE] != inference_id,
+                half[EVENT] != event_id,
+                gap,
+                half[EVENT],
+                half[OUT_DATA],
+                half[KEY],
+                half[LINE],
+            )
+            if best_rank is None or rank < best_rank:
+                best, best_rank = half, rank
         return best
 
     def take(self, side: int, half: Half) -> None:
         """Stop waiting: `half` (of `side`) found its twin, or its window closed."""
-        del self._by_event[side][half[EVENT]]
-        inference_id = half[INFERENCE]
-        if inference_id is not None and self._by_inference[side].get(inference_id) is half:
-            del self._by_inference[side][inference_id]
+        by_event = self._by_event[side]
+        if by_event.get(half[EVENT]) is half:
+            del by_event[half[EVENT]]
+        else:
+            self.drop_event_collision(side, half)
         if self._by_fingerprint[side].get(half[FINGERPRINT]) is half:
             del self._by_fingerprint[side][half[FINGERPRINT]]
         else:
             self.drop_print_collision(side, half)
 
+    def waiting(self, side: int) -> Iterator[Half]:
+        """Every half waiting on `side`."""
+        for held in self._by_event[side].values():
+            if type(held) is list:
+                yield from held
+            else:
+                yield held  # type: ignore[misc]
+
     def evict(self, windows: Iterable[int]) -> list[tuple[int, Half]]:
         """Take every waiting half of these windows out: their twins are not coming any more."""
         closing = set(windows)
         evicted = [
-            (side, half)
-            for side in (PRODUCTION, SHADOW)
-            for half in self._by_event[side].values()
-            if half[WINDOW] in closing
+            (side, half) for side in (PRODUCTION, SHADOW) for half in self.waiting(side) if half[WINDOW] in closing
         ]
         for side, half in evicted:
             self.take(side, half)
@@ -163,7 +248,7 @@ class PendingHalves:
         wanted = set(windows)
         grouped: dict[int, tuple[list[Half], list[Half]]] = {window: ([], []) for window in wanted}
         for side in (PRODUCTION, SHADOW):
-            for half in self._by_event[side].values():
+            for half in self.waiting(side):
                 if half[WINDOW] in wanted:
                     grouped[half[WINDOW]][side].append(half)
         return grouped

@@ -4,6 +4,13 @@ Every entry point produces exactly one DecisionReport, logged as one structured 
 in EMF metrics. A change that cannot be applied now (busy endpoint, held lock, running cooldown) is
 deferred through the deferral queue, never dropped; a replay that still cannot be applied raises,
 so the queue retries it and finally dead-letters it.
+
+A lease held by a shadow test is the exception: a test may hold it for hours or days, far beyond the
+queue's redrive (eight receives), so redelivering would only end in the dead-letter queue. The event is
+retried and deferred once like any other (a test's hold may be a short one); a replay that still finds a
+shadow test holding the endpoint is skipped: reported as "skipped" with the test named, logged at
+WARNING, counted (ChangesSkippedForShadowTest) and consumed. What brings the endpoint back to its policy
+after the test is the next event: a schedule's next tick, or the alarm's next state change.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from shadowscale.domain.ports import (
     VariantUpdate,
 )
 from shadowscale.domain.retry import RetryBudget
-from shadowscale.errors import EndpointBusy, PolicyNotFound, TransientAwsError
+from shadowscale.errors import EndpointBusy, EndpointLocked, PolicyNotFound, TransientAwsError
 from shadowscale.models.decision import Decision, DecisionReport, Outcome, VariantChange
 from shadowscale.models.endpoint import EndpointMemory, EndpointObservation
 from shadowscale.models.events import AlarmTransition, DeferredChange, ScheduleTick
@@ -37,6 +44,9 @@ Decide = Callable[[CapacityPolicy, EndpointObservation, EndpointMemory, datetime
 
 # SQS DelaySeconds cannot exceed 15 minutes; longer waits are re-queued on arrival.
 MAX_QUEUE_DELAY_SECONDS = 900
+# How a shadow test names itself as the lease owner (models.shadow_test.lease_owner; a unit test keeps the
+# two in step): the capacity functions do not import the shadow-test capability.
+SHADOW_TEST_OWNER_PREFIX = "shadow-test:"
 
 
 @dataclass
@@ -123,7 +133,7 @@ class Autopilot:
         dry_run = self.dry_run or policy.dry_run
         try:
             report = self.retry.run(
-                lambda: self._attempt(policy, source, event_id, decide, dry_run),
+                lambda: self._attempt(policy, source, event_id, decide, dry_run, replay=replay),
                 self.clock,
                 on_retry=lambda attempt, exc: logger.info(
                     "retrying", extra={"endpoint": endpoint, "attempt": attempt, "error": str(exc)}
@@ -153,10 +163,17 @@ class Autopilot:
         event_id: str,
         decide: Decide,
         dry_run: bool,
+        *,
+        replay: bool,
     ) -> DecisionReport:
         endpoint = policy.endpoint
         owner = f"autopilot:{uuid.uuid4()}"
-        memory = self.state.acquire(endpoint, owner, self.lease_seconds, self.clock.now())
+        try:
+            memory = self.state.acquire(endpoint, owner, self.lease_seconds, self.clock.now())
+        except EndpointLocked as exc:
+            if replay and exc.owner.startswith(SHADOW_TEST_OWNER_PREFIX):
+                return self._skipped(endpoint, event_id, exc.owner)
+            raise  # retried, then deferred (or, replayed, redelivered by the queue)
         saved: EndpointMemory | None = None
         try:
             observation = self.endpoints.describe_endpoint(endpoint)
@@ -190,6 +207,16 @@ class Autopilot:
             notes=decision.notes + idle_reasons,
             deferred_until=decision.wait_until,
         )
+
+    @staticmethod
+    def _skipped(endpoint: str, event_id: str, owner: str) -> DecisionReport:
+        reason = f"endpoint held by shadow test {owner}"
+        logger.warning(
+            "scaling change skipped: a shadow test holds the endpoint",
+            extra={"endpoint": endpoint, "source_event": event_id, "lease_owner": owner},
+        )
+        metrics.add_metric(name="ChangesSkippedForShadowTest", unit=MetricUnit.Count, value=1)
+        return DecisionReport(endpoint=endpoint, source_event=event_id, outcome="skipped", notes=(reason,))
 
     def _apply(self, endpoint: str, changes: Sequence[VariantChange]) -> tuple[VariantChange, ...]:
         """Apply with the fewest calls: one DescribeScalableTargets, then one update call."""

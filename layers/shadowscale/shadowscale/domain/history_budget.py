@@ -48,7 +48,7 @@ EVENT_BUDGET = HISTORY_EVENT_LIMIT - 1
 PROLOGUE = ("Validate", "DryRun?", "Lock", "Snapshot", "PrepareShadow", "StartShadow")
 DECIDE = ("Decide", "Action?")
 APPROVAL = ("AwaitApproval", "Approved?")
-EPILOGUE = ("Finalize", "Report", "Notify", "Done?")
+EPILOGUE = ("Finalize", "Report", "Notify", "Notified", "Done?")
 ENDS = ("Succeeded", "Failed", "RestoreFailed")
 SHADOW_POLL, EVALUATION, PROMOTE_POLL, RESTORE_POLL = "ShadowWait", "Bake", "PromoteWait", "RestoreWait"
 RAMP, PROMOTE, RECORD_FAILURE = "Ramp", "Promote", "RecordFailure"
@@ -213,6 +213,7 @@ SHADOW_TEST_MACHINE = ShadowTestMachine(
         "NotifyUnreported": Visit(5, 90),
         "ReportNotWritten": Visit(1),
         "NotificationNotSent": Visit(1),
+        "Notified": Visit(5, 90),
     },
     loops={
         "ShadowWait": PollingLoop("ShadowWait", "ShadowCheck", "ShadowReady?", 30),

@@ -77,8 +77,6 @@ LEASE_MARGIN_SECONDS = 6 * 3600
 RESTORE_PATIENCE = timedelta(hours=6)
 # How long the lease stays with a test whose recovery runs: the recovery machine's own timeout.
 RECOVERY_LEASE_SECONDS = 36 * 3600
-# The error the test's execution ends with when it reported but could not notify (its ASL's Fail state).
-NOT_NOTIFIED = "NotificationNotSent"
 
 
 def diff_summary_key(test_id: str) -> str:
@@ -580,7 +578,8 @@ class ShadowLifecycle:
         production = snapshot.production_variant_name if snapshot else None
         now = self.clock.now()
         charts: tuple[ChartSeries, ...] = ()
-        if snapshot is not None and state.ready is not None:
+        # GetMetricData refuses an empty interval: a test stopped within its first minute has no charts.
+        if snapshot is not None and state.ready is not None and now - plan.started_at >= timedelta(minutes=1):
             charts = self.metrics.series(
                 plan.endpoint,
                 [production or "", plan.request.candidate.variant_name],
@@ -649,6 +648,11 @@ class ShadowLifecycle:
         )
         return _reference(self._store_report(plan.reports_bucket, plan.report_prefix, report, snapshot))
 
+    def mark_notified(self, plan: ShadowTestPlan, by: str) -> None:
+        """Notify published: say so next to the report, so a recovery does not send it again."""
+        body = json.dumps({"at": self.clock.now().isoformat(), "by": by}).encode()
+        self.objects.put(plan.reports_bucket, _notified_key(plan), body, "application/json")
+
     def notify(self, plan: ShadowTestPlan, ref: ReportRef) -> None:
         self.notifier.publish(plan.notification_topic_arn, ref.subject, ref.message)
 
@@ -706,6 +710,8 @@ class ShadowLifecycle:
                 return outcome("nothing", "another recovery claimed this test first")
             if stored.record is None:  # locked, then stopped before the snapshot: nothing was changed
                 self.records.release(endpoint, owner)
+                with contextlib.suppress(LockLost):  # and the writer hold Lock took, if it still has it
+                    self.leases.release(endpoint, owner, None)
                 plan = self._plan_of(raw_input, request.execution_arn, facts)
                 if plan is None:
                     return outcome("nothing", "released the lease; nothing else was changed")
@@ -725,13 +731,21 @@ class ShadowLifecycle:
         if plan is None:
             return outcome("nothing", "the execution never had a plan: nothing was touched")
         reported = self.objects.get_json(plan.reports_bucket, f"{plan.report_prefix}/report.json") is not None
-        unnotified = "notifyFailure" in last or (facts is not None and facts.error == NOT_NOTIFIED)
+        unnotified = self.objects.get_json(plan.reports_bucket, _notified_key(plan)) is None
         if reported and not unnotified:
             return outcome("nothing", "the execution restored the endpoint, reported and notified")
+        if stored.owner is None and "finalized" not in last and isinstance(last.get("snapshot"), dict):
+            # Stopped inside Finalize, after it let go of the endpoint: finish it (every step is idempotent).
+            state = {**last, "failure": last.get("failure") or failure}
+            state.pop("ready", None)
+            return outcome("restore", f"the execution ended {ended_as} while it finalized", **state)
+        # The test's own last state says how it ended; an execution stopped before it had one gets the end.
+        known = {**last, "plan": plan.model_dump(mode="json", by_alias=True)}
+        if not last:
+            known["failure"] = failure
         if reported:
-            return outcome("report", "the execution reported but could not notify", **last)
-        # The test ran to its end; its own state says how it ended.
-        return outcome("report", "the execution restored the endpoint but its report was not written", **last)
+            return outcome("report", "the execution reported but could not notify", **known)
+        return outcome("report", "the execution's report was not written", **known)
 
     def _plan_of(self, raw_input: object, execution_arn: str, facts: ExecutionFacts | None) -> ShadowTestPlan | None:
         """The plan the execution made (its names are fixed by the ARN), for a report of a test that ended early."""
@@ -746,6 +760,10 @@ class ShadowLifecycle:
             data_bucket=self.data_bucket,
             default_topic_arn=self.default_topic_arn,
         )
+
+
+def _notified_key(plan: ShadowTestPlan) -> str:
+    return f"{plan.report_prefix}/notified.json"
 
 
 def _loads(document: str | None) -> object:

@@ -32,6 +32,7 @@ TaskName = Literal[
     "restore",
     "finalize",
     "report",
+    "notified",
     "recover",
 ]
 
@@ -141,6 +142,9 @@ class ShadowTestEntryPoints:
                 return "finalized", _dump(lifecycle.finalize(plan, snapshot))
             case "report":
                 return "report", _dump(lifecycle.report(state))
+            case "notified":
+                lifecycle.mark_notified(plan, request.execution.arn)
+                return "notified", True
         raise InvalidEvent(f"unknown task {request.task!r}")
 
 

@@ -13,12 +13,14 @@ every moto request passes, with:
 - what: `OPERATIONS` turns each API operation a stack role calls into authorisation checks: the IAM
   action and resource ARN(s) built from the request's parameters as the Service Authorization Reference
   defines them (UpdateEndpoint needs the endpoint and the endpoint config; DescribeScalableTargets has no
-  resource type, so "*"), the request's condition keys, and what the service itself checks on the
+  resource type, so "*"), the request's condition keys (Application Auto Scaling's service-namespace and
+  scalable-dimension; a SageMaker request's tags as aws:RequestTag / aws:TagKeys, and the tags the
+  resource has, read from moto's backend, as aws:ResourceTag), and what the service itself checks on the
   caller's behalf (below). A stack role calling an operation missing from the table fails loudly
   (`UnmodelledOperation`), so a new call is noticed, never allowed by default.
 - how: the role's inline and attached policies from moto's IAM backend, evaluated by iam_policies.py,
-  with an SQS queue's policy and a KMS key's policy (IAM policies count for a key only where its key
-  policy lets the account's IAM policies govern it).
+  with an SQS queue's, an SNS topic's and a KMS key's policy (IAM policies count for a key only where its
+  key policy lets the account's IAM policies govern it).
 - service-side rules AWS documents: S3 answers 403 AccessDenied for a missing key to a caller without
   s3:ListBucket on the bucket (evaluated without s3:prefix: a GetObject request carries none); SSE-KMS
   queues, topics and buckets need the caller's KMS permissions on their key; Application Auto Scaling
@@ -350,6 +352,12 @@ class Backends:
         topic = sns_backends[self.account][self.region].topics.get(topic_arn)
         return None if topic is None else self.kms_key_arn(getattr(topic, "kms_master_key_id", None))
 
+    def topic_policy(self, topic_arn: str) -> str | None:
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[self.account][self.region].topics.get(topic_arn)
+        return None if topic is None else str(topic.policy)
+
     def _bucket(self, bucket: str) -> Any:  # noqa: ANN401
         from moto.s3.models import s3_backends
 
@@ -377,6 +385,15 @@ class Backends:
         if found.encryption == "aws:kms":
             return True, self.kms_key_arn(found.kms_key_id or "alias/aws/s3")
         return True, self.bucket_default_key(bucket) if found.encryption is None else None
+
+    def sagemaker_tags(self, arn: str) -> list[dict[str, str]]:
+        """A SageMaker resource's tags as moto keeps them (none if it does not exist: SageMaker's own error
+        follows the checks)."""
+        from moto.sagemaker.models import sagemaker_backends
+
+        with contextlib.suppress(Exception):
+            return list(sagemaker_backends[self.account][self.region]._get_resource_from_arn(arn).tags or [])
+        return []
 
     def scalable_target_arn(self, namespace: str, resource_id: str, dimension: str) -> str:
         from moto.applicationautoscaling.models import applicationautoscaling_backends
@@ -413,11 +430,33 @@ def _sagemaker(request: Request, kind: str, name: str) -> str:
     return request.arn("sagemaker", f"{kind}/{name}")
 
 
+def request_tag_context(tags: Sequence[Mapping[str, str]]) -> dict[str, tuple[str, ...]]:
+    """aws:RequestTag/<key> for each tag of a request, and aws:TagKeys (IAM User Guide, "Controlling access
+    during AWS requests": the tags a create or tag request carries)."""
+    context: dict[str, tuple[str, ...]] = {f"aws:requesttag/{tag['Key']}": (str(tag.get("Value", "")),) for tag in tags}
+    if tags:
+        context["aws:tagkeys"] = tuple(str(tag["Key"]) for tag in tags)
+    return context
+
+
+def resource_tag_context(tags: Sequence[Mapping[str, str]]) -> dict[str, tuple[str, ...]]:
+    """aws:ResourceTag/<key> for each tag the resource already has (IAM User Guide, "Controlling access to
+    AWS resources using tags"); SageMaker also answers its own sagemaker:ResourceTag/<key>."""
+    context: dict[str, tuple[str, ...]] = {}
+    for tag in tags:
+        value = (str(tag.get("Value", "")),)
+        context[f"aws:resourcetag/{tag['Key']}"] = value
+        context[f"sagemaker:resourcetag/{tag['Key']}"] = value
+    return context
+
+
 def _tags(request: Request, resource: str) -> list[Check]:
-    """Creating a SageMaker resource with tags needs sagemaker:AddTags on it (SAR dependent action)."""
-    if not request.params.get("Tags"):
+    """Creating a SageMaker resource with tags needs sagemaker:AddTags on it (SAR dependent action), with
+    the request's tags as its condition keys."""
+    tags = request.params.get("Tags") or []
+    if not tags:
         return []
-    return [Check("sagemaker:AddTags", resource, because="the request carries Tags")]
+    return [Check("sagemaker:AddTags", resource, request_tag_context(tags), because="the request carries Tags")]
 
 
 @operation("sagemaker", "DescribeEndpoint", "UpdateEndpointWeightsAndCapacities")
@@ -427,12 +466,24 @@ def _sagemaker_endpoint(request: Request, backends: Backends, iam: IamEnforcemen
 
 @operation("sagemaker", "DescribeEndpointConfig", "DeleteEndpointConfig")
 def _sagemaker_config(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
-    return [Check(_action(request), _sagemaker(request, "endpoint-config", request.param("EndpointConfigName")))]
+    resource = _sagemaker(request, "endpoint-config", request.param("EndpointConfigName"))
+    return [Check(_action(request), resource, resource_tag_context(backends.sagemaker_tags(resource)))]
 
 
 @operation("sagemaker", "DescribeModel", "DeleteModel")
 def _sagemaker_model(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
-    return [Check(_action(request), _sagemaker(request, "model", request.param("ModelName")))]
+    resource = _sagemaker(request, "model", request.param("ModelName"))
+    return [Check(_action(request), resource, resource_tag_context(backends.sagemaker_tags(resource)))]
+
+
+@operation("sagemaker", "AddTags")
+def _sagemaker_add_tags(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
+    resource = request.param("ResourceArn")
+    context = {
+        **resource_tag_context(backends.sagemaker_tags(resource)),
+        **request_tag_context(request.params.get("Tags") or []),
+    }
+    return [Check(_action(request), resource, context)]
 
 
 @operation("sagemaker", "UpdateEndpoint")
@@ -446,13 +497,15 @@ def _sagemaker_update_endpoint(request: Request, backends: Backends, iam: IamEnf
 @operation("sagemaker", "CreateEndpointConfig")
 def _sagemaker_create_config(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
     resource = _sagemaker(request, "endpoint-config", request.param("EndpointConfigName"))
-    return [Check(_action(request), resource), *_tags(request, resource)]
+    context = request_tag_context(request.params.get("Tags") or [])
+    return [Check(_action(request), resource, context), *_tags(request, resource)]
 
 
 @operation("sagemaker", "CreateModel")
 def _sagemaker_create_model(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
     resource = _sagemaker(request, "model", request.param("ModelName"))
-    checks = [Check(_action(request), resource), *_tags(request, resource)]
+    context = request_tag_context(request.params.get("Tags") or [])
+    checks = [Check(_action(request), resource, context), *_tags(request, resource)]
     role = request.params.get("ExecutionRoleArn")
     if role:
         checks.append(
@@ -845,6 +898,8 @@ class IamEnforcement:
             return "key", self.backends.key_policy(resource)
         if resource.startswith("arn:aws:sqs:"):
             return "queue", self.backends.queue_policy(resource.rsplit(":", 1)[-1])
+        if resource.startswith("arn:aws:sns:"):
+            return "topic", self.backends.topic_policy(resource)
         return "", None
 
     def _refuse(self, request: Request, record: AuthorizationRecord) -> None:

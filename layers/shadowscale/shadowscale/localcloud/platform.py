@@ -81,6 +81,8 @@ class LocalCloud:
     clock: AcceleratedClock = field(default_factory=AcceleratedClock)
     stage: str = "dev"
     stack_name: str = "shadowscale-local"
+    # Stack parameters over stack.LOCAL_PARAMETERS (e.g. a narrower EndpointNamePattern).
+    parameters: dict[str, str] = field(default_factory=dict)
     endpoint_update_seconds: float = 45.0
     # A new endpoint config stays invisible this long (eventual consistency), so every run exercises it.
     config_visibility_seconds: float = 5.0
@@ -140,7 +142,9 @@ class LocalCloud:
             invoke=self._invoke, start=self._start_as_rule_target, now=self.clock.now, client=self.client
         )
         self.autoscaling_gaps.install()
-        self.stack = deploy_stack(self._session, self.root, stack_name=self.stack_name, stage=self.stage)
+        self.stack = deploy_stack(
+            self._session, self.root, stack_name=self.stack_name, stage=self.stage, parameters=self.parameters
+        )
         self.runtime = InProcessLambdaRuntime(
             code_dirs=self.stack.code_dirs,
             log_groups=self.stack.log_groups,

@@ -18,7 +18,17 @@ from shadowscale.localcloud.resources import ACCOUNT, REGION
 
 ARTIFACT_BUCKET = "shadowscale-local-artifacts"
 # moto's CloudFormation (5.2.5) reports these CREATE_COMPLETE without creating anything.
-SKIPPED_BY_MOTO = ("AWS::CloudWatch::Alarm", "AWS::Scheduler::ScheduleGroup", "AWS::SQS::QueuePolicy")
+SKIPPED_BY_MOTO = (
+    "AWS::CloudWatch::Alarm",
+    "AWS::Scheduler::ScheduleGroup",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+)
+# The parameters the template leaves to the deployer, as the local cloud sets them. The suites create
+# endpoints of any name, so the local stack may scale and shadow-test every endpoint: a value the template's
+# AllowedPattern refuses in AWS (moto's CloudFormation does not check AllowedPattern). The IAM enforcement
+# tests deploy with a narrow pattern instead. Model roles are the one the local resources create.
+LOCAL_PARAMETERS = {"EndpointNamePattern": "*", "ModelExecutionRolePattern": "sagemaker-execution"}
 
 
 def load_template(root: Path) -> dict[str, Any]:
@@ -64,7 +74,14 @@ class DeployedStack:
         return self.physical[logical_id]
 
 
-def deploy_stack(session: Any, root: Path, *, stack_name: str, stage: str = "dev") -> DeployedStack:  # noqa: ANN401
+def deploy_stack(
+    session: Any,  # noqa: ANN401
+    root: Path,
+    *,
+    stack_name: str,
+    stage: str = "dev",
+    parameters: Mapping[str, str] | None = None,
+) -> DeployedStack:
     from samtranslator.translator.transform import transform
 
     template = load_template(root)
@@ -87,7 +104,7 @@ def deploy_stack(session: Any, root: Path, *, stack_name: str, stage: str = "dev
     for logical_id, source in sources.items():
         s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{logical_id}.zip", Body=_zip_directory(source))
 
-    parameters = {"Stage": stage}
+    parameters = {**LOCAL_PARAMETERS, **(parameters or {}), "Stage": stage}
     translated = transform(rewritten, parameters, _ManagedPolicies())
     cloudformation = session.client("cloudformation", region_name=REGION)
     cloudformation.create_stack(
@@ -198,6 +215,12 @@ def _create_what_moto_skipped(session: Any, stack: DeployedStack, resolver: Reso
         elif kind == "AWS::CloudWatch::Alarm":
             session.client("cloudwatch", region_name=REGION).put_metric_alarm(**properties)
             stack.physical[logical_id] = properties["AlarmName"]
+        elif kind == "AWS::SNS::TopicPolicy":
+            sns = session.client("sns", region_name=REGION)
+            for topic_arn in properties["Topics"]:
+                sns.set_topic_attributes(
+                    TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"])
+                )
         elif kind == "AWS::SQS::QueuePolicy":
             sqs = session.client("sqs", region_name=REGION)
             for queue_url in properties["Queues"]:

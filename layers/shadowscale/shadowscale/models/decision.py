@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict
 
 from shadowscale.models.endpoint import EndpointMemory
 
-Outcome = Literal["applied", "no-change", "deferred", "dry-run", "superseded", "ignored", "duplicate"]
+# "skipped": not applied and not retried, because a shadow test holds the endpoint (see Autopilot).
+Outcome = Literal["applied", "no-change", "deferred", "dry-run", "superseded", "ignored", "duplicate", "skipped"]
 
 
 class VariantChange(BaseModel):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, field_validator
 
 from shadowscale.errors import InvalidEvent
 from shadowscale.models.policy import SAGEMAKER_NAME, describe_validation_error
@@ -19,12 +19,27 @@ from shadowscale.models.policy import SAGEMAKER_NAME, describe_validation_error
 AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 
 
+class AlarmReasonData(BaseModel):
+    """What the decision reads of reasonData. Datapoints and threshold must be finite numbers: a NaN or an
+    infinity would make the breach NaN or infinite, and the largest step of the policy would be taken."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    recent_datapoints: tuple[FiniteFloat, ...] = Field(default=(), alias="recentDatapoints")
+    threshold: FiniteFloat | None = None
+
+    @field_validator("recent_datapoints", mode="before")
+    @classmethod
+    def _absent_is_empty(cls, value: object) -> object:
+        return () if value is None else value
+
+
 class AlarmState(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     value: AlarmStateValue
     reason: str = ""
-    reason_data: dict[str, Any] | None = Field(default=None, alias="reasonData")
+    reason_data: AlarmReasonData | None = Field(default=None, alias="reasonData")
     timestamp: datetime
 
     @field_validator("reason_data", mode="before")
@@ -95,8 +110,9 @@ class AlarmTransition(BaseModel):
     previous_state: AlarmStateValue | None
     changed_at: datetime
     reason: str
-    datapoints: tuple[float, ...]
-    threshold: float | None
+    # Finite here too: a deferred change carries the transition back in, through its own JSON.
+    datapoints: tuple[FiniteFloat, ...]
+    threshold: FiniteFloat | None
     delivery: Literal["alarm-action", "eventbridge"]
 
     @property
@@ -113,22 +129,15 @@ class AlarmTransition(BaseModel):
 
 
 def _transition(data: AlarmData, delivery: Literal["alarm-action", "eventbridge"]) -> AlarmTransition:
-    reason_data = data.state.reason_data or {}
-    raw_points = reason_data.get("recentDatapoints") or []
-    raw_threshold = reason_data.get("threshold")
-    try:
-        datapoints = tuple(float(point) for point in raw_points)
-        threshold = None if raw_threshold is None else float(raw_threshold)
-    except (TypeError, ValueError) as exc:
-        raise InvalidEvent(f"alarm {data.alarm_name!r}: reasonData datapoints/threshold are not numbers") from exc
+    reason_data = data.state.reason_data or AlarmReasonData()
     return AlarmTransition(
         alarm_name=data.alarm_name,
         state=data.state.value,
         previous_state=data.previous_state.value if data.previous_state else None,
         changed_at=data.state.timestamp,
         reason=data.state.reason,
-        datapoints=datapoints,
-        threshold=threshold,
+        datapoints=reason_data.recent_datapoints,
+        threshold=reason_data.threshold,
         delivery=delivery,
     )
 
