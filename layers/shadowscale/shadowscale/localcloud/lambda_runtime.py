@@ -195,8 +195,10 @@ class InProcessLambdaRuntime:
 
     def _write_logs(self, function: lambda_models.LambdaFunction, name: str, lines: list[str]) -> None:
         if self.log_sink is not None:
+            # stdout is the process's: a line another thread printed meanwhile (the CLI) is not the function's.
             for line in lines:
-                self.log_sink.write(line + "\n")
+                if _is_json_object(line):
+                    self.log_sink.write(line + "\n")
         if not lines:
             return
         group = self.log_groups.get(name, function.logs_group_name)
@@ -208,3 +210,12 @@ class InProcessLambdaRuntime:
         from moto.core.utils import unix_time_millis
 
         logs.put_log_events(group, stream, [{"timestamp": int(unix_time_millis()), "message": line} for line in lines])
+
+
+def _is_json_object(line: str) -> bool:
+    if not line.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
