@@ -82,13 +82,20 @@ def refuse(
     return left
 
 
-def abort_at(cloud: LocalCloud, run: ShadowTestRun, state: str, **overrides: Any) -> dict[str, Any]:
+def abort_at(
+    cloud: LocalCloud,
+    run: ShadowTestRun,
+    state: str,
+    before_stop: Callable[[], None] = lambda: None,
+    **overrides: Any,
+) -> dict[str, Any]:
     """Start the test, let it pass one Wait state at a time until it waits in `state`, stop it there."""
     assert cloud.stepfunctions is not None
     cloud.stepfunctions.hold_waits()
     try:
         run.start(**overrides)
         cloud.step_to(run.execution_arn, state)
+        before_stop()
         cloud.client("stepfunctions").stop_execution(executionArn=run.execution_arn, cause="operator abort")
     finally:
         cloud.stepfunctions.release_waits()
@@ -146,19 +153,13 @@ def test_an_original_config_deleted_mid_test_is_created_again_from_the_snapshot(
 def test_an_update_stalling_for_hours_during_an_abort_is_waited_out(cloud: LocalCloud) -> None:
     # GIVEN a test baking, whose restore update will hang for three hours and then roll back
     run = deploy_endpoint(cloud, "stalls-on-abort")
-    assert cloud.stepfunctions is not None
-    cloud.stepfunctions.hold_waits()
-    try:
-        run.start(durationMinutes=240)
-        cloud.step_to(run.execution_arn, "Bake")
-        cloud.gaps.stall_next_update("stalls-on-abort", seconds=3 * 3600)  # type: ignore[union-attr]
-        started = cloud.clock.now()
-        cloud.client("stepfunctions").stop_execution(executionArn=run.execution_arn, cause="operator abort")
-    finally:
-        cloud.stepfunctions.release_waits()
+    started = cloud.clock.now()
 
-    # WHEN the recovery runs
-    described = run.finish()
+    def stall_the_restore() -> None:
+        cloud.gaps.stall_next_update("stalls-on-abort", seconds=3 * 3600)  # type: ignore[union-attr]
+
+    # WHEN it is aborted and the recovery runs
+    described = abort_at(cloud, run, "Bake", before_stop=stall_the_restore, durationMinutes=240)
 
     # THEN it waited out the stall and the rollback, updated again, and the shadow no longer serves
     assert described["status"] == "ABORTED"

@@ -468,13 +468,6 @@ class ShadowLifecycle:
             return recorded.scaling_targets
         return snapshot.scaling_targets
 
-    def _has_policies(self, plan: ShadowTestPlan, variant: str, target: ScalingTargetSnapshot) -> bool:
-        if not target.policies:
-            return True
-        live = self.scaling.snapshot(plan.endpoint, [variant])
-        names = {str(policy.get("PolicyName")) for found in live for policy in found.policies}
-        return names >= {str(policy.get("PolicyName")) for policy in target.policies}
-
     def _promotion_stands(self, plan: ShadowTestPlan, described: dict[str, Any]) -> bool:
         """The endpoint is on (or updating to) the promoted config, and that update has not failed."""
         if described.get("EndpointConfigName") != plan.promoted_config_name:
@@ -502,12 +495,16 @@ class ShadowLifecycle:
         if snapshot is not None:
             targets = self._scaling_to_restore(plan, snapshot)
             production = snapshot.production_variant_name
-            registered = self.scaling.registered(plan.endpoint, [production, candidate])
+            # One read of both variants' targets and policies (the snapshot call) serves every check below.
+            registered = {
+                found.variant: found for found in self.scaling.snapshot(plan.endpoint, [production, candidate])
+            }
             for target in targets:
                 variant = candidate if promoted else target.variant
                 # A target the test never removed keeps what it has now (the autopilot may have moved its
                 # bounds); one it removed, or one without its policies, is put back whole.
-                if variant not in registered or promoted or not self._has_policies(plan, variant, target):
+                live = registered.get(variant)
+                if live is None or promoted or not _has_policies(live, target):
                     self.scaling.restore(plan.endpoint, target, variant=variant)
             if not promoted and targets and candidate in registered:
                 # A target carried over by an earlier finalize to a promotion that did not stand.
@@ -760,6 +757,12 @@ class ShadowLifecycle:
             data_bucket=self.data_bucket,
             default_topic_arn=self.default_topic_arn,
         )
+
+
+def _has_policies(live: ScalingTargetSnapshot, wanted: ScalingTargetSnapshot) -> bool:
+    """The live registration carries every policy the recorded one had (by name)."""
+    names = {str(policy.get("PolicyName")) for policy in live.policies}
+    return names >= {str(policy.get("PolicyName")) for policy in wanted.policies}
 
 
 def _notified_key(plan: ShadowTestPlan) -> str:
