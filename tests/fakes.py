@@ -81,6 +81,9 @@ class InMemoryEndpointState:
         if memory is not None:
             self.memories[endpoint] = memory
 
+    def peek(self, endpoint: str) -> EndpointMemory:
+        return self.memories.get(endpoint, EndpointMemory())
+
 
 @dataclass
 class FakeVariant:

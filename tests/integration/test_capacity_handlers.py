@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from shadowscale.localcloud import resources
 from shadowscale.models.policy import CapacityPolicy
 
 from functions.alarm_scaler.app import lambda_handler as alarm_handler
 from functions.deferred_scaler.app import lambda_handler as deferred_handler
 from functions.scheduled_scaler.app import lambda_handler as tick_handler
 from tests.conftest import load_event
-from tests.factories import ENDPOINT, LATENCY_ALARM, make_policy, policy_document
+from tests.factories import ENDPOINT, make_policy, policy_document
 from tests.integration.conftest import Stack
 
 BUSINESS_HOURS = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
@@ -244,46 +245,106 @@ def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
     return found
 
 
-@pytest.mark.parametrize("handler", ["tick", "alarm"])
-def test_given_lease_held_by_shadow_test_when_event_then_deferred_once_and_skipped_not_dead_lettered(
-    stack: Stack, sample_policy: CapacityPolicy, handler: str, capsys: pytest.CaptureFixture[str]
+def take_queued(stack: Stack) -> list[dict[str, Any]]:
+    """What the deferral queue holds, taken off it (the local cloud plays the event source mapping)."""
+    return [json.loads(body) for body in resources.queued_bodies(stack.intent_queue_url, remove=True)]
+
+
+def test_given_a_shadow_tests_hold_when_an_alarm_fires_then_it_waits_for_the_hold_and_is_applied_after_it(
+    stack: Stack, sample_policy: CapacityPolicy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN a long shadow test holding the endpoint's lease
+    # GIVEN a shadow test holding the endpoint while it updates it
     hold_for_shadow_test(stack)
 
-    # WHEN a schedule fires or an alarm goes off THEN it is deferred once, naming the test
-    report = tick(stack) if handler == "tick" else alarm_handler(alarm_event("action"), stack.context)
+    # WHEN an alarm goes off THEN it waits, naming the test, and nothing is updated
+    report = alarm_handler(alarm_event("action"), stack.context)
     assert report["outcome"] == "deferred"
-    assert "shadow-test:exec-42" in report["notes"][0]
-    [deferred] = stack.queued_bodies(stack.intent_queue_url)
+    assert report["notes"][0].startswith("endpoint held by shadow test shadow-test:exec-42: waits for the hold")
+    [waiting] = take_queued(stack)
+    assert waiting["waiting_for"] == "shadow-test:exec-42"
 
-    # WHEN the queue delivers it and the test still holds the endpoint
-    stack.clock.advance(60)
-    result = deferred_handler(stack.sqs_event([deferred]), stack.context)
-
-    # THEN it is consumed as skipped: no batch item failure (8 receives would dead-letter it), nothing queued
-    assert result == {"batchItemFailures": []}
-    assert stack.queue_depth(stack.intent_queue_url) == 1  # only the one delivered by hand: none re-queued
-    assert stack.queue_depth(stack.dead_letter_queue_url) == 0
+    # WHEN it comes back, five times, while the hold stands THEN each is consumed and goes round again:
+    # no batch item failure ever, so the queue's redrive (8 receives) never dead-letters it
+    for _ in range(5):
+        stack.clock.advance(30)
+        assert deferred_handler(stack.sqs_event([waiting]), stack.context) == {"batchItemFailures": []}
+        [waiting] = take_queued(stack)
+    assert waiting["rechecks"] == 5
     assert update_calls(stack) == 0
-    assert emitted_metrics(capsys)["ChangesSkippedForShadowTest"] == 1.0
-    assert LATENCY_ALARM  # the sample policy's alarm stays wired while the test runs
+
+    # WHEN the test lets go THEN the next re-check applies it
+    stack.dynamodb.delete_item(TableName="shadowscale-test-endpoint-state", Key={"endpoint": {"S": ENDPOINT}})
+    stack.clock.advance(30)
+    assert deferred_handler(stack.sqs_event([waiting]), stack.context) == {"batchItemFailures": []}
+    assert stack.instances() > 1
+    assert take_queued(stack) == []
+    assert stack.queue_depth(stack.dead_letter_queue_url) == 0
+    assert emitted_metrics(capsys)["ChangesWaitingForShadowTest"] == 6.0
 
 
-def test_given_change_deferred_before_a_shadow_test_started_when_replayed_then_consumed_as_skipped(
+def test_given_a_shadow_tests_hold_when_the_heartbeat_finds_nothing_to_do_then_it_is_a_no_op(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    assert tick(stack)["outcome"] in ("applied", "no-change")  # GIVEN the endpoint within its policy
+    hold_for_shadow_test(stack)
+    stack.clock.advance(300)
+    report = tick(stack)
+    assert report["outcome"] == "no-change"
+    assert report["notes"][0] == "endpoint held by shadow test shadow-test:exec-42; nothing to do"
+    assert take_queued(stack) == []
+
+
+def test_given_change_deferred_before_a_shadow_test_started_when_replayed_then_it_waits_for_the_hold(
     stack: Stack, sample_policy: CapacityPolicy
 ) -> None:
     # GIVEN an alarm deferred because the endpoint was updating
     stack.gaps.set_status(ENDPOINT, "Updating")
     assert alarm_handler(alarm_event("action"), stack.context)["outcome"] == "deferred"
-    [deferred] = stack.queued_bodies(stack.intent_queue_url)
+    [deferred] = take_queued(stack)
     stack.gaps.set_status(ENDPOINT, "InService")
     # ... and a shadow test that took the lease since
     hold_for_shadow_test(stack)
 
-    # WHEN the deferral queue delivers it THEN it is no batch item failure (the queue would dead-letter it)
+    # WHEN the deferral queue delivers it THEN it is no batch item failure, and waits on
     assert deferred_handler(stack.sqs_event([deferred]), stack.context) == {"batchItemFailures": []}
+    [waiting] = take_queued(stack)
+    assert waiting["waiting_for"] == "shadow-test:exec-42"
     assert stack.instances() == 1
+
+
+def test_given_a_cooldown_longer_than_a_queue_delay_when_replayed_twice_then_the_second_delivery_applies(
+    stack: Stack,
+) -> None:
+    # GIVEN a policy whose scale-in cooldown (1 h) outlasts SQS's 15-minute delay
+    policy = make_policy()
+    stack.put_policy(
+        policy.model_copy(
+            update={
+                "variants": tuple(
+                    variant.model_copy(update={"scale_in_cooldown_seconds": 3600}) for variant in policy.variants
+                )
+            }
+        )
+    )
+    alarm_handler(alarm_event("action"), stack.context)
+    scaled_out = stack.instances()
+    stack.clock.advance(120)
+    assert (
+        alarm_handler(alarm_event("action", "OK", "2026-11-23T21:02:00.000+0000"), stack.context)["outcome"]
+        == "deferred"
+    )
+    [deferred] = take_queued(stack)
+
+    # WHEN the queue delivers it before the cooldown ends THEN it is sent round again, under a new id
+    stack.clock.advance(900)
+    assert deferred_handler(stack.sqs_event([deferred]), stack.context) == {"batchItemFailures": []}
+    [again] = take_queued(stack)
+    assert again["change_id"] != deferred["change_id"]
+
+    # WHEN that one arrives after the cooldown THEN it is applied (not swallowed as a duplicate delivery)
+    stack.clock.advance(3600)
+    assert deferred_handler(stack.sqs_event([again]), stack.context) == {"batchItemFailures": []}
+    assert stack.instances() == scaled_out - 1
 
 
 def test_given_short_lease_of_another_invocation_when_replayed_then_still_retried(

@@ -116,42 +116,100 @@ def test_given_still_busy_when_replayed_then_raises_for_queue_retry(world: World
     assert len(world.deferrals.deferred) == 1
 
 
-def skipped_metric_and_warnings(caplog: pytest.LogCaptureFixture) -> tuple[list[float], list[str]]:
-    counted = metrics.metric_set.get("ChangesSkippedForShadowTest", {}).get("Value", [])
-    warnings = [str(getattr(r, "lease_owner", "")) for r in caplog.records if r.levelno == logging.WARNING]
-    return list(counted), warnings
+def counted(name: str) -> list[float]:
+    return list(metrics.metric_set.get(name, {}).get("Value", []))
 
 
-def test_given_lease_held_by_shadow_test_when_alarm_then_deferred_once_and_the_replay_skipped(
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+
+
+SHADOW_TEST = lease_owner("arn:aws:states:us-east-1:123456789012:execution:shadowscale-dev-shadow-test:t1")
+
+
+def test_given_a_shadow_tests_hold_when_an_alarm_asks_for_more_then_it_waits_and_is_applied_when_the_hold_ends(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # GIVEN a shadow test holding the endpoint's lease for hours
+    # GIVEN a shadow test holding the endpoint exclusively (it is updating it)
     metrics.clear_metrics()
-    owner = lease_owner("arn:aws:states:us-east-1:123456789012:execution:shadowscale-dev-shadow-test:t1")
-    world.state.leases[ENDPOINT] = (owner, world.clock.now() + timedelta(hours=4))
+    world.state.leases[ENDPOINT] = (SHADOW_TEST, world.clock.now() + timedelta(hours=1))
 
-    # WHEN an alarm fires THEN it is retried and deferred, like any held lease (a test's hold may be short)
+    # WHEN an alarm fires
     report = world.autopilot.on_alarm(transition("ALARM", world.clock.now(), datapoints=(160000.0,)))
+
+    # THEN it waits for the hold, without retrying in the function and without touching the endpoint
     assert report.outcome == "deferred"
-    assert owner in report.notes[0]
-    [(change, _)] = world.deferrals.deferred
-
-    # WHEN the queue delivers it while the test still holds the endpoint
-    world.clock.advance(seconds=60)
-    replayed = world.autopilot.on_deferred(change)
-
-    # THEN it is skipped with the test named, not raised (8 receives would dead-letter it), and not re-queued
-    assert replayed.outcome == "skipped"
-    assert replayed.notes == (f"endpoint held by shadow test {owner}",)
-    assert len(world.deferrals.deferred) == 1
+    assert report.notes[0] == (
+        f"endpoint held by shadow test {SHADOW_TEST}: waits for the hold to end, re-checked every 30 s"
+    )
+    assert [(change.instances_before, change.instances_after) for change in report.changes] == [(1, 3)]
+    assert world.clock.slept == []
+    [(waiting, delay)] = world.deferrals.deferred
+    assert (waiting.waiting_for, waiting.rechecks, delay) == (SHADOW_TEST, 0, 30)
     assert world.sagemaker.updates == []
-    assert world.state.leases[ENDPOINT][0] == owner  # the test keeps its lease
-    counted, warnings = skipped_metric_and_warnings(caplog)
-    assert counted == [1.0]
-    assert warnings == [owner]
+    assert world.state.memories == {}  # nothing remembered without the lease
+    assert counted("ChangesWaitingForShadowTest") == [1.0]
+
+    # WHEN it comes back while the hold stands THEN it goes round again as a new message, not raised
+    world.clock.advance(seconds=30)
+    again = world.autopilot.on_deferred(waiting)
+    assert again.outcome == "deferred"
+    [_, (second, delay)] = world.deferrals.deferred
+    assert second.change_id != waiting.change_id  # its own idempotency key: not taken for a duplicate
+    assert (second.rechecks, second.deferred_at, second.source, delay) == (1, waiting.deferred_at, waiting.source, 30)
+
+    # WHEN the test lets go and the change comes back THEN it is applied and remembered
+    del world.state.leases[ENDPOINT]
+    world.clock.advance(seconds=30)
+    applied = world.autopilot.on_deferred(second)
+    assert applied.outcome == "applied"
+    assert world.primary == 3
+    assert len(world.deferrals.deferred) == 2
+    assert ENDPOINT in world.state.memories
+    assert warnings_of(caplog) == []  # a short wait is routine
 
 
-def test_given_deferred_change_when_a_shadow_test_took_the_lease_then_replay_is_skipped_not_raised(
+def test_given_a_shadow_tests_hold_when_a_heartbeat_finds_nothing_to_do_then_it_is_a_no_op(world: World) -> None:
+    # GIVEN a hold, and an endpoint already within its policy
+    world.state.leases[ENDPOINT] = (SHADOW_TEST, world.clock.now() + timedelta(hours=1))
+    world.autopilot.on_schedule_tick(world.tick())  # GIVEN nothing would change
+
+    # WHEN the heartbeat ticks THEN nothing is deferred, raised or written
+    report = world.autopilot.on_schedule_tick(world.tick())
+    assert report.outcome == "no-change"
+    assert report.notes[0] == f"endpoint held by shadow test {SHADOW_TEST}; nothing to do"
+    assert world.deferrals.deferred == []
+    assert world.sagemaker.updates == []
+    assert world.state.leases[ENDPOINT][0] == SHADOW_TEST
+
+
+def test_given_a_hold_when_a_window_opens_then_the_tick_waits_and_the_window_applies_after_the_hold() -> None:
+    # GIVEN business hours open while a test holds the endpoint
+    world = World(business_hours=True)
+    world.state.leases[ENDPOINT] = (SHADOW_TEST, world.clock.now() + timedelta(minutes=20))
+    report = world.autopilot.on_schedule_tick(world.tick("business-hours-start"))
+    assert report.outcome == "deferred"
+    assert world.primary == 1
+
+    # WHEN the hold's lease runs out (the test crashed) THEN the next re-check applies the window
+    [(waiting, _)] = world.deferrals.deferred
+    world.clock.advance(minutes=21)
+    assert world.autopilot.on_deferred(waiting).outcome == "applied"
+    assert world.primary == 4
+
+
+def test_given_a_change_that_waited_an_hour_when_it_still_meets_the_hold_then_each_recheck_warns(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.state.leases[ENDPOINT] = (SHADOW_TEST, world.clock.now() + timedelta(hours=8))
+    world.autopilot.on_alarm(transition("ALARM", world.clock.now(), datapoints=(160000.0,)))
+    [(waiting, _)] = world.deferrals.deferred
+    world.clock.advance(minutes=61)
+    assert world.autopilot.on_deferred(waiting).outcome == "deferred"
+    assert warnings_of(caplog) == ["scaling change waits for a shadow test's hold to end"]
+
+
+def test_given_deferred_change_when_a_shadow_test_took_the_lease_then_replay_waits_not_raised(
     world: World,
 ) -> None:
     # GIVEN a change deferred because the endpoint was updating, and a shadow test that started since
@@ -161,12 +219,25 @@ def test_given_deferred_change_when_a_shadow_test_took_the_lease_then_replay_is_
     world.sagemaker.status[ENDPOINT] = "InService"
     world.state.leases[ENDPOINT] = ("shadow-test:exec-1", world.clock.now() + timedelta(hours=4))
 
-    # WHEN the queue delivers it THEN it is consumed as skipped (no raise: SQS would redeliver it 8 times)
+    # WHEN the queue delivers it THEN it waits for the hold (no raise: SQS would redeliver it 8 times)
     report = world.autopilot.on_deferred(change)
-    assert report.outcome == "skipped"
-    assert report.notes == ("endpoint held by shadow test shadow-test:exec-1",)
-    assert len(world.deferrals.deferred) == 1
+    assert report.outcome == "deferred"
+    [_, (waiting, _)] = world.deferrals.deferred
+    assert waiting.waiting_for == "shadow-test:exec-1"
     assert world.primary == 1
+
+
+def test_given_a_policy_variant_the_endpoint_lost_when_ticked_then_warned_and_counted(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the candidate variant is gone (say, the endpoint was updated to one variant)
+    metrics.clear_metrics()
+    del world.sagemaker.endpoints[ENDPOINT]["candidate"]
+    world.autopilot.on_schedule_tick(world.tick())
+    assert warnings_of(caplog) == ["the policy names variants the endpoint does not have: they are not scaled"]
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.__dict__["missing_variants"] == ["candidate"]
+    assert counted("PolicyVariantsMissing") == [1.0]
 
 
 def test_given_short_lease_of_another_autopilot_when_alarm_then_retried_deferred_and_replay_raises(
@@ -217,7 +288,11 @@ def test_given_not_due_when_replayed_then_requeued_with_remaining_delay() -> Non
         not_before=not_before,
     )
     assert world.autopilot.on_deferred(change).outcome == "deferred"
-    assert world.deferrals.deferred == [(change, 900)]
+    [(requeued, delay)] = world.deferrals.deferred
+    assert delay == 900
+    # a new message with its own idempotency key, so its delivery is not swallowed as a duplicate of this one
+    assert requeued.change_id != change.change_id
+    assert (requeued.not_before, requeued.source, requeued.rechecks) == (not_before, change.source, 1)
 
 
 def test_given_newer_ok_applied_when_stale_alarm_replayed_then_superseded() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from shadowscale.domain.report_page import notification, sns_subject
-from shadowscale.models.shadow_test import ShadowTestReport
+from shadowscale.domain.report_page import notification, pairs_line, render_html, sns_subject
+from shadowscale.models.shadow_test import Evaluation, ShadowTestReport
 
 LONGEST_ENDPOINT = "fraud-detector-" + "x" * 48  # SageMaker's limit: 63 characters
 
@@ -56,3 +56,49 @@ def test_given_an_approval_prefix_when_made_a_subject_then_it_is_still_valid() -
 def test_sns_subject_cuts_on_a_word_boundary_and_drops_what_sns_refuses(text: str, expected: str) -> None:
     assert sns_subject(text) == expected
     assert valid_for_sns(sns_subject(text))
+
+
+def with_pairs(paired: int, gate_counted: float | None, state: str = "final") -> ShadowTestReport:
+    at = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    gates = (
+        [] if gate_counted is None else [{"name": "min-paired-responses", "status": "pass", "observed": gate_counted}]
+    )
+    return report("fraud-detector", "approved").model_copy(
+        update={
+            "diff_summary": {"paired": paired},
+            "diff_summary_state": state,
+            "evaluation": Evaluation.model_validate(
+                {
+                    "at": at,
+                    "stepIndex": 0,
+                    "stepStartedAt": at,
+                    "windowStart": at,
+                    "production": {},
+                    "shadow": {},
+                    "gates": gates,
+                    "verdict": "pass",
+                    "next": "decide",
+                    "waitSeconds": 0,
+                }
+            ),
+        }
+    )
+
+
+def test_given_the_gate_counted_fewer_pairs_than_the_final_summary_when_reported_then_both_are_named() -> None:
+    # GIVEN a gate that saw 120 pairs at 11:00 and a final summary with 180 (capture landed after the gate)
+    line = pairs_line(with_pairs(180, 120))
+    # THEN the one sentence every surface uses says which number is which
+    assert line == (
+        "Response diffs (final): 180 pairs (the min-paired-responses gate counted 120 when it was evaluated at"
+        " 2026-11-23T11:00:00+00:00: pairs diffed by then)"
+    )
+    _, message = notification(with_pairs(180, 120))
+    assert line in message
+    assert "180 pairs" in render_html(with_pairs(180, 120), "primary", "shadow")
+
+
+def test_given_the_same_count_everywhere_when_reported_then_one_number_is_shown() -> None:
+    assert pairs_line(with_pairs(150, 150)) == "Response diffs (final): 150 pairs"
+    assert pairs_line(with_pairs(150, None, "provisional")) == "Response diffs (provisional): 150 pairs"
+    assert pairs_line(report("fraud-detector", "x")) is None

@@ -318,3 +318,15 @@ def test_capture_off_in_both_is_no_mismatch() -> None:
     config = {"ProductionVariants": [{"VariantName": "primary"}]}
     described = {"ProductionVariants": [{"VariantName": "primary"}]}
     assert shadow_test.live_mismatches(config, described) == []
+
+
+def test_given_a_provisional_summary_when_the_pair_gate_runs_then_it_says_which_summary_it_counted() -> None:
+    request = make_input(gates={"minPairedResponses": 100})
+    read_at = T0 + timedelta(minutes=14)
+    counted = AgreementStats(paired=120, summary_updated_at=read_at, final=False)
+    gates, _ = shadow_test.evaluate_gates(request, healthy(), healthy(), counted)
+    gate = next(g for g in gates if g.name == "min-paired-responses")
+    assert (gate.observed, gate.status) == (120, "pass")
+    assert gate.detail == f"request pairs in the diff summary of {read_at.isoformat()} (provisional)"
+    _, none_yet = shadow_test.evaluate_gates(request, healthy(), healthy(), None)
+    assert none_yet == "insufficient-data"

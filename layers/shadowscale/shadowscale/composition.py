@@ -57,6 +57,7 @@ def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -
         ),
         lease_seconds=settings.lock_lease_seconds,
         defer_delay_seconds=settings.defer_delay_seconds,
+        hold_recheck_seconds=settings.hold_recheck_seconds,
         dry_run=settings.dry_run,
     )
     return CapacityEntryPoints(

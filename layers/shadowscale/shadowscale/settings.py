@@ -32,6 +32,8 @@ class Settings(BaseModel):
     update_max_attempts: int = Field(default=5, alias="UPDATE_MAX_ATTEMPTS", ge=1, le=20)
     # Delay before a deferred change is tried again (SQS DelaySeconds caps this at 900).
     defer_delay_seconds: int = Field(default=60, alias="DEFER_DELAY_SECONDS", ge=0, le=900)
+    # While a shadow test holds an endpoint, a change that waits for it is re-checked this often.
+    hold_recheck_seconds: int = Field(default=30, alias="HOLD_RECHECK_SECONDS", ge=1, le=900)
     lock_lease_seconds: int = Field(default=120, alias="LOCK_LEASE_SECONDS", ge=10, le=86_400)
     policy_cache_seconds: int = Field(default=60, alias="POLICY_CACHE_SECONDS", ge=0, le=3600)
     idempotency_ttl_seconds: int = Field(default=3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)

@@ -71,6 +71,16 @@ class DynamoEndpointState:
                 raise LockLost(f"lease on {endpoint!r} held by {owner!r} expired and was taken over") from exc
             raise_domain_error(exc, f"release {endpoint}")
 
+    def peek(self, endpoint: str) -> EndpointMemory:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"endpoint": {"S": endpoint}}, ConsistentRead=True
+            ).get("Item", {})
+        except ClientError as exc:
+            raise_domain_error(exc, f"read memory of {endpoint}")
+        stored = item.get("memory", {}).get("S")
+        return EndpointMemory.model_validate_json(stored) if stored else EndpointMemory()
+
 
 def read_memory(client: DynamoDBClient, table: str, endpoint: str) -> tuple[EndpointMemory, str | None]:
     """For humans (`policy status`): the endpoint's memory and who holds its lease, without taking it."""

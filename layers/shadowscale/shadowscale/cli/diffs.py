@@ -35,7 +35,12 @@ def describe_summary(summary: RunningDiffSummary) -> str:
     unpaired = ", ".join(f"{count} {reason}" for reason, count in sorted(summary.unpaired.items())) or "none"
     paired_by = ", ".join(f"{count} by {key}" for key, count in sorted(summary.paired_by.items())) or "-"
     stats = summary.abs_diff_stats
-    state = "final" if summary.final else f"open ({summary.pending} halves wait for a twin)"
+    # Live, unlike a report's copy: the count a report or a gate shows is this one as it was then.
+    state = (
+        f"final as of {summary.updated_at.isoformat()}"
+        if summary.final
+        else f"open as of {summary.updated_at.isoformat()} ({summary.pending} halves wait for a twin)"
+    )
     lines = [
         f"  {summary.records_read} capture records: {summary.paired} pairs ({paired_by}); unpaired {unpaired};"
         f" {summary.quarantined_total} quarantined; {state}",

@@ -16,8 +16,9 @@ from typing import Any
 
 from shadowscale.adapters.endpoint_state import ShadowTestRecord
 from shadowscale.cli.policy_wiring import DeployedOutputs
+from shadowscale.domain.report_page import pairs_line
 from shadowscale.errors import InvalidShadowTestInput
-from shadowscale.models.shadow_test import ShadowTestPlan, lease_owner, parse_shadow_test_input
+from shadowscale.models.shadow_test import ShadowTestPlan, ShadowTestReport, lease_owner, parse_shadow_test_input
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -236,11 +237,9 @@ def _summary(report: dict[str, Any]) -> str:
             f"  {gate['status']:>17}  {gate['name']:<24} "
             f"observed={gate.get('observed')} threshold={gate.get('threshold')}"
         )
-    diffs = report.get("diffSummary")
-    if isinstance(diffs, dict):
-        lines.append(
-            f"  response diffs ({report.get('diffSummaryState') or 'provisional'}): {diffs.get('paired')} pairs"
-        )
+    pairs = pairs_line(ShadowTestReport.model_validate(report))
+    if pairs is not None:
+        lines.append(f"  {pairs[0].lower()}{pairs[1:]}")
         if report.get("diffNote"):
             lines.append(f"    {report['diffNote']}")
     lines.append(f"  report: {report.get('htmlUri')}")

@@ -5,12 +5,13 @@ in EMF metrics. A change that cannot be applied now (busy endpoint, held lock, r
 deferred through the deferral queue, never dropped; a replay that still cannot be applied raises,
 so the queue retries it and finally dead-letters it.
 
-A lease held by a shadow test is the exception: a test may hold it for hours or days, far beyond the
-queue's redrive (eight receives), so redelivering would only end in the dead-letter queue. The event is
-retried and deferred once like any other (a test's hold may be a short one); a replay that still finds a
-shadow test holding the endpoint is skipped: reported as "skipped" with the test named, logged at
-WARNING, counted (ChangesSkippedForShadowTest) and consumed. What brings the endpoint back to its policy
-after the test is the next event: a schedule's next tick, or the alarm's next state change.
+A shadow test's exclusive hold is the exception: a test holds the endpoint while it changes it (an update
+and the wait for InService, minutes to hours), longer than the queue's redrive (eight receives) lasts. So
+an event that meets such a hold is decided read-only, without the lease: if the policy asks for nothing it
+is a no-op ("no-change"); otherwise the event waits for the hold to end, re-checked every
+`hold_recheck_seconds` as a new message (consumed each time, so it never counts towards the dead-letter
+queue), and is applied by the first replay that finds the hold gone. Nothing waits on it in this
+function: the queue carries it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ MAX_QUEUE_DELAY_SECONDS = 900
 # How a shadow test names itself as the lease owner (models.shadow_test.lease_owner; a unit test keeps the
 # two in step): the capacity functions do not import the shadow-test capability.
 SHADOW_TEST_OWNER_PREFIX = "shadow-test:"
+# A change that has waited this long for a test's hold logs each re-check at WARNING: holds last an update
+# (minutes); hours mean the test is stuck in a restore, and someone should look.
+HOLD_WAIT_WARNING_SECONDS = 3600
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Autopilot:
     retry: RetryBudget
     lease_seconds: int
     defer_delay_seconds: int
+    hold_recheck_seconds: int = 30
     dry_run: bool = False
 
     # --- entry points -------------------------------------------------------------------------
@@ -70,7 +75,7 @@ class Autopilot:
         ) -> Decision:
             return decide_schedule(policy, seen, memory, now, tick.event_id)
 
-        return self._run(tick.endpoint, tick, tick.event_id, decide, replay=False)
+        return self._run(tick.endpoint, tick, tick.event_id, decide)
 
     def on_alarm(self, transition: AlarmTransition) -> DecisionReport:
         try:
@@ -79,14 +84,15 @@ class Autopilot:
             return self._report(
                 DecisionReport(endpoint="-", source_event=transition.event_id, outcome="ignored", notes=(str(exc),))
             )
-        return self._run(endpoint, transition, transition.event_id, self._alarm_decider(transition), replay=False)
+        return self._run(endpoint, transition, transition.event_id, self._alarm_decider(transition))
 
     def on_deferred(self, change: DeferredChange) -> DecisionReport:
         """Replay a deferred event. Raises TransientAwsError if it still cannot be applied."""
         now = self.clock.now()
         if change.not_before is not None and change.not_before > now:
-            # Longer than one queue delay: wait another round.
-            self.deferrals.defer(change, _delay_until(change.not_before, now))
+            # Longer than one queue delay: wait another round, as a new change (the idempotency record of
+            # this delivery would otherwise swallow the next one as a duplicate).
+            self.deferrals.defer(change.waiting_again(str(uuid.uuid4())), _delay_until(change.not_before, now))
             return self._report(
                 DecisionReport(
                     endpoint=change.endpoint,
@@ -98,12 +104,12 @@ class Autopilot:
             )
         source = change.source
         if isinstance(source, AlarmTransition):
-            return self._run(change.endpoint, source, change.event_id, self._alarm_decider(source), replay=True)
+            return self._run(change.endpoint, source, change.event_id, self._alarm_decider(source), deferred=change)
 
         def decide(policy: CapacityPolicy, seen: EndpointObservation, memory: EndpointMemory, at: datetime) -> Decision:
             return decide_schedule(policy, seen, memory, at, change.event_id)
 
-        return self._run(change.endpoint, source, change.event_id, decide, replay=True)
+        return self._run(change.endpoint, source, change.event_id, decide, deferred=change)
 
     # --- the one path every decision takes ----------------------------------------------------
 
@@ -122,7 +128,7 @@ class Autopilot:
         event_id: str,
         decide: Decide,
         *,
-        replay: bool,
+        deferred: DeferredChange | None = None,
     ) -> DecisionReport:
         try:
             policy = self.policies.policy(endpoint)
@@ -133,14 +139,14 @@ class Autopilot:
         dry_run = self.dry_run or policy.dry_run
         try:
             report = self.retry.run(
-                lambda: self._attempt(policy, source, event_id, decide, dry_run, replay=replay),
+                lambda: self._attempt(policy, source, event_id, decide, dry_run, deferred=deferred),
                 self.clock,
                 on_retry=lambda attempt, exc: logger.info(
                     "retrying", extra={"endpoint": endpoint, "attempt": attempt, "error": str(exc)}
                 ),
             )
         except TransientAwsError as exc:
-            if replay:
+            if deferred is not None:  # a replay: the queue redelivers it
                 metrics.add_metric(name="ReplayFailed", unit=MetricUnit.Count, value=1)
                 logger.warning(
                     "deferred change still cannot be applied", extra={"endpoint": endpoint, "error": str(exc)}
@@ -164,19 +170,19 @@ class Autopilot:
         decide: Decide,
         dry_run: bool,
         *,
-        replay: bool,
+        deferred: DeferredChange | None,
     ) -> DecisionReport:
         endpoint = policy.endpoint
         owner = f"autopilot:{uuid.uuid4()}"
         try:
             memory = self.state.acquire(endpoint, owner, self.lease_seconds, self.clock.now())
         except EndpointLocked as exc:
-            if replay and exc.owner.startswith(SHADOW_TEST_OWNER_PREFIX):
-                return self._skipped(endpoint, event_id, exc.owner)
+            if exc.owner.startswith(SHADOW_TEST_OWNER_PREFIX):
+                return self._while_held(policy, source, event_id, decide, dry_run, exc.owner, deferred)
             raise  # retried, then deferred (or, replayed, redelivered by the queue)
         saved: EndpointMemory | None = None
         try:
-            observation = self.endpoints.describe_endpoint(endpoint)
+            observation = self._observe(policy)
             decision = decide(policy, observation, memory, self.clock.now())
             outcome: Outcome
             changes: tuple[VariantChange, ...] = decision.effective_changes
@@ -208,15 +214,79 @@ class Autopilot:
             deferred_until=decision.wait_until,
         )
 
-    @staticmethod
-    def _skipped(endpoint: str, event_id: str, owner: str) -> DecisionReport:
-        reason = f"endpoint held by shadow test {owner}"
-        logger.warning(
-            "scaling change skipped: a shadow test holds the endpoint",
-            extra={"endpoint": endpoint, "source_event": event_id, "lease_owner": owner},
+    def _observe(self, policy: CapacityPolicy) -> EndpointObservation:
+        """The endpoint as it is; a policy variant it does not have is a WARNING and a metric, every time:
+        a policy that names a variant the endpoint lost (say, to a promotion) has stopped scaling it."""
+        observation = self.endpoints.describe_endpoint(policy.endpoint)
+        missing = [variant.name for variant in policy.variants if observation.variant(variant.name) is None]
+        if missing:
+            logger.warning(
+                "the policy names variants the endpoint does not have: they are not scaled",
+                extra={
+                    "endpoint": policy.endpoint,
+                    "missing_variants": missing,
+                    "endpoint_variants": [variant.name for variant in observation.variants],
+                },
+            )
+            metrics.add_metric(name="PolicyVariantsMissing", unit=MetricUnit.Count, value=len(missing))
+        return observation
+
+    def _while_held(
+        self,
+        policy: CapacityPolicy,
+        source: AlarmTransition | ScheduleTick,
+        event_id: str,
+        decide: Decide,
+        dry_run: bool,
+        holder: str,
+        deferred: DeferredChange | None,
+    ) -> DecisionReport:
+        """A shadow test changes the endpoint: decide read-only; nothing to do is a no-op, anything else
+        waits for the hold to end (re-checked as a new message, so it never reaches the dead-letter queue).
+        Nothing is remembered: the replay that finds the hold gone decides, applies and remembers."""
+        endpoint = policy.endpoint
+        now = self.clock.now()
+        observation = self._observe(policy)
+        decision = decide(policy, observation, self.state.peek(endpoint), now)
+        held = f"endpoint held by shadow test {holder}"
+        notes = decision.notes + tuple(change.reason for change in decision.changes)
+        if decision.superseded:
+            return DecisionReport(endpoint=endpoint, source_event=event_id, outcome="superseded", notes=notes)
+        changes = decision.effective_changes
+        if not changes and decision.wait_until is None:
+            return DecisionReport(
+                endpoint=endpoint, source_event=event_id, outcome="no-change", notes=(f"{held}; nothing to do", *notes)
+            )
+        if dry_run:
+            return DecisionReport(
+                endpoint=endpoint,
+                source_event=event_id,
+                outcome="dry-run",
+                changes=changes,
+                notes=(f"{held}; would wait for it to end", *notes),
+            )
+        until = now + timedelta(seconds=self.hold_recheck_seconds)
+        waiting = (
+            deferred.waiting_again(str(uuid.uuid4()), waiting_for=holder)
+            if deferred is not None
+            else self._deferred_change(endpoint, source, reason=held, waiting_for=holder)
         )
-        metrics.add_metric(name="ChangesSkippedForShadowTest", unit=MetricUnit.Count, value=1)
-        return DecisionReport(endpoint=endpoint, source_event=event_id, outcome="skipped", notes=(reason,))
+        self.deferrals.defer(waiting, self.hold_recheck_seconds)
+        waited = (now - waiting.deferred_at).total_seconds()
+        log = logger.warning if waited >= HOLD_WAIT_WARNING_SECONDS else logger.info
+        log(
+            "scaling change waits for a shadow test's hold to end",
+            extra={"endpoint": endpoint, "source_event": event_id, "lease_owner": holder, "waited_seconds": waited},
+        )
+        metrics.add_metric(name="ChangesWaitingForShadowTest", unit=MetricUnit.Count, value=1)
+        return DecisionReport(
+            endpoint=endpoint,
+            source_event=event_id,
+            outcome="deferred",
+            changes=changes,
+            notes=(f"{held}: waits for the hold to end, re-checked every {self.hold_recheck_seconds} s", *notes),
+            deferred_until=until,
+        )
 
     def _apply(self, endpoint: str, changes: Sequence[VariantChange]) -> tuple[VariantChange, ...]:
         """Apply with the fewest calls: one DescribeScalableTargets, then one update call."""
@@ -250,19 +320,29 @@ class Autopilot:
         delay: int,
         not_before: datetime | None = None,
     ) -> None:
-        now = self.clock.now()
         if not_before is not None:
-            delay = _delay_until(not_before, now)
-        change = DeferredChange(
+            delay = _delay_until(not_before, self.clock.now())
+        self.deferrals.defer(self._deferred_change(endpoint, source, reason=reason, not_before=not_before), delay)
+        metrics.add_metric(name="ChangesDeferred", unit=MetricUnit.Count, value=1)
+
+    def _deferred_change(
+        self,
+        endpoint: str,
+        source: AlarmTransition | ScheduleTick,
+        *,
+        reason: str,
+        not_before: datetime | None = None,
+        waiting_for: str | None = None,
+    ) -> DeferredChange:
+        return DeferredChange(
             change_id=str(uuid.uuid4()),
             endpoint=endpoint,
             source=source,
             reason=reason,
-            deferred_at=now,
+            deferred_at=self.clock.now(),
             not_before=not_before,
+            waiting_for=waiting_for,
         )
-        self.deferrals.defer(change, delay)
-        metrics.add_metric(name="ChangesDeferred", unit=MetricUnit.Count, value=1)
 
     @staticmethod
     def _report(report: DecisionReport) -> DecisionReport:

@@ -95,6 +95,10 @@ class EndpointStateStore(Protocol):
         """Drop the lease, saving `memory` unless it is None; raises LockLost if the lease was taken over."""
         ...
 
+    def peek(self, endpoint: str) -> EndpointMemory:
+        """The endpoint's memory as stored now, without the lease (to decide read-only while it is held)."""
+        ...
+
 
 class EndpointControl(Protocol):
     def describe_endpoint(self, endpoint: str) -> EndpointObservation: ...

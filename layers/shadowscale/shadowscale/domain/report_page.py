@@ -126,7 +126,7 @@ def render_html(report: ShadowTestReport, production_variant: str | None, shadow
     if report.diff_summary:
         shown = [(key, value) for key, value in report.diff_summary.items() if not isinstance(value, dict | list)]
         state = report.diff_summary_state or "provisional"
-        diff = f"<h2>Response diffs ({escape(state)})</h2>"
+        diff = f"<h2>Response diffs ({escape(state)})</h2><p>{escape(pairs_line(report) or '')}</p>"
         if report.diff_note:
             diff += f"<p class='muted'>{escape(report.diff_note)}</p>"
         diff += f"<table>{_rows(shown)}</table>"
@@ -180,6 +180,23 @@ def sns_subject(text: str) -> str:
     return head.rstrip() + _ELLIPSIS
 
 
+def pairs_line(report: ShadowTestReport) -> str | None:
+    """The report's pair count, said one way everywhere (notification, CLI, page). The min-paired-responses
+    gate counted the summary as it was when the gate ran; when that differs, both numbers are named."""
+    if report.diff_summary is None:
+        return None
+    paired = report.diff_summary.get("paired")
+    line = f"Response diffs ({report.diff_summary_state or 'provisional'}): {paired} pairs"
+    evaluation = report.evaluation
+    gate = next((g for g in evaluation.gates if g.name == "min-paired-responses"), None) if evaluation else None
+    if evaluation is not None and gate is not None and gate.observed is not None and gate.observed != paired:
+        line += (
+            f" (the min-paired-responses gate counted {gate.observed:g} when it was evaluated at"
+            f" {evaluation.at.isoformat()}: pairs diffed by then)"
+        )
+    return line
+
+
 def notification(report: ShadowTestReport, approve_commands: list[str] | None = None) -> tuple[str, str]:
     """(subject, message) for SNS: the verdict, the gates that decided it, where the report is. The
     outcome leads the subject, so a long endpoint name is what gets cut."""
@@ -196,11 +213,9 @@ def notification(report: ShadowTestReport, approve_commands: list[str] | None = 
         ]
     if report.final_config_name:
         lines.append(f"Endpoint config now: {report.final_config_name}")
-    if report.diff_summary is not None:
-        lines.append(
-            f"Response diffs ({report.diff_summary_state or 'provisional'}): {report.diff_summary.get('paired')} pairs"
-            + (f"; {report.diff_note}" if report.diff_note else "")
-        )
+    pairs = pairs_line(report)
+    if pairs is not None:
+        lines.append(pairs + (f"; {report.diff_note}" if report.diff_note else ""))
     lines.append(f"Report: {report.html_uri} (JSON: {report.json_uri})")
     if approve_commands:
         lines.append("")

@@ -333,6 +333,8 @@ class ShadowLifecycle:
             exact_match_rate=summary.get("exactMatchRate"),
             within_tolerance_rate=summary.get("withinToleranceRate"),
             summary_key=key,
+            final=bool(summary.get("final", False)),
+            summary_updated_at=summary.get("updatedAt"),
         )
 
     def set_sampling(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation) -> Readiness:

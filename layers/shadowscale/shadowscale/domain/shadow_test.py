@@ -313,13 +313,19 @@ def evaluate_gates(
     ]
     if gates.min_paired_responses > 0:
         paired = agreement.paired if agreement else 0
+        if agreement is None:
+            detail = "request pairs diffed: no diff summary yet"
+        else:
+            # The gate's count is the summary's at evaluation; a report written later may count more pairs.
+            as_of = agreement.summary_updated_at.isoformat() if agreement.summary_updated_at else "unknown time"
+            detail = f"request pairs in the diff summary of {as_of} ({'final' if agreement.final else 'provisional'})"
         results.append(
             GateResult(
                 name="min-paired-responses",
                 status="pass" if paired >= gates.min_paired_responses else "insufficient-data",
                 observed=paired,
                 threshold=gates.min_paired_responses,
-                detail="request pairs diffed so far",
+                detail=detail,
             )
         )
     results += [

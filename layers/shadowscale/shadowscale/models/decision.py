@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shadowscale.models.endpoint import EndpointMemory
 
-# "skipped": not applied and not retried, because a shadow test holds the endpoint (see Autopilot).
-Outcome = Literal["applied", "no-change", "deferred", "dry-run", "superseded", "ignored", "duplicate", "skipped"]
+Outcome = Literal["applied", "no-change", "deferred", "dry-run", "superseded", "ignored", "duplicate"]
 
 
 class VariantChange(BaseModel):

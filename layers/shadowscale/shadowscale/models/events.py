@@ -206,12 +206,25 @@ class DeferredChange(BaseModel):
     endpoint: str = Field(pattern=SAGEMAKER_NAME, max_length=63)
     source: AlarmTransition | ScheduleTick = Field(discriminator="kind")
     reason: str
-    deferred_at: datetime
+    deferred_at: datetime = Field(description="When the source event was first deferred (kept across re-checks).")
     not_before: datetime | None = None
+    waiting_for: str | None = Field(default=None, description="The shadow test whose hold the change waits for.")
+    rechecks: int = Field(default=0, ge=0, description="How many times it came back and had to wait again.")
 
     @property
     def event_id(self) -> str:
         return f"deferred:{self.change_id}"
+
+    def waiting_again(self, change_id: str, *, waiting_for: str | None = None) -> DeferredChange:
+        """The same change sent round once more, under a new id: each delivery is its own idempotent event,
+        so the next one is not taken for a duplicate of this one."""
+        return self.model_copy(
+            update={
+                "change_id": change_id,
+                "waiting_for": waiting_for or self.waiting_for,
+                "rechecks": self.rechecks + 1,
+            }
+        )
 
 
 def parse_deferred_change(body: object) -> DeferredChange:

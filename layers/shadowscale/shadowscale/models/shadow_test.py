@@ -336,6 +336,9 @@ class AgreementStats(_Strict):
     exact_match_rate: float | None = Field(default=None, alias="exactMatchRate")
     within_tolerance_rate: float | None = Field(default=None, alias="withinToleranceRate")
     summary_key: str | None = Field(default=None, alias="summaryKey")
+    # The summary as it was read: pairs keep arriving until it is final, so a later count may be larger.
+    final: bool = False
+    summary_updated_at: datetime | None = Field(default=None, alias="summaryUpdatedAt")
 
 
 Verdict = Literal["pass", "fail", "insufficient-data"]
