@@ -71,6 +71,11 @@ def transition(
     alarm: str = LATENCY_ALARM,
     datapoints: tuple[float, ...] = (),
     threshold: float | None = 100000.0,
+    evaluated: tuple[float, ...] | None = None,
+    comparison: str | None = None,
+    upper_band: tuple[float, ...] = (),
+    lower_band: tuple[float, ...] = (),
+    reason: str = "test",
 ) -> AlarmTransition:
     return AlarmTransition.model_validate(
         {
@@ -78,9 +83,13 @@ def transition(
             "state": state,
             "previous_state": None,
             "changed_at": at,
-            "reason": "test",
+            "reason": reason,
             "datapoints": datapoints,
             "threshold": threshold,
             "delivery": "eventbridge",
+            "evaluated": evaluated,
+            "comparison": comparison,
+            "upper_band": upper_band,
+            "lower_band": lower_band,
         }
     )

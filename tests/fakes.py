@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from shadowscale.diffing.state import WindowRef
-from shadowscale.domain.ports import StoredBytes, StoredState, VariantUpdate
+from shadowscale.domain.ports import AlarmRepointing, StoredBytes, StoredState, VariantUpdate
 from shadowscale.errors import (
     AwsServiceUnavailable,
     CaptureObjectForbidden,
@@ -23,6 +23,7 @@ from shadowscale.errors import (
 from shadowscale.models.diff import CloseDiffs, DiffConfig, DiffMetrics
 from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget, VariantObservation
 from shadowscale.models.events import DeferredChange
+from shadowscale.models.handover import PromotionHandover
 from shadowscale.models.policy import CapacityPolicy
 
 
@@ -247,3 +248,67 @@ class RecordingCloser:
 
     def close(self, message: CloseDiffs, delay_seconds: int) -> None:
         self.sent.append((message, delay_seconds))
+
+
+@dataclass
+class InMemoryPolicyRevisions:
+    """The write side of policies: every revision kept with its reason, as the table's document says."""
+
+    revisions: dict[str, list[tuple[CapacityPolicy, str | None]]] = field(default_factory=dict)
+    fail_puts: int = 0
+
+    def add(self, policy: CapacityPolicy) -> None:
+        self.revisions.setdefault(policy.endpoint, []).append((policy, None))
+
+    def get(self, endpoint: str) -> tuple[CapacityPolicy, int] | None:
+        stored = self.revisions.get(endpoint)
+        return (stored[-1][0], len(stored)) if stored else None
+
+    def put(
+        self,
+        policy: CapacityPolicy,
+        *,
+        reason: str | None = None,
+        applied_by: str | None = None,
+        applied_at: datetime | None = None,
+    ) -> int:
+        if self.fail_puts:
+            self.fail_puts -= 1
+            raise AwsServiceUnavailable("DynamoDB: InternalServerError")
+        self.revisions.setdefault(policy.endpoint, []).append((policy, reason))
+        return len(self.revisions[policy.endpoint])
+
+
+@dataclass
+class InMemoryAlarms:
+    """Alarms by name with their dimensions; re-pointing follows CloudWatchAlarmDimensions' rules."""
+
+    dimensions: dict[str, dict[str, str]] = field(default_factory=dict)
+    forbidden: set[str] = field(default_factory=set)
+    fail_next: int = 0
+
+    def repoint(self, alarm_name: str, endpoint: str, from_variant: str, to_variant: str) -> AlarmRepointing:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise AwsServiceUnavailable("CloudWatch: ServiceUnavailable")
+        if alarm_name in self.forbidden:
+            return "not-allowed"
+        watched = self.dimensions.get(alarm_name)
+        if watched is None:
+            return "missing"
+        if watched.get("EndpointName") != endpoint:
+            return "not-this-variant"
+        if watched.get("VariantName") == to_variant:
+            return "already"
+        if watched.get("VariantName") != from_variant:
+            return "not-this-variant"
+        watched["VariantName"] = to_variant
+        return "re-pointed"
+
+
+@dataclass
+class RecordingAnnouncer:
+    announced: list[tuple[PromotionHandover, int]] = field(default_factory=list)
+
+    def announce(self, handover: PromotionHandover, delay_seconds: int = 0) -> None:
+        self.announced.append((handover, delay_seconds))

@@ -169,3 +169,51 @@ def test_reports_say_whether_their_diff_summary_is_final(monday: Monday) -> None
     assert report["diffSummaryState"] == "provisional"
     assert f"diffs/{promoted['name']}/summary.json" in report["diffNote"]
     assert report["diffSummary"]["paired"] <= promoted["diffs"]["paired"]
+
+
+# --- a capacity policy and an approve-mode shadow test on one endpoint --------------------------------
+
+
+def test_production_scales_out_during_the_bake_and_the_tests_heartbeats_are_no_ops(monday: Monday) -> None:
+    summary, _, _ = monday
+    baked = summary["together"]["baked"]
+    scale_outs = [
+        change
+        for decision in baked["decisions"]
+        if decision["function"] == "shadowscale-dev-alarm-scaler" and decision["outcome"] == "applied"
+        for change in decision["changes"]
+        if change["instances_after"] > change["instances_before"]
+    ]
+    assert scale_outs, baked["decisions"]
+    assert {change["variant"] for change in scale_outs} == {"primary"}
+    assert summary["together"]["peakDuringBake"] >= 3
+    assert baked["quiet"] > 0  # heartbeats during the test had nothing to do, and said so without failing
+    assert not [d for d in baked["decisions"] if d["outcome"] in ("error", "requeued")]
+
+
+def test_after_the_promotion_the_policys_window_and_alarm_act_on_the_promoted_variant(monday: Monday) -> None:
+    together = monday[0]["together"]
+    assert together["outcome"] == "promoted"
+    assert together["promoted"]["alarm"]["variant"] == "challenger"
+    assert list(together["promoted"]["variants"]) == ["challenger"]
+    [handover] = [d for d in together["promoted"]["decisions"] if d["function"] == "shadowscale-dev-deferred-scaler"]
+    assert handover["outcome"] == "applied"
+    assert handover["notes"][0].startswith("policy revision 2: shadow test payments-scorer-v2 promoted 'challenger'")
+    assert "alarm 'payments-scorer-latency-high' now watches 'challenger'" in handover["notes"]
+    [window] = [d for d in together["window"]["decisions"] if d["function"] == "shadowscale-dev-scheduled-scaler"]
+    assert window["outcome"] == "applied"
+    assert [(c["variant"], c["instances_after"]) for c in window["changes"]] == [("challenger", 3)]
+    [spiked] = [d for d in together["spike"]["decisions"] if d["function"] == "shadowscale-dev-alarm-scaler"]
+    assert spiked["source_event"].startswith("alarm:payments-scorer-latency-high:ALARM:")
+    [(variant, before, after)] = [
+        (c["variant"], c["instances_before"], c["instances_after"]) for c in spiked["changes"]
+    ]
+    assert variant == "challenger"
+    assert after == before + 2
+    assert together["spike"]["alarm"] == {"state": "ALARM", "variant": "challenger"}
+
+
+def test_nothing_was_dead_lettered_and_the_dead_letter_alarm_stayed_ok(monday: Monday) -> None:
+    together = monday[0]["together"]
+    assert together["deadLettered"] == 0
+    assert together["deadLetterAlarm"] == ["OK"]

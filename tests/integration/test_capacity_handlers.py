@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 from shadowscale.localcloud import resources
 from shadowscale.models.policy import CapacityPolicy
@@ -58,7 +59,7 @@ def test_given_business_hours_when_ticked_twice_then_scaled_to_window_count_once
 def test_given_alarm_in_either_shape_when_received_then_scaled_out_by_matching_step(
     stack: Stack, sample_policy: CapacityPolicy, shape: str, expected: int
 ) -> None:
-    # action: worst datapoint 180000 vs threshold 100000 → breach 80000 → +2; eventbridge: 230000 → +4
+    # action: evaluated 180000 vs threshold 100000 → 80000 beyond → +2; eventbridge (recent only): 230000 → +4
     report = alarm_handler(alarm_event(shape), stack.context)
     assert report["outcome"] == "applied"
     assert stack.instances("primary") == expected
@@ -394,3 +395,57 @@ def test_given_policy_table_throttles_when_alarm_then_error_raised_for_retry_not
     store = CachedPolicyStore(TableParameterProvider(ThrottledClient(), "t"), 0)  # type: ignore[arg-type]
     with pytest.raises(Throttled):
         store.policy(ENDPOINT)
+
+
+def define_latency_alarm(comparison: str) -> None:
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
+        AlarmName="fraud-detector-latency-high",
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "primary"}],
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=100000.0,
+        ComparisonOperator=comparison,
+    )
+
+
+def with_evaluated(event: dict[str, Any], values: list[float]) -> dict[str, Any]:
+    state = event["alarmData"]["state"]
+    reason_data = json.loads(state["reasonData"])
+    reason_data["recentDatapoints"] = values
+    reason_data["evaluatedDatapoints"] = [{"timestamp": "2026-11-23T21:00:00.000+0000", "value": v} for v in values]
+    state["reasonData"] = json.dumps(reason_data)
+    return event
+
+
+def test_given_mixed_side_datapoints_when_alarm_then_average_is_not_beyond_and_nothing_scales(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    # GIVEN `> 100000` in CloudWatch and evaluated [120000, 0, 110000] (largest distance 100000: once +2)
+    define_latency_alarm("GreaterThanThreshold")
+    report = alarm_handler(with_evaluated(alarm_event("action"), [120000.0, 0.0, 110000.0]), stack.context)
+
+    # THEN the Average (76666.7) is on the non-breaching side: no step, no call, the reason says why
+    assert report["outcome"] == "no-change", report
+    assert "Average 76666.7 of 3 datapoints is not beyond > 100000" in json.dumps(report)
+    assert update_calls(stack) == 0
+    assert stack.instances() == 1
+
+
+def test_given_alarm_defined_below_threshold_when_alarm_then_its_operator_sets_the_side(
+    stack: Stack, sample_policy: CapacityPolicy
+) -> None:
+    # GIVEN the same name defined as `< 100000`: the event's 180000 is on the non-breaching side of it
+    define_latency_alarm("LessThanThreshold")
+    report = alarm_handler(with_evaluated(alarm_event("action"), [180000.0]), stack.context)
+    assert report["outcome"] == "no-change", report
+    assert "is not beyond < 100000" in json.dumps(report)
+
+    # WHEN it is defined `>=` THEN the same datapoint is 80000 beyond: +2 (a new transition)
+    define_latency_alarm("GreaterThanOrEqualToThreshold")
+    later = with_evaluated(alarm_event("action", at="2026-11-23T21:05:00.000+0000"), [180000.0])
+    assert alarm_handler(later, stack.context)["outcome"] == "applied"
+    assert stack.instances() == 3

@@ -124,3 +124,33 @@ def test_delayed_message_waits_for_the_clock_and_failed_one_is_dead_lettered(clo
     dead = sqs.receive_message(QueueUrl=cloud.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10)["Messages"]
     bodies = [json.loads(m["Body"]) for m in dead]
     assert [b["change_id"] for b in bodies if "change_id" in b] == ["c-dl"]
+
+
+def test_a_rate_schedule_without_a_start_date_fires_from_its_creation_on_the_local_clock(cloud: LocalCloud) -> None:
+    # GIVEN a rate(5 minutes) schedule created now (the clock runs in the past of the wall clock)
+    scheduler = cloud.client("scheduler")
+    created_at = cloud.clock.now()
+    scheduler.create_schedule(
+        Name="lc-test-heartbeat",
+        GroupName="shadowscale-dev",
+        ScheduleExpression="rate(5 minutes)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": cloud.outputs["ScheduledScalerFunctionArn"],
+            "RoleArn": cloud.outputs["SchedulerRoleArn"],
+            "Input": json.dumps({"endpoint": "fraud-detector", "schedule": "heartbeat"}),
+        },
+    )
+    assert scheduler.get_schedule(Name="lc-test-heartbeat", GroupName="shadowscale-dev")["CreationDate"] == created_at
+    runtime = cloud.runtime
+    assert runtime is not None
+
+    def heartbeats() -> int:
+        return len([i for i in runtime.invocations if i.function_name.endswith("scheduled-scaler")])
+
+    fired_before = heartbeats()
+    # WHEN 16 minutes pass THEN it fired three times, every 5 minutes from its creation
+    cloud.advance(16 * 60)
+    fired = heartbeats() - fired_before
+    scheduler.delete_schedule(Name="lc-test-heartbeat", GroupName="shadowscale-dev")
+    assert fired == 3

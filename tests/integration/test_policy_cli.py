@@ -186,3 +186,43 @@ def test_validate_is_offline_and_names_the_file(tmp_path: Path, capsys: pytest.C
     broken.write_text("apiVersion: [unclosed")
     assert main(["policy", "validate", str(broken)]) == 2
     assert f"{broken}: not valid YAML" in capsys.readouterr().err
+
+
+def test_given_a_policy_naming_a_variant_the_endpoint_lost_when_shown_or_status_then_it_warns_loudly(
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an applied policy, then a promotion-like change: the endpoint now serves only "challenger"
+    from shadowscale.adapters.policy_store import PolicyRepository
+    from shadowscale.models.policy import parse_policy
+
+    run("policy", "apply", write_policy(tmp_path, policy_document()))
+    repository = PolicyRepository(aws["dynamodb"], "shadowscale-test-policies")
+    repository.put(
+        parse_policy(policy_document()), reason="carried over by shadow test t1", applied_by="shadow test t1"
+    )
+    aws["sagemaker"].delete_endpoint(EndpointName=ENDPOINT)
+    resources.create_models(aws["sagemaker"], "challenger-model")
+    aws["sagemaker"].create_endpoint_config(
+        EndpointConfigName="after-promotion",
+        ProductionVariants=[
+            {
+                "VariantName": "challenger",
+                "ModelName": "challenger-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    aws["sagemaker"].create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="after-promotion")
+    capsys.readouterr()
+    # WHEN shown THEN the revision says why and who, and both missing variants are named on stderr
+    assert run("policy", "show", ENDPOINT) == 0
+    shown = capsys.readouterr()
+    assert "# revision 2" in shown.out
+    assert "by shadow test t1" in shown.out
+    assert "# reason: carried over by shadow test t1" in shown.out
+    assert "WARNING: the policy names variant 'primary', which endpoint 'fraud-detector' does not have" in shown.err
+    assert "WARNING: the policy names variant 'candidate'" in shown.err
+    # ... and status says it too
+    assert run("policy", "status", ENDPOINT) == 0
+    assert "WARNING: the policy names variant 'primary'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from shadowscale.domain.alarm_breach import measure_breach
 from shadowscale.errors import InvalidEvent
 from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
 
@@ -18,13 +19,17 @@ def test_given_alarm_action_event_when_parsed_then_breach_from_reason_data() -> 
     assert parsed.delivery == "alarm-action"
     assert (parsed.alarm_name, parsed.state, parsed.previous_state) == ("fraud-detector-latency-high", "ALARM", "OK")
     assert parsed.threshold == 100000.0
-    assert parsed.breach == 80000.0
+    # Only the evaluated datapoint (180000), not the recent 120000 beside it.
+    assert parsed.evaluated == (180000.0,)
+    assert measure_breach(parsed).distance == 80000.0
 
 
 def test_given_eventbridge_event_when_parsed_then_same_transition_model() -> None:
     parsed = parse_alarm_event(load_event("alarm_eventbridge_alarm.json"))
     assert parsed.delivery == "eventbridge"
-    assert parsed.breach == 230000.0
+    # No evaluatedDatapoints in this event: the recent datapoints are what there is.
+    assert parsed.evaluated is None
+    assert measure_breach(parsed).distance == 230000.0
     assert parsed.changed_at == datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
 
 
@@ -37,7 +42,7 @@ def test_given_same_transition_in_both_shapes_then_same_event_id() -> None:
 def test_given_set_alarm_state_without_reason_data_then_breach_unknown() -> None:
     event = load_event("alarm_action_alarm.json")
     del event["alarmData"]["state"]["reasonData"]
-    assert parse_alarm_event(event).breach is None
+    assert measure_breach(parse_alarm_event(event)).distance is None
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 LEDGER = REPO / "docs" / "local-cloud-fidelity.md"
 LOCAL_CLOUD = REPO / "layers" / "shadowscale" / "shadowscale" / "localcloud"
 # Not gap-fill: the demo scripts, the server entry point, shared names.
-NOT_IMITATIONS = {"__init__", "demo", "demo_shadow", "server", "resources", "lambda_runtime"}
+NOT_IMITATIONS = {"__init__", "demo", "demo_shadow", "demo_together", "server", "resources", "lambda_runtime"}
 
 
 def _rows() -> list[list[str]]:

@@ -32,10 +32,12 @@ def set_clock(clock: Clock | None) -> None:
 def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -> CapacityEntryPoints:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    from shadowscale.adapters.deferrals import QueueDeferrals
-    from shadowscale.adapters.policy_store import CachedPolicyStore, TableParameterProvider
+    from shadowscale.adapters.alarm_dimensions import CloudWatchAlarmComparisons, CloudWatchAlarmDimensions
+    from shadowscale.adapters.deferrals import QueueDeferrals, QueuePromotionAnnouncer
+    from shadowscale.adapters.policy_store import CachedPolicyStore, PolicyRepository, TableParameterProvider
     from shadowscale.adapters.sagemaker import SageMakerEndpoints
     from shadowscale.domain.autopilot import Autopilot
+    from shadowscale.domain.policy_handover import PolicyHandover
     from shadowscale.domain.retry import RetryBudget
     from shadowscale.entrypoints.capacity import CapacityEntryPoints
     from shadowscale.entrypoints.dedup import Dedup
@@ -59,9 +61,18 @@ def build_capacity_entrypoints(settings: Settings, clock: Clock | None = None) -
         defer_delay_seconds=settings.defer_delay_seconds,
         hold_recheck_seconds=settings.hold_recheck_seconds,
         dry_run=settings.dry_run,
+        comparisons=CloudWatchAlarmComparisons(clients.cloudwatch()),
     )
     return CapacityEntryPoints(
         autopilot=autopilot,
+        handover=PolicyHandover(
+            revisions=PolicyRepository(dynamodb, settings.policy_table),
+            alarms=CloudWatchAlarmDimensions(clients.cloudwatch()),
+            state=DynamoEndpointState(dynamodb, settings.state_table),
+            lease_seconds=settings.lock_lease_seconds,
+            resend=QueuePromotionAnnouncer(sqs, settings.intent_queue_url),
+            clock=clock or _clock[0],
+        ),
         dedup=Dedup(
             DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
             settings.idempotency_ttl_seconds,
@@ -76,6 +87,7 @@ def capacity_entrypoints() -> CapacityEntryPoints:
 
 
 def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None) -> ShadowTestEntryPoints:
+    from shadowscale.adapters.deferrals import QueuePromotionAnnouncer
     from shadowscale.adapters.diff_store import QueueDiffControl
     from shadowscale.adapters.endpoint_configs import SageMakerEndpointConfigs
     from shadowscale.adapters.endpoint_metrics import EndpointMetrics
@@ -95,6 +107,7 @@ def build_shadow_test_entrypoints(settings: Settings, clock: Clock | None = None
         notifier=SnsNotifier(clients.sns()),
         timeline=ExecutionTimeline(clients.stepfunctions()),
         diffs=QueueDiffControl(clients.sqs(), settings.capture_diff_queue_url),
+        handover=QueuePromotionAnnouncer(clients.sqs(), settings.intent_queue_url),
         clock=clock or _clock[0],
         data_bucket=settings.data_bucket,
         default_topic_arn=settings.notification_topic_arn,

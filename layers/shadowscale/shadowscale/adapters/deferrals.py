@@ -10,9 +10,18 @@ from botocore.exceptions import ClientError
 
 from shadowscale.adapters.aws_errors import raise_domain_error
 from shadowscale.models.events import DeferredChange
+from shadowscale.models.handover import PromotionHandover
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+
+def _send_delayed(client: SQSClient, queue_url: str, body: str, delay_seconds: int, subject: str) -> None:
+    try:
+        # SQS delays a message by at most 15 minutes.
+        client.send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=max(0, min(900, delay_seconds)))
+    except ClientError as exc:
+        raise_domain_error(exc, subject)
 
 
 class QueueDeferrals:
@@ -21,14 +30,21 @@ class QueueDeferrals:
         self._queue_url = queue_url
 
     def defer(self, change: DeferredChange, delay_seconds: int) -> None:
-        try:
-            self._client.send_message(
-                QueueUrl=self._queue_url,
-                MessageBody=change.model_dump_json(by_alias=True),
-                DelaySeconds=max(0, min(900, delay_seconds)),
-            )
-        except ClientError as exc:
-            raise_domain_error(exc, "defer change")
+        _send_delayed(
+            self._client, self._queue_url, change.model_dump_json(by_alias=True), delay_seconds, "defer change"
+        )
+
+
+class QueuePromotionAnnouncer:
+    """Promotions reach the capacity autopilot on its own queue: the deferred scaler hands the policy over."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def announce(self, handover: PromotionHandover, delay_seconds: int = 0) -> None:
+        subject = f"announce the promotion of {handover.to_variant} on {handover.endpoint}"
+        _send_delayed(self._client, self._queue_url, handover.model_dump_json(by_alias=True), delay_seconds, subject)
 
 
 class Quarantine:

@@ -7,6 +7,7 @@ Items: `policy#<endpoint>` → the policy document (JSON) with its revision, and
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,15 @@ def alarm_key(alarm_name: str) -> str:
 def _parsed_policy(stored: str) -> CapacityPolicy:
     """Validated once per stored revision: a warm function reuses the model (and its parsed schedules)."""
     return parse_policy(json.loads(stored)["policy"])
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    policy: CapacityPolicy
+    revision: int
+    applied_at: str | None
+    applied_by: str | None
+    reason: str | None
 
 
 class CachedPolicyStore:
@@ -74,21 +84,45 @@ class PolicyRepository:
         self._table = table
 
     def get(self, endpoint: str) -> tuple[CapacityPolicy, int] | None:
-        item = self._client.get_item(
-            TableName=self._table, Key={"id": {"S": policy_key(endpoint)}}, ConsistentRead=True
-        ).get("Item")
+        stored = self.describe(endpoint)
+        return None if stored is None else (stored.policy, stored.revision)
+
+    def describe(self, endpoint: str) -> StoredPolicy | None:
+        """The stored revision with what it says of itself: when, by whom and why it was applied."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": policy_key(endpoint)}}, ConsistentRead=True
+            ).get("Item")
+        except ClientError as exc:
+            raise_domain_error(exc, f"read policy {endpoint}")
         if not item:
             return None
         stored = json.loads(item["value"]["S"])
-        return parse_policy(stored["policy"]), int(stored["revision"])
+        return StoredPolicy(
+            policy=parse_policy(stored["policy"]),
+            revision=int(stored["revision"]),
+            applied_at=stored.get("appliedAt"),
+            applied_by=stored.get("appliedBy"),
+            reason=stored.get("reason"),
+        )
 
     def owner_of_alarm(self, alarm_name: str) -> str | None:
-        item = self._client.get_item(
-            TableName=self._table, Key={"id": {"S": alarm_key(alarm_name)}}, ConsistentRead=True
-        ).get("Item")
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": alarm_key(alarm_name)}}, ConsistentRead=True
+            ).get("Item")
+        except ClientError as exc:
+            raise_domain_error(exc, f"read the owner of alarm {alarm_name}")
         return item["value"]["S"] if item else None
 
-    def put(self, policy: CapacityPolicy) -> int:
+    def put(
+        self,
+        policy: CapacityPolicy,
+        *,
+        reason: str | None = None,
+        applied_by: str | None = None,
+        applied_at: datetime | None = None,
+    ) -> int:
         """Store the policy and its alarm index; returns the new revision. Alarm clashes are refused first."""
         for alarm_name in policy.alarm_names:
             owner = self.owner_of_alarm(alarm_name)
@@ -100,9 +134,13 @@ class PolicyRepository:
         revision = previous[1] + 1 if previous else 1
         document: dict[str, Any] = {
             "revision": revision,
-            "appliedAt": datetime.now(UTC).isoformat(),
+            "appliedAt": (applied_at or datetime.now(UTC)).isoformat(),
             "policy": policy.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
+        if reason:
+            document["reason"] = reason
+        if applied_by:
+            document["appliedBy"] = applied_by
         stale = set(previous[0].alarm_names) - set(policy.alarm_names) if previous else set()
         try:
             self._client.put_item(

@@ -112,15 +112,42 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_missing_variants(policy: CapacityPolicy, described: dict[str, Any]) -> None:
+    """Loud, on stderr: a policy variant the endpoint does not have is never scaled."""
+    present = {variant["VariantName"] for variant in described.get("ProductionVariants", [])}
+    for variant in policy.variants:
+        if variant.name not in present:
+            print(
+                f"WARNING: the policy names variant {variant.name!r}, which endpoint {policy.endpoint!r} does not "
+                f"have (it has {', '.join(sorted(present)) or 'none'}): that part of the policy does nothing. "
+                "Fix the policy and run `shadowscale policy apply`.",
+                file=sys.stderr,
+            )
+
+
+def _describe_endpoint(args: argparse.Namespace, endpoint: str) -> dict[str, Any] | None:
+    try:
+        described: dict[str, Any] = _client(args, "sagemaker").describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:
+        print(f"WARNING: endpoint {endpoint!r}: {exc.response['Error']['Message']}", file=sys.stderr)
+        return None
+    return described
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     _, _, repository = _wiring_and_repository(args)
-    stored = repository.get(args.endpoint)
+    stored = repository.describe(args.endpoint)
     if stored is None:
         print(f"no policy stored for {args.endpoint!r}", file=sys.stderr)
         return 1
-    policy, revision = stored
-    print(f"# revision {revision}")
-    print(json.dumps(policy.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
+    print(f"# revision {stored.revision}, applied {stored.applied_at or 'at an unknown time'}", end="")
+    print(f" by {stored.applied_by}" if stored.applied_by else "")
+    if stored.reason:
+        print(f"# reason: {stored.reason}")
+    described = _describe_endpoint(args, args.endpoint)
+    if described is not None:
+        _warn_missing_variants(stored.policy, described)
+    print(json.dumps(stored.policy.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2))
     return 0
 
 
@@ -152,6 +179,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             line += f"; last scaled {remembered.last_activity_at.isoformat()}"
         print(line)
     print(f"policy revision: {stored[1] if stored else 'none'}")
+    if stored is not None:
+        _warn_missing_variants(stored[0], described)
     return 0
 
 

@@ -25,6 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shadowscale.domain.capacity import decide_alarm, decide_schedule
 from shadowscale.domain.ports import (
+    AlarmComparisons,
     Clock,
     Deferrals,
     EndpointControl,
@@ -66,6 +67,8 @@ class Autopilot:
     defer_delay_seconds: int
     hold_recheck_seconds: int = 30
     dry_run: bool = False
+    # Where an alarm's ComparisonOperator is read (the breach's side); None: from the datapoints alone.
+    comparisons: AlarmComparisons | None = None
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -83,6 +86,11 @@ class Autopilot:
         except PolicyNotFound as exc:
             return self._report(
                 DecisionReport(endpoint="-", source_event=transition.event_id, outcome="ignored", notes=(str(exc),))
+            )
+        if transition.state == "ALARM" and transition.comparison is None and self.comparisons is not None:
+            # Read once, on arrival: a deferred replay carries it in its body.
+            transition = transition.model_copy(
+                update={"comparison": self.comparisons.comparison(transition.alarm_name)}
             )
         return self._run(endpoint, transition, transition.event_id, self._alarm_decider(transition))
 
@@ -346,41 +354,46 @@ class Autopilot:
 
     @staticmethod
     def _report(report: DecisionReport) -> DecisionReport:
-        logger.info(
-            "scaling decision",
-            extra={
-                "endpoint": report.endpoint,
-                "outcome": report.outcome,
-                "source_event": report.source_event,
-                "changes": [
-                    {
-                        "variant": change.variant,
-                        "instances_before": change.instances_before,
-                        "instances_after": change.instances_after,
-                        "weight_before": change.weight_before,
-                        "weight_after": change.weight_after,
-                        "via": change.via,
-                        "reason": change.reason,
-                    }
-                    for change in report.changes
-                ],
-                "notes": list(report.notes),
-                "deferred_until": report.deferred_until.isoformat() if report.deferred_until else None,
-            },
-        )
-        metrics.add_metric(name=f"Decision_{report.outcome.replace('-', '_')}", unit=MetricUnit.Count, value=1)
-        for change in report.changes:
-            if change.direction == "out":
-                metrics.add_metric(
-                    name="InstancesAdded", unit=MetricUnit.Count, value=change.instances_after - change.instances_before
-                )
-            elif change.direction == "in":
-                metrics.add_metric(
-                    name="InstancesRemoved",
-                    unit=MetricUnit.Count,
-                    value=change.instances_before - change.instances_after,
-                )
-        return report
+        return log_decision(report)
+
+
+def log_decision(report: DecisionReport) -> DecisionReport:
+    """Every decision (and every handover) is one "scaling decision" log line and its metrics."""
+    logger.info(
+        "scaling decision",
+        extra={
+            "endpoint": report.endpoint,
+            "outcome": report.outcome,
+            "source_event": report.source_event,
+            "changes": [
+                {
+                    "variant": change.variant,
+                    "instances_before": change.instances_before,
+                    "instances_after": change.instances_after,
+                    "weight_before": change.weight_before,
+                    "weight_after": change.weight_after,
+                    "via": change.via,
+                    "reason": change.reason,
+                }
+                for change in report.changes
+            ],
+            "notes": list(report.notes),
+            "deferred_until": report.deferred_until.isoformat() if report.deferred_until else None,
+        },
+    )
+    metrics.add_metric(name=f"Decision_{report.outcome.replace('-', '_')}", unit=MetricUnit.Count, value=1)
+    for change in report.changes:
+        if change.direction == "out":
+            metrics.add_metric(
+                name="InstancesAdded", unit=MetricUnit.Count, value=change.instances_after - change.instances_before
+            )
+        elif change.direction == "in":
+            metrics.add_metric(
+                name="InstancesRemoved",
+                unit=MetricUnit.Count,
+                value=change.instances_before - change.instances_after,
+            )
+    return report
 
 
 def _delay_until(moment: datetime, now: datetime) -> int:

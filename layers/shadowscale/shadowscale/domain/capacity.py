@@ -6,10 +6,11 @@ Nothing here calls AWS. The rules:
 - A schedule edge (a window starting or ending) moves the count to the new floor, or to minInstances
   when no window is active; a scale-in at a window end is held while one of the variant's scale-out
   alarms is in ALARM. Between edges a tick only restores the bounds: repeated ticks change nothing.
-- An alarm transition applies its step (sized by the breach, like Application Auto Scaling step
-  scaling) relative to the current count. Scale-out waits for the scale-out cooldown since the last
-  scale-out; scale-in waits for the scale-in cooldown since any scaling. Waiting is a decision with
-  `wait_until`: the caller replays the event then, so no transition is lost.
+- An alarm transition applies its step relative to the current count, sized as Application Auto
+  Scaling sizes it: aggregated evaluated datapoints minus the threshold (domain.alarm_breach).
+  Scale-out waits for the scale-out cooldown since the last scale-out; scale-in waits for the
+  scale-in cooldown since any scaling. Waiting is a decision with `wait_until`: the caller replays
+  the event then, so no transition is lost.
 - An alarm transition older than the last one remembered for that alarm is superseded.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shadowscale.domain.alarm_breach import Breach, measure_breach
 from shadowscale.models.decision import Decision, VariantChange
 from shadowscale.models.endpoint import AlarmMemory, EndpointMemory, EndpointObservation, VariantMemory
 from shadowscale.models.events import AlarmTransition
@@ -93,6 +95,25 @@ def action_change(action: AlarmAction, breach: float | None) -> int:
     if action.steps is not None:
         return step_change(action.steps, breach)
     return action.change or 0
+
+
+def alarm_change(action: AlarmAction, breach: Breach | None) -> tuple[int, str]:
+    """The count change an alarm transition asks for, and why when it is not the configured one.
+
+    `breach` is None for an OK transition (a fixed change). Steps on the non-breaching side match nothing;
+    an anomaly band scales out above it and in below it (domain.alarm_breach)."""
+    if action.steps is None and action.change is None:
+        return 0, ""
+    if breach is None:
+        return action.change or 0, ""
+    if breach.band and breach.side is None:
+        return 0, " (the side of the band breached is not known)"
+    if breach.beyond is False and (action.steps is not None or breach.band):
+        return 0, " (no step applies on the non-breaching side)"
+    size = action_change(action, breach.distance)
+    if not breach.band:
+        return size, ""
+    return (abs(size), "") if breach.side == "above" else (-abs(size), "")
 
 
 def _with_variant(memory: EndpointMemory, name: str, variant_memory: VariantMemory, now: datetime) -> EndpointMemory:
@@ -219,13 +240,14 @@ def decide_alarm(
         )
     floor = schedule_state(variant, now).floor
     current, weight = observed.instances, observed.weight
-    delta = action_change(action, transition.breach)
+    breach = measure_breach(transition, reaction.metric_aggregation_type) if transition.state == "ALARM" else None
+    delta, why = alarm_change(action, breach)
     target = clamp(current + delta, variant, floor)
-    breach = "unknown" if transition.breach is None else f"{transition.breach:g}"
-    asked = [f"change {delta:+d}"] if action.steps is not None or action.change is not None else []
+    asked = [f"change {delta:+d}{why}"] if action.steps is not None or action.change is not None else []
     if action.weight is not None:
         asked.append(f"weight {action.weight:g}")
-    reason = f"alarm {transition.alarm_name!r} {transition.state} (breach {breach}): {', '.join(asked)}"
+    measured = f" ({breach.described})" if breach is not None else ""
+    reason = f"alarm {transition.alarm_name!r} {transition.state}{measured}: {', '.join(asked)}"
     if target != current + delta:
         reason += f", clamped to {target} by [min {variant.min_instances}, max {variant.max_instances}, floor {floor}]"
     change = VariantChange(

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget, ScalingTargetSnapshot
 from shadowscale.models.events import DeferredChange
+from shadowscale.models.handover import PromotionHandover
 from shadowscale.models.policy import CapacityPolicy
 
 if TYPE_CHECKING:  # the capacity functions never load the shadow-test models
@@ -83,6 +84,42 @@ class PolicyStore(Protocol):
 
     def endpoint_for_alarm(self, alarm_name: str) -> str:
         """Which endpoint's policy reacts to the alarm; raises PolicyNotFound."""
+        ...
+
+
+AlarmRepointing = Literal["re-pointed", "already", "not-this-variant", "missing", "not-allowed"]
+
+
+class PolicyRevisions(Protocol):
+    """The write side of capacity policies, for a change the product makes itself (a promotion)."""
+
+    def get(self, endpoint: str) -> tuple[CapacityPolicy, int] | None: ...
+
+    def put(
+        self,
+        policy: CapacityPolicy,
+        *,
+        reason: str | None = None,
+        applied_by: str | None = None,
+        applied_at: datetime | None = None,
+    ) -> int: ...
+
+
+class AlarmDimensions(Protocol):
+    def repoint(self, alarm_name: str, endpoint: str, from_variant: str, to_variant: str) -> AlarmRepointing:
+        """Make the alarm watch `to_variant` where it watched `from_variant` of `endpoint`, else leave it."""
+        ...
+
+
+class AlarmComparisons(Protocol):
+    def comparison(self, alarm_name: str) -> str | None:
+        """The alarm's ComparisonOperator; None when it cannot be read."""
+        ...
+
+
+class PromotionAnnouncer(Protocol):
+    def announce(self, handover: PromotionHandover, delay_seconds: int = 0) -> None:
+        """Tell the capacity autopilot that a promotion replaced a production variant."""
         ...
 
 

@@ -24,6 +24,7 @@ from shadowscale.domain.ports import (
     ExecutionFacts,
     Notifier,
     ObjectStore,
+    PromotionAnnouncer,
     ScalingRegistry,
     TestRecords,
     Timeline,
@@ -46,6 +47,7 @@ from shadowscale.errors import (
 )
 from shadowscale.models.diff import CloseDiffs, diff_config_key
 from shadowscale.models.endpoint import ScalingTargetSnapshot
+from shadowscale.models.handover import PromotionHandover
 from shadowscale.models.policy import SAGEMAKER_NAME
 from shadowscale.models.shadow_test import (
     AgreementStats,
@@ -95,6 +97,7 @@ class ShadowLifecycle:
     notifier: Notifier
     timeline: Timeline
     diffs: DiffCloser
+    handover: PromotionAnnouncer
     clock: Clock
     data_bucket: str
     default_topic_arn: str
@@ -399,7 +402,8 @@ class ShadowLifecycle:
             )
         for target in snapshot.scaling_targets:
             self.scaling.deregister(plan.endpoint, target.variant)
-        self.configs.create_config(shadow_test.promoted_config_request(plan, snapshot))
+        live_count = _instances(self.configs.describe_endpoint(plan.endpoint), snapshot.production_variant_name)
+        self.configs.create_config(shadow_test.promoted_config_request(plan, snapshot, live_count))
         self._move_to(plan, plan.promoted_config_name)
         return self._heading_to(plan, plan.promoted_config_name)
 
@@ -520,6 +524,20 @@ class ShadowLifecycle:
                 deleted.append(config)
         if plan.derived_model_name and not promoted and self.configs.delete_model(plan.derived_model_name):
             deleted.append(plan.derived_model_name)
+        if promoted and snapshot is not None:
+            # The capacity policy follows the promotion (the capacity side writes it, on its own queue);
+            # sent before the lock goes, so a failed send is retried with the rest of finalize.
+            self.handover.announce(
+                PromotionHandover(
+                    endpoint=plan.endpoint,
+                    test_id=plan.test_id,
+                    from_variant=snapshot.production_variant_name,
+                    to_variant=candidate,
+                    promoted_at=self.clock.now(),
+                    instances=_instances(described, candidate),
+                    variants=tuple(str(v["VariantName"]) for v in described.get("ProductionVariants", [])),
+                )
+            )
         released = self.records.release(plan.endpoint, plan.owner)
         self._let_go(plan)
         diffs = shadow_test.diff_config(plan, snapshot, self.data_bucket) if snapshot is not None else None

@@ -164,11 +164,18 @@ def live_mismatches(config: dict[str, Any], described: dict[str, Any]) -> list[s
     return found
 
 
-def promoted_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
-    """The former shadow becomes the only production variant; capture goes back to what it was."""
+def promoted_config_request(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, production_instances: int | None = None
+) -> dict[str, Any]:
+    """The former shadow becomes the only production variant; capture goes back to what it was.
+
+    Its count: the one the test asks for, else production's as it is now (the autopilot may have scaled it
+    out during the test), else production's at the snapshot."""
     candidate = plan.request.candidate
-    instances = plan.request.promote_instance_count or snapshot.current_instances.get(
-        snapshot.production_variant_name, candidate.instance_count
+    instances = (
+        plan.request.promote_instance_count
+        or production_instances
+        or snapshot.current_instances.get(snapshot.production_variant_name, candidate.instance_count)
     )
     request: dict[str, Any] = {
         "EndpointConfigName": plan.promoted_config_name,

@@ -13,11 +13,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shadowscale.domain.autopilot import Autopilot
+from shadowscale.domain.policy_handover import PolicyHandover
 from shadowscale.entrypoints.dedup import Dedup
 from shadowscale.entrypoints.quarantine import Quarantine, set_aside
 from shadowscale.errors import InvalidEvent, InvalidPolicy
 from shadowscale.models.decision import DecisionReport
 from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
+from shadowscale.models.handover import is_handover, parse_handover
 from shadowscale.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ class CapacityEntryPoints:
     autopilot: Autopilot
     dedup: Dedup
     quarantine: Quarantine
+    handover: PolicyHandover
 
     def alarm(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         return self._single("alarm_scaler", event, context, self._alarm_action)
@@ -47,6 +50,10 @@ class CapacityEntryPoints:
 
         def record_handler(record: SQSRecord) -> None:
             try:
+                if is_handover(record.body):
+                    handover = parse_handover(record.body)
+                    self._once(handover.event_id, lambda: self.handover.on_promotion(handover))
+                    return
                 change = parse_deferred_change(record.body)
             except InvalidEvent as exc:
                 self._reject("deferred_scaler", exc, {"messageId": record.message_id, "body": record.body})

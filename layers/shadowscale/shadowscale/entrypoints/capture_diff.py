@@ -263,15 +263,25 @@ class CaptureDiffEntryPoints:
             raise InvalidEvent(f"invalid backfill input: {field_problems(exc)}") from exc
 
     def _backfill_config(self, test_id: str, comparison: dict[str, Any] | None) -> DiffConfig:
+        # The override is checked before anything is read: a wrong field is named even for a test whose
+        # config is missing, and nothing is listed for input that cannot run.
+        if comparison is not None:
+            self._comparison_override(test_id, "endpoint", "production", "shadow", comparison)
         stored = self.pipeline.store.load_config(test_id)
         if stored is None:
             raise InvalidEvent(f"no shadow test {test_id!r}: diffs/{test_id}/config.json is missing")
         if comparison is None:
             return stored
+        return self._comparison_override(
+            test_id, stored.endpoint, stored.production_variant, stored.shadow_variant, comparison
+        )
+
+    @staticmethod
+    def _comparison_override(
+        test_id: str, endpoint: str, production: str, shadow: str, comparison: dict[str, Any]
+    ) -> DiffConfig:
         try:
-            return DiffConfig.for_test(
-                test_id, stored.endpoint, stored.production_variant, stored.shadow_variant, comparison
-            )
+            return DiffConfig.for_test(test_id, endpoint, production, shadow, comparison)
         except ValidationError as exc:
             raise InvalidEvent(f"invalid backfill input: {field_problems(exc, 'comparison.')}") from exc
 

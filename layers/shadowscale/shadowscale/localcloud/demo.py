@@ -200,7 +200,7 @@ def _describe(report: dict[str, Any]) -> str:
 
 def run(output: Path) -> dict[str, Any]:
     from shadowscale.cli.main import main as cli
-    from shadowscale.localcloud import demo_shadow
+    from shadowscale.localcloud import demo_shadow, demo_together
     from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
     from shadowscale.localcloud.resources import create_endpoint
 
@@ -277,6 +277,7 @@ def run(output: Path) -> dict[str, Any]:
             timeline = play(Scenario(cloud, simulation), cloud)
             print(f"\nShadow tests on a second endpoint, {berlin(cloud.clock.now())} Berlin, with the CLI:")
             shadow_tests = demo_shadow.play(cloud, output)
+            together = demo_together.play(cloud, output)
             fidelity = fidelity_summary(cloud)
         finally:
             cloud.stop()
@@ -308,6 +309,21 @@ def run(output: Path) -> dict[str, Any]:
             }
             for test in shadow_tests
         ],
+        "together": {
+            key: together[key]
+            for key in (
+                "endpoint",
+                "test",
+                "outcome",
+                "peakDuringBake",
+                "baked",
+                "promoted",
+                "window",
+                "spike",
+                "deadLettered",
+            )
+        }
+        | {"deadLetterAlarm": together["deadLetterAlarm"]},
     }
     (output / "capacity-timeline.json").write_text(json.dumps(timeline, indent=2, default=str))
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -428,6 +444,14 @@ def main() -> int:
             )
         if test["recoveries"]:
             print(f"  restored by its recovery execution ({', '.join(test['recoveries'])}) after the abort")
+    together = summary["together"]
+    spike = together["spike"]
+    print(
+        f"Capacity and a shadow test on {together['endpoint']!r}: production scaled to "
+        f"{together['peakDuringBake']} during the bake; "
+        f"{together['test']} {together['outcome']}; after it the alarm watches {spike['alarm']['variant']!r} and "
+        f"scaled it to {spike['variants'].get(spike['alarm']['variant'])}; {together['deadLettered']} dead-lettered"
+    )
     fidelity = summary["fidelity"]
     print(
         f"AWS fidelity: new endpoint configs invisible for {fidelity['configVisibilitySeconds']:g} s "

@@ -630,6 +630,21 @@ def _cloudwatch_unscoped(request: Request, backends: Backends, iam: IamEnforceme
     return [Check(_action(request), "*")]
 
 
+@operation("cloudwatch", "DescribeAlarms", "PutMetricAlarm")
+def _cloudwatch_alarms(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
+    # Both authorise on the alarm (Service Authorization Reference, CloudWatch: resource type alarm*).
+    # DescribeAlarms names its alarms as AlarmNames.member.N (query protocol); without names it lists all.
+    if request.operation == "PutMetricAlarm":
+        names = [request.param("AlarmName")]
+    else:
+        names = [str(value) for key, value in sorted(request.params.items()) if key.startswith("AlarmNames.member.")]
+        listed = request.params.get("AlarmNames")
+        if isinstance(listed, list):
+            names += [str(name) for name in listed]
+    resources = [request.arn("cloudwatch", f"alarm:{name}") for name in names] or [request.arn("cloudwatch", "alarm:*")]
+    return [Check(_action(request), resource) for resource in resources]
+
+
 @operation("lambda", "Invoke")
 def _lambda_invoke(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
     name = request.param("FunctionName")

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from shadowscale.domain.schedule_expressions import ScheduleExpression
 from shadowscale.localcloud.alarm_evaluation import AlarmEvaluator
 from shadowscale.localcloud.autoscaling_gaps import AutoScalingGapFill
+from shadowscale.localcloud.cloudwatch_alarm_updates import AlarmUpdatesKeepState
 from shadowscale.localcloud.cloudwatch_gaps import CloudWatchPercentiles, CloudWatchValueCounts
 from shadowscale.localcloud.eventbridge_delivery import RuleTargetDelivery
 from shadowscale.localcloud.iam_enforcement import AccessDenied, IamEnforcement, RoleSessions, sqs_poll_checks
@@ -42,6 +43,7 @@ from shadowscale.localcloud.lambda_runtime import InProcessLambdaRuntime
 from shadowscale.localcloud.request_validation import RequestValidation
 from shadowscale.localcloud.resources import ACCOUNT, REGION
 from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
+from shadowscale.localcloud.scheduler_gaps import SchedulerClock
 from shadowscale.localcloud.simulated_endpoint import CaptureSimulation, ModelServer, SimulatedEndpoint, TrafficPattern
 from shadowscale.localcloud.stack import DeployedStack, apply_bucket_notifications, deploy_stack
 from shadowscale.localcloud.stepfunctions_gaps import StepFunctionsOnTheClock
@@ -92,6 +94,8 @@ class LocalCloud:
     runtime: InProcessLambdaRuntime | None = None
     percentiles: CloudWatchPercentiles = field(default_factory=CloudWatchPercentiles)
     value_counts: CloudWatchValueCounts = field(default_factory=CloudWatchValueCounts)
+    alarm_updates: AlarmUpdatesKeepState = field(default_factory=AlarmUpdatesKeepState)
+    scheduler_clock: SchedulerClock | None = None
     request_validation: RequestValidation = field(default_factory=RequestValidation)
     rule_targets: RuleTargetDelivery | None = None  # EventBridge rule → Lambda target, retries, DLQ
     autoscaling_gaps: AutoScalingGapFill = field(default_factory=AutoScalingGapFill)
@@ -137,6 +141,8 @@ class LocalCloud:
         ).install()
         self.percentiles.install()
         self.value_counts.install()
+        self.alarm_updates.install()
+        self.scheduler_clock = SchedulerClock(self.clock.now).install()
         self.request_validation.install()
         self.rule_targets = RuleTargetDelivery(
             invoke=self._invoke, start=self._start_as_rule_target, now=self.clock.now, client=self.client
@@ -184,6 +190,9 @@ class LocalCloud:
             self.gaps.uninstall()
         self.percentiles.uninstall()
         self.value_counts.uninstall()
+        self.alarm_updates.uninstall()
+        if self.scheduler_clock is not None:
+            self.scheduler_clock.uninstall()
         self.request_validation.uninstall()
         self.autoscaling_gaps.uninstall()
         if self._mock is not None:

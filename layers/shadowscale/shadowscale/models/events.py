@@ -19,16 +19,33 @@ from shadowscale.models.policy import SAGEMAKER_NAME, describe_validation_error
 AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 
 
+class EvaluatedDatapoint(BaseModel):
+    """One datapoint the alarm evaluated: no `value` when the period had no data (missing data filled)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    timestamp: str = ""
+    value: FiniteFloat | None = None
+
+
 class AlarmReasonData(BaseModel):
-    """What the decision reads of reasonData. Datapoints and threshold must be finite numbers: a NaN or an
-    infinity would make the breach NaN or infinite, and the largest step of the policy would be taken."""
+    """What the decision reads of reasonData. Datapoints and thresholds must be finite numbers: a NaN or an
+    infinity would make the breach NaN or infinite, and the largest step of the policy would be taken.
+
+    `evaluatedDatapoints` are the datapoints that decided the state (CloudWatch User Guide, "Alarm events and
+    EventBridge"); `recentDatapoints` are all recent ones, either side of the threshold. An anomaly-band alarm
+    has no single threshold: `recentUpperThresholds`/`recentLowerThresholds`, when CloudWatch sends them (it
+    does not document them), give the band for each recent datapoint."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
     recent_datapoints: tuple[FiniteFloat, ...] = Field(default=(), alias="recentDatapoints")
+    evaluated_datapoints: tuple[EvaluatedDatapoint, ...] | None = Field(default=None, alias="evaluatedDatapoints")
     threshold: FiniteFloat | None = None
+    recent_upper_thresholds: tuple[FiniteFloat, ...] = Field(default=(), alias="recentUpperThresholds")
+    recent_lower_thresholds: tuple[FiniteFloat, ...] = Field(default=(), alias="recentLowerThresholds")
 
-    @field_validator("recent_datapoints", mode="before")
+    @field_validator("recent_datapoints", "recent_upper_thresholds", "recent_lower_thresholds", mode="before")
     @classmethod
     def _absent_is_empty(cls, value: object) -> object:
         return () if value is None else value
@@ -114,18 +131,18 @@ class AlarmTransition(BaseModel):
     datapoints: tuple[FiniteFloat, ...]
     threshold: FiniteFloat | None
     delivery: Literal["alarm-action", "eventbridge"]
+    # The values of the datapoints the alarm evaluated; None when the event did not say which.
+    evaluated: tuple[FiniteFloat, ...] | None = None
+    upper_band: tuple[FiniteFloat, ...] = ()
+    lower_band: tuple[FiniteFloat, ...] = ()
+    # The alarm's ComparisonOperator, read from CloudWatch when the transition arrives (the event does not
+    # carry it); a deferred replay carries it along. None: not known.
+    comparison: str | None = None
 
     @property
     def event_id(self) -> str:
         # The same transition delivered through both routes, or twice through one, has one id.
         return f"alarm:{self.alarm_name}:{self.state}:{self.changed_at.isoformat()}"
-
-    @property
-    def breach(self) -> float | None:
-        """How far beyond the threshold the worst recent datapoint was (None when unknown)."""
-        if self.threshold is None or not self.datapoints:
-            return None
-        return max(abs(point - self.threshold) for point in self.datapoints)
 
 
 def _transition(data: AlarmData, delivery: Literal["alarm-action", "eventbridge"]) -> AlarmTransition:
@@ -139,6 +156,11 @@ def _transition(data: AlarmData, delivery: Literal["alarm-action", "eventbridge"
         datapoints=reason_data.recent_datapoints,
         threshold=reason_data.threshold,
         delivery=delivery,
+        evaluated=None
+        if reason_data.evaluated_datapoints is None
+        else tuple(point.value for point in reason_data.evaluated_datapoints if point.value is not None),
+        upper_band=reason_data.recent_upper_thresholds,
+        lower_band=reason_data.recent_lower_thresholds,
     )
 
 

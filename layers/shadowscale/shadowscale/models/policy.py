@@ -81,6 +81,11 @@ def _check_contiguous(steps: tuple[StepAdjustment, ...]) -> None:
 class AlarmReaction(_Strict):
     alarm_name: str = Field(alias="alarmName", min_length=1, max_length=255)
     on_alarm: AlarmAction = Field(alias="onAlarm")
+    metric_aggregation_type: Literal["Average", "Minimum", "Maximum"] = Field(
+        default="Average",
+        alias="metricAggregationType",
+        description="How the evaluated datapoints are aggregated before the threshold is subtracted.",
+    )
     on_ok: AlarmAction | None = Field(default=None, alias="onOk")
 
     @field_validator("on_ok")
