@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -19,6 +19,9 @@ from functions.scheduled_scaler.app import lambda_handler as tick_handler
 from tests.conftest import load_event
 from tests.factories import ENDPOINT, make_policy, policy_document
 from tests.integration.conftest import Stack
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.literals import ComparisonOperatorType
 
 BUSINESS_HOURS = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
 
@@ -397,7 +400,7 @@ def test_given_policy_table_throttles_when_alarm_then_error_raised_for_retry_not
         store.policy(ENDPOINT)
 
 
-def define_latency_alarm(comparison: str) -> None:
+def define_latency_alarm(comparison: ComparisonOperatorType) -> None:
     boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
         AlarmName="fraud-detector-latency-high",
         Namespace="AWS/SageMaker",

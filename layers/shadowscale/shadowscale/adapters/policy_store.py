@@ -89,12 +89,7 @@ class PolicyRepository:
 
     def describe(self, endpoint: str) -> StoredPolicy | None:
         """The stored revision with what it says of itself: when, by whom and why it was applied."""
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"id": {"S": policy_key(endpoint)}}, ConsistentRead=True
-            ).get("Item")
-        except ClientError as exc:
-            raise_domain_error(exc, f"read policy {endpoint}")
+        item = self._item(policy_key(endpoint), f"read policy {endpoint}")
         if not item:
             return None
         stored = json.loads(item["value"]["S"])
@@ -107,13 +102,17 @@ class PolicyRepository:
         )
 
     def owner_of_alarm(self, alarm_name: str) -> str | None:
+        item = self._item(alarm_key(alarm_name), f"read the owner of alarm {alarm_name}")
+        return item["value"]["S"] if item else None
+
+    def _item(self, key: str, doing: str) -> dict[str, Any] | None:
         try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"id": {"S": alarm_key(alarm_name)}}, ConsistentRead=True
+            found: dict[str, Any] | None = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": key}}, ConsistentRead=True
             ).get("Item")
         except ClientError as exc:
-            raise_domain_error(exc, f"read the owner of alarm {alarm_name}")
-        return item["value"]["S"] if item else None
+            raise_domain_error(exc, doing)
+        return found
 
     def put(
         self,

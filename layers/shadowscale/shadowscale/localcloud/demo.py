@@ -202,7 +202,7 @@ def run(output: Path) -> dict[str, Any]:
     from shadowscale.cli.main import main as cli
     from shadowscale.localcloud import demo_shadow, demo_together
     from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-    from shadowscale.localcloud.resources import create_endpoint
+    from shadowscale.localcloud.resources import create_endpoint, create_latency_alarm
 
     root = repo_root()
     output.mkdir(parents=True, exist_ok=True)
@@ -227,17 +227,7 @@ def run(output: Path) -> dict[str, Any]:
                 cloud.client("sagemaker"), ENDPOINT, {"primary": (1, 1.0), "candidate": (1, 0.1)}, cloud.advance
             )
             cloudwatch = cloud.client("cloudwatch")
-            cloudwatch.put_metric_alarm(
-                AlarmName=LATENCY_ALARM,
-                Namespace="AWS/SageMaker",
-                MetricName="ModelLatency",
-                ExtendedStatistic="p90",
-                Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "primary"}],
-                Period=60,
-                EvaluationPeriods=2,
-                Threshold=LATENCY_THRESHOLD_US,
-                ComparisonOperator="GreaterThanThreshold",
-            )
+            create_latency_alarm(cloudwatch, LATENCY_ALARM, ENDPOINT, LATENCY_THRESHOLD_US)
             cloudwatch.put_metric_alarm(  # this one also names the alarm scaler as its own action
                 AlarmName=CANDIDATE_ALARM,
                 Namespace="AWS/SageMaker",

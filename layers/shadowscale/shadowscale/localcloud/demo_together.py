@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shadowscale.localcloud.resources import create_endpoint, create_models
+from shadowscale.localcloud.resources import create_endpoint, create_latency_alarm, create_models
 from shadowscale.localcloud.simulated_endpoint import ModelServer, TrafficPattern
 
 ENDPOINT = "payments-scorer"
@@ -137,17 +137,7 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> dict[s
     say(f"\nOne endpoint, both at once: a capacity policy and an approve-mode shadow test on {ENDPOINT!r}")
     create_endpoint(cloud.client("sagemaker"), ENDPOINT, {"primary": (1, 1.0)}, cloud.advance)
     create_models(cloud.client("sagemaker"), CANDIDATE_MODEL)
-    cloud.client("cloudwatch").put_metric_alarm(
-        AlarmName=LATENCY_ALARM,
-        Namespace="AWS/SageMaker",
-        MetricName="ModelLatency",
-        ExtendedStatistic="p90",
-        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "primary"}],
-        Period=60,
-        EvaluationPeriods=2,
-        Threshold=100_000.0,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    create_latency_alarm(cloud.client("cloudwatch"), LATENCY_ALARM, ENDPOINT, 100_000.0)
     traffic = (
         TrafficPattern.flat(20, noise=0.03, seed=5)
         .with_spike(spike_during_bake, 15, extra_rps=100, ramp_seconds=0)

@@ -191,3 +191,18 @@ def sqs_event(bodies: list[str], queue_arn: str) -> dict[str, Any]:
             for index, body in enumerate(bodies)
         ]
     }
+
+
+def create_latency_alarm(cloudwatch: Any, alarm_name: str, endpoint: str, threshold: float) -> None:  # noqa: ANN401
+    """The demos' scale-out alarm: a variant's ModelLatency p90 above `threshold` µs for two minutes."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm_name,
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        ExtendedStatistic="p90",
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "primary"}],
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=threshold,
+        ComparisonOperator="GreaterThanThreshold",
+    )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shadowscale.domain.schedule_expressions import ScheduleExpression, ScheduleExpressionError
 from shadowscale.errors import InvalidPolicy
+from shadowscale.models import field_problems
 
 API_VERSION = "shadowscale/v1"
 # SageMaker names: endpoint/variant names are 1-63 chars of [a-zA-Z0-9-]; alarm names are freer.
@@ -249,8 +250,5 @@ def parse_policy(document: object) -> CapacityPolicy:
 
 
 def describe_validation_error(exc: ValidationError, what: str) -> str:
-    problems = []
-    for error in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in error["loc"]) or "(document)"
-        problems.append(f"{path}: {error['msg']}")
-    return f"invalid {what}: " + "; ".join(problems)
+    """'invalid <what>: a.b: reason; …', in the one formatter every boundary uses."""
+    return f"invalid {what}: {field_problems(exc, whole='(document)')}"
