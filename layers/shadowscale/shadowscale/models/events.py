@@ -249,10 +249,15 @@ class DeferredChange(BaseModel):
         )
 
 
-def parse_deferred_change(body: object) -> DeferredChange:
+def parse_body[M: BaseModel](model: type[M], body: object, what: str) -> M:
+    """A queue body (JSON text or already decoded) as `model`; InvalidEvent naming the field otherwise."""
     try:
         if isinstance(body, str | bytes):
-            return DeferredChange.model_validate_json(body)
-        return DeferredChange.model_validate(body)
+            return model.model_validate_json(body)
+        return model.model_validate(body)
     except ValidationError as exc:
-        raise InvalidEvent(describe_validation_error(exc, "deferred change")) from exc
+        raise InvalidEvent(describe_validation_error(exc, what)) from exc
+
+
+def parse_deferred_change(body: object) -> DeferredChange:
+    return parse_body(DeferredChange, body, "deferred change")

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shadowscale.errors import InvalidEvent
-from shadowscale.models.policy import SAGEMAKER_NAME, describe_validation_error
+from shadowscale.models.events import parse_body
+from shadowscale.models.policy import SAGEMAKER_NAME
 
 HANDOVER_KIND: Final = "shadowscale.promotion-handover"
 # A handover that cannot be completed is sent round again for this long (an outage of hours), then it
@@ -55,9 +55,4 @@ def is_handover(body: str) -> bool:
 
 
 def parse_handover(body: object) -> PromotionHandover:
-    try:
-        if isinstance(body, str | bytes):
-            return PromotionHandover.model_validate_json(body)
-        return PromotionHandover.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidEvent(describe_validation_error(exc, "promotion handover")) from exc
+    return parse_body(PromotionHandover, body, "promotion handover")
