@@ -50,8 +50,8 @@ lint: venv ## ruff (lint and format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: venv ## mypy --strict over the layer, functions, tests, bench
-	$(BIN)/mypy layers/shadowscale/shadowscale functions tests bench
+typecheck: venv ## mypy --strict over the layer, the local cloud, functions, tests, bench
+	$(BIN)/mypy layers/shadowscale/shadowscale localcloud/shadowscale_localcloud functions tests bench
 
 validate: venv $(SAM) ## sam validate --lint (cfn-lint included)
 	$(OFFLINE_AWS) $(SAM) validate --lint --template template.yaml
@@ -77,10 +77,10 @@ pytest: venv $(AWSCLI)
 test: lint typecheck validate checkov static artifacts pytest ## every check: ruff, mypy, sam validate --lint, checkov, static template checks, arm64 build, pytest
 
 demo: venv ## run the whole system end to end on the embedded local cloud (no AWS account, no Docker)
-	$(BIN)/python -m shadowscale.localcloud.demo
+	$(BIN)/python -m shadowscale_localcloud.demo
 
 local-up: venv ## the local cloud as a server on 127.0.0.1 (PORT=5000, SPEED=60): AWS CLI, boto3, our CLI
-	$(BIN)/python -m shadowscale.localcloud.server --port $(PORT) --speed $(SPEED)
+	$(BIN)/python -m shadowscale_localcloud.server --port $(PORT) --speed $(SPEED)
 
 bench: venv ## cold-start ratio and AWS calls per decision
 	$(BIN)/python bench/capacity_bench.py

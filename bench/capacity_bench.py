@@ -3,7 +3,7 @@
 Part 1, cold init. Each sample is a fresh interpreter (`sys.executable -c ...`) timed from inside with
 time.perf_counter, so interpreter start-up is excluded. The floor is `import boto3` plus
 `boto3.client("sagemaker")`; a handler sample is `import app` (the function's directory and
-layers/shadowscale first on sys.path, cwd = the function directory) plus `capacity_entrypoints()`, which
+layers/shadowscale first on sys.path, cwd = the function directory) plus `app.entrypoints()`, which
 builds every boto3 client and Powertools utility the handler uses. Children get the template's Globals
 environment (dummy table names and queue URLs), region, dummy credentials, PATH/HOME and the variables the
 Lambda runtime sets (LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME, ...); tracing stays on, as in Lambda.
@@ -86,8 +86,7 @@ sys.stderr.write("BENCH-START\\n"); sys.stderr.flush()
 t0 = time.perf_counter()
 import app
 t1 = time.perf_counter()
-from shadowscale.composition import capacity_entrypoints
-capacity_entrypoints()
+app.entrypoints()
 t2 = time.perf_counter()
 sys.stderr.write("BENCH-END\\n"); sys.stderr.flush()
 print("BENCH", t2 - t0, t1 - t0)
@@ -340,7 +339,7 @@ def measure_cold_init() -> dict[str, object]:
     return {
         "rounds": ROUNDS,
         "floor_definition": 'fresh process: import boto3 + boto3.client("sagemaker", region_name="us-east-1")',
-        "handler_definition": "fresh process: import app + shadowscale.composition.capacity_entrypoints()",
+        "handler_definition": "fresh process: import app + app.entrypoints() (shadowscale.capacity.wiring)",
         "child_environment": {
             name: value for name, value in environments[slowest].items() if name not in {"PATH", "HOME"}
         },
@@ -400,7 +399,7 @@ def print_cold_init(report: Mapping[str, Any]) -> None:
         f"{traced['run_total_ms_under_importtime']:.1f} ms with importtime's overhead;"
     )
     print(
-        f"   `import app` {traced['import_app_ms_under_importtime']:.1f} ms of it, the rest is capacity_entrypoints() "
+        f"   `import app` {traced['import_app_ms_under_importtime']:.1f} ms of it, the rest is app.entrypoints() "
         "building clients and utilities. Top 10 imports"
     )
     for key, title in (("top_by_cumulative", "cumulative"), ("top_by_self", "self (own module body)")):
@@ -469,7 +468,7 @@ def environment_patched(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def fake_context(function_name: str) -> LambdaContext:
-    from shadowscale.localcloud.lambda_runtime import LambdaContext as LocalContext
+    from shadowscale_localcloud.lambda_runtime import LambdaContext as LocalContext
 
     return cast("LambdaContext", LocalContext(function_name=f"shadowscale-bench-{function_name}"))
 
@@ -527,9 +526,9 @@ def bench_policy_document() -> dict[str, Any]:
 def create_resources() -> dict[str, str]:
     """Tables, queues, endpoint and policy on moto (the local cloud's shared setup); returns their environment."""
     import boto3
-    from shadowscale.adapters.policy_store import PolicyRepository
-    from shadowscale.localcloud import resources
-    from shadowscale.models.policy import parse_policy
+    from shadowscale.capacity.policy import parse_policy
+    from shadowscale.capacity.policy_store import PolicyRepository
+    from shadowscale_localcloud import resources
 
     made = resources.create_capacity_resources(boto3, prefix="shadowscale-bench")
     sagemaker = boto3.client("sagemaker", region_name=REGION)
@@ -669,7 +668,7 @@ def measure_api_calls() -> dict[str, object]:
         from moto import mock_aws
 
         with mock_aws(), api_calls_recorded(recorder):
-            from shadowscale.localcloud.resources import apply_environment
+            from shadowscale_localcloud.resources import apply_environment
 
             apply_environment(create_resources())
             scenarios = run_scenarios(recorder)

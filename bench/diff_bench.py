@@ -1,6 +1,6 @@
 """Response-diff benchmark: our engine against a straightforward pandas baseline, on synthetic capture.
 
-Data. shadowscale.diffing.synthetic writes real capture objects (.jsonl, one per variant, instance and
+Data. shadowscale_localcloud.synthetic_capture writes real capture objects (.jsonl, one per variant, instance and
 minute, at each variant's own phase) into a temporary directory: LARGE_PAIRS and SMALL_PAIRS request pairs
 of a fraud classifier at REQUESTS_PER_SECOND, CSV rows of 30 features in (10 % JSON, 5 % BASE64), JSON
 {"label", "score", "scores"} out; 50 % of answers identical, 45 % within tolerance (noise 1e-7), 5 %
@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "layers" / "shadowscale"))
+sys.path[:0] = [str(REPO / "layers" / "shadowscale"), str(REPO / "localcloud")]
 
-from shadowscale.diffing.synthetic import SyntheticTraffic, delivered_at, delivery_order, generate  # noqa: E402
-from shadowscale.models.diff import ClassificationRule, DiffConfig  # noqa: E402
+from shadowscale.shared.diff_contract import ClassificationRule, DiffConfig  # noqa: E402
+from shadowscale_localcloud.synthetic_capture import SyntheticTraffic, delivered_at, delivery_order, generate  # noqa: E402
 
 OUTPUT = REPO / "bench-output" / "diff_bench.json"
 LARGE_PAIRS = 200_000
@@ -196,7 +196,7 @@ def _config() -> DiffConfig:
 
 
 def _engine_result(summaries: list[Any]) -> dict[str, Any]:
-    from shadowscale.models.diff import DiffSummary
+    from shadowscale.response_diffs.models import DiffSummary
 
     merged = DiffSummary.merge(summaries)
     merged.assert_accounting()
@@ -214,7 +214,7 @@ def _engine_result(summaries: list[Any]) -> dict[str, Any]:
 
 
 def work_engine(delivery: list[dict[str, str]]) -> dict[str, Any]:
-    from shadowscale.diffing.engine import DiffEngine
+    from shadowscale.response_diffs.engine import DiffEngine
 
     engine = DiffEngine(_config())
     summaries = []
@@ -237,7 +237,7 @@ class CountingStore:
         self.gets = self.puts = 0
 
     def read_capture(self, key: str) -> Any:  # noqa: ANN401
-        from shadowscale.domain.ports import StoredBytes
+        from shadowscale.shared.s3 import StoredBytes
 
         self.gets += 1
         return StoredBytes(Path(self.paths[key]).read_bytes(), key)
@@ -246,7 +246,7 @@ class CountingStore:
         return self.config
 
     def load_state(self, prefix: str) -> Any:  # noqa: ANN401
-        from shadowscale.domain.ports import StoredState
+        from shadowscale.response_diffs.ports import StoredState
 
         self.gets += 1
         found = self.objects.get(f"{prefix}state/manifest.bin")
@@ -294,8 +294,9 @@ class _NoMetrics:
 def work_lambda(delivery: list[dict[str, str]]) -> dict[str, Any]:
     """What the deployed function does: the real CaptureDiffPipeline, one state round trip per batch of the
     notifications that arrive within the event source mapping's batching window."""
-    from shadowscale.domain.capture_diff import CaptureDiffPipeline
-    from shadowscale.models.diff import CaptureObjectRef, CloseDiffs, shadow_test_of_capture_key
+    from shadowscale.response_diffs.models import CaptureObjectRef
+    from shadowscale.response_diffs.pipeline import CaptureDiffPipeline
+    from shadowscale.shared.diff_contract import CloseDiffs, shadow_test_of_capture_key
 
     store = CountingStore({item["key"]: item["path"] for item in delivery})
     clock = _Clock()
@@ -396,9 +397,7 @@ def run_worker(mode: str, data: Path, cpu: int) -> None:
     elif mode == "parse":
         import orjson  # noqa: F401
     else:
-        import shadowscale.diffing.engine
-        import shadowscale.diffing.state
-        import shadowscale.domain.capture_diff  # noqa: F401
+        pass
     started = time.perf_counter()
     result = WORKERS[mode](delivery)
     elapsed = time.perf_counter() - started

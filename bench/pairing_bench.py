@@ -9,7 +9,7 @@ time per record on each path:
   reused-ids         as own-event-ids, but the clients reuse 8 inferenceIds for all their requests;
   repeated-bodies    as shared-event-ids, but every 10th request sends one and the same body (a health
                      check) under its own eventId and inferenceId.
-Each scenario is synthetic capture (shadowscale.diffing.synthetic) delivered out of order (up to
+Each scenario is synthetic capture (shadowscale_localcloud.synthetic_capture) delivered out of order (up to
 DELAY_SECONDS late), fed to one DiffEngine with finalise_due() after every object, then closed. Timed with
 time.process_time() (CPU, not wall clock: the machine is shared), best of --runs; pinned to one CPU.
 Exact matches are checked against the generator's truth, so a speed-up cannot come from wrong pairs.
@@ -33,17 +33,17 @@ from pathlib import Path
 import orjson
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "layers" / "shadowscale"))
+sys.path[:0] = [str(REPO / "layers" / "shadowscale"), str(REPO / "localcloud")]
 
-from shadowscale.diffing.engine import DiffEngine  # noqa: E402
-from shadowscale.diffing.synthetic import (  # noqa: E402
+from shadowscale.response_diffs.engine import DiffEngine  # noqa: E402
+from shadowscale.shared.diff_contract import ClassificationRule, DiffConfig  # noqa: E402
+from shadowscale_localcloud.synthetic_capture import (  # noqa: E402
     CaptureObject,
     SyntheticTraffic,
     delivered_at,
     delivery_order,
     generate,
 )
-from shadowscale.models.diff import ClassificationRule, DiffConfig  # noqa: E402
 
 DELAY_SECONDS = 300.0
 TRAFFIC = SyntheticTraffic(

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from shadowscale.diffing.engine import DiffEngine
-from shadowscale.diffing.state import StateExport, WindowRef
-from shadowscale.models.diff import DiffConfig, DiffSummary, ObjectResult
+from shadowscale.response_diffs.engine import DiffEngine
+from shadowscale.response_diffs.models import DiffSummary, ObjectResult
+from shadowscale.response_diffs.state import StateExport, WindowRef
+from shadowscale.shared.diff_contract import DiffConfig
 
 ENDPOINT = "fraud-detector"
 PRODUCTION = "primary"

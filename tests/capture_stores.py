@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from shadowscale.diffing.state import WindowRef
-from shadowscale.domain.capture_diff import unpack_state
-from shadowscale.domain.ports import StoredBytes, StoredState
-from shadowscale.errors import DiffStateConflict, DiffStateCorrupt
-from shadowscale.models.diff import DiffConfig, DiffMetrics
+from shadowscale.response_diffs.models import DiffMetrics
+from shadowscale.response_diffs.pipeline import unpack_state
+from shadowscale.response_diffs.ports import StoredState
+from shadowscale.response_diffs.state import WindowRef
+from shadowscale.shared.diff_contract import DiffConfig
+from shadowscale.shared.errors import DiffStateConflict, DiffStateCorrupt
+from shadowscale.shared.s3 import StoredBytes
 
 
 def _no_step(step: str) -> None:

@@ -31,6 +31,6 @@ def load_event(name: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_metrics() -> None:
-    from shadowscale.observability import metrics
+    from shadowscale.shared.observability import metrics
 
     metrics.clear_metrics()

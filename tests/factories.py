@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shadowscale.models.events import AlarmTransition
-from shadowscale.models.policy import CapacityPolicy, parse_policy
+from shadowscale.capacity.events import AlarmTransition
+from shadowscale.capacity.policy import CapacityPolicy, parse_policy
 
 ENDPOINT = "fraud-detector"
 LATENCY_ALARM = "fraud-detector-latency-high"

@@ -9,9 +9,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from shadowscale.diffing.state import WindowRef
-from shadowscale.domain.ports import AlarmRepointing, StoredBytes, StoredState, VariantUpdate
-from shadowscale.errors import (
+from shadowscale.capacity.events import DeferredChange
+from shadowscale.capacity.policy import CapacityPolicy
+from shadowscale.capacity.ports import AlarmRepointing
+from shadowscale.response_diffs.models import DiffMetrics
+from shadowscale.response_diffs.ports import StoredState
+from shadowscale.response_diffs.state import WindowRef
+from shadowscale.shared.diff_contract import CloseDiffs, DiffConfig
+from shadowscale.shared.endpoint import (
+    EndpointMemory,
+    EndpointObservation,
+    ScalableTarget,
+    VariantObservation,
+    VariantUpdate,
+)
+from shadowscale.shared.errors import (
     AwsServiceUnavailable,
     CaptureObjectForbidden,
     DiffStateConflict,
@@ -20,11 +32,8 @@ from shadowscale.errors import (
     LockLost,
     PolicyNotFound,
 )
-from shadowscale.models.diff import CloseDiffs, DiffConfig, DiffMetrics
-from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, ScalableTarget, VariantObservation
-from shadowscale.models.events import DeferredChange
-from shadowscale.models.handover import PromotionHandover
-from shadowscale.models.policy import CapacityPolicy
+from shadowscale.shared.handover import PromotionHandover
+from shadowscale.shared.s3 import StoredBytes
 
 
 @dataclass

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from shadowscale.composition import capacity_entrypoints
-from shadowscale.entrypoints.middleware import settings_validated
-from shadowscale.observability import logger, metrics, tracer
+from shadowscale.capacity.wiring import entrypoints
+from shadowscale.shared.middleware import settings_validated
+from shadowscale.shared.observability import logger, metrics, tracer
 
 
 @settings_validated
@@ -16,4 +16,4 @@ from shadowscale.observability import logger, metrics, tracer
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return capacity_entrypoints().alarm(event, context)
+    return entrypoints().alarm(event, context)

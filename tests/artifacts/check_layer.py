@@ -22,7 +22,7 @@ SDK_PROBE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import boto3, botocore
-from shadowscale.adapters.sdk_features import missing_put_object_parameters
+from shadowscale.shared.sdk_features import missing_put_object_parameters
 client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 print(json.dumps({
     "versions": {"boto3": boto3.__version__, "botocore": botocore.__version__},

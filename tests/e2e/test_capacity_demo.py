@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.demo import run
+from shadowscale_localcloud.demo import run
 
 pytestmark = pytest.mark.e2e
 

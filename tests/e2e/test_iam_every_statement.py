@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from shadowscale.localcloud import demo
-from shadowscale.localcloud.iam_enforcement import AuthorizationRecord
-from shadowscale.localcloud.platform import LocalCloud
-from shadowscale.models.diff import CloseDiffs
+from shadowscale.shared.diff_contract import CloseDiffs
+from shadowscale_localcloud import demo
+from shadowscale_localcloud.iam_enforcement import AuthorizationRecord
+from shadowscale_localcloud.platform import LocalCloud
 
 from tests.integration.test_shadow_lifecycle import deploy_endpoint
 

@@ -38,7 +38,7 @@ def readme_commands() -> list[str]:
 def server() -> Iterator[str]:
     port = str(_free_port())
     process = subprocess.Popen(
-        [sys.executable, "-m", "shadowscale.localcloud.server", "--port", port, "--speed", "1"],
+        [sys.executable, "-m", "shadowscale_localcloud.server", "--port", port, "--speed", "1"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

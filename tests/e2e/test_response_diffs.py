@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
-from shadowscale.localcloud.simulated_endpoint import CaptureSimulation, ModelServer, TrafficPattern
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
+from shadowscale_localcloud.simulated_endpoint import CaptureSimulation, ModelServer, TrafficPattern
 
 REPO = Path(__file__).resolve().parents[2]
 ENDPOINT = "fraud-scorer"

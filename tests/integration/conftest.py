@@ -11,16 +11,21 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from shadowscale import composition
-from shadowscale.adapters import clients
-from shadowscale.adapters.policy_store import PolicyRepository
-from shadowscale.localcloud import resources
-from shadowscale.localcloud.lambda_runtime import LambdaContext
-from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
-from shadowscale.models.policy import CapacityPolicy
-from shadowscale.settings import get_settings
+from shadowscale.capacity.policy import CapacityPolicy
+from shadowscale.capacity.policy_store import PolicyRepository
+from shadowscale.shared import clients
+from shadowscale.shared.settings import get_settings
+from shadowscale_localcloud import resources
+from shadowscale_localcloud.lambda_runtime import LambdaContext, on_clock, rebuild
+from shadowscale_localcloud.sagemaker_gaps import SageMakerGapFill
 
+from functions.alarm_scaler import app as alarm_app
+from functions.deferred_scaler import app as deferred_app
+from functions.scheduled_scaler import app as scheduled_app
 from tests.factories import ENDPOINT, make_policy
+
+# The capacity handlers the tests call directly, each bound to the test's clock while a stack is up.
+CAPACITY_HANDLER_MODULES = (alarm_app, deferred_app, scheduled_app)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -57,6 +62,12 @@ class Stack:
     gaps: SageMakerGapFill
     clock: Clock
     context: LambdaContext = field(default_factory=lambda: LambdaContext(function_name="shadowscale-test"))
+
+    def rebuild_functions(self) -> None:
+        """New settings: the capacity handlers build their parts again (as a new Lambda container would)."""
+        get_settings.cache_clear()
+        for module in CAPACITY_HANDLER_MODULES:
+            rebuild(module)
 
     def put_policy(self, policy: CapacityPolicy) -> None:
         self.policies.put(policy)
@@ -106,7 +117,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             monkeypatch.setenv(name, value)
         resources.apply_environment(environment)
         clock = Clock()
-        composition.set_clock(clock)
+        undo = [on_clock(module, clock) for module in CAPACITY_HANDLER_MODULES]
         with SageMakerGapFill(clock=clock.now) as gaps:
             yield Stack(
                 sagemaker=sagemaker,
@@ -119,7 +130,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
                 gaps=gaps,
                 clock=clock,
             )
-        composition.set_clock(None)
+        for restore in undo:
+            restore()
         get_settings.cache_clear()
         clients.session.cache_clear()
 

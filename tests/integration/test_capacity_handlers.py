@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from shadowscale.localcloud import resources
-from shadowscale.models.policy import CapacityPolicy
+from shadowscale.capacity.policy import CapacityPolicy
+from shadowscale_localcloud import resources
 
 from functions.alarm_scaler.app import lambda_handler as alarm_handler
 from functions.deferred_scaler.app import lambda_handler as deferred_handler
@@ -170,12 +170,8 @@ def test_given_duplicate_delivery_when_received_twice_then_second_has_no_effect(
 def test_given_dry_run_when_alarm_then_decision_reported_and_nothing_called(
     stack: Stack, sample_policy: CapacityPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shadowscale import composition
-    from shadowscale.settings import get_settings
-
     monkeypatch.setenv("DRY_RUN", "true")
-    get_settings.cache_clear()
-    composition.capacity_entrypoints.cache_clear()
+    stack.rebuild_functions()
     report = alarm_handler(alarm_event("action"), stack.context)
     assert report["outcome"] == "dry-run"
     assert report["changes"][0]["instances_after"] == 3
@@ -388,8 +384,8 @@ def test_given_policy_table_throttles_when_alarm_then_error_raised_for_retry_not
     stack: Stack, sample_policy: CapacityPolicy
 ) -> None:
     from botocore.exceptions import ClientError
-    from shadowscale.adapters.policy_store import CachedPolicyStore, TableParameterProvider
-    from shadowscale.errors import Throttled
+    from shadowscale.capacity.policy_store import CachedPolicyStore, TableParameterProvider
+    from shadowscale.shared.errors import Throttled
 
     class ThrottledClient:
         def get_item(self, **_: Any) -> dict[str, Any]:

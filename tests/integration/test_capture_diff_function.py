@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, diff_config, key, lines, record, times
 

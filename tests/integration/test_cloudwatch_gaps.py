@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from shadowscale.localcloud.cloudwatch_gaps import CloudWatchPercentiles, nearest_rank
+from shadowscale_localcloud.cloudwatch_gaps import CloudWatchPercentiles, nearest_rank
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
 

@@ -4,7 +4,7 @@ A baseline run (fault_matrix/baseline.py) records every AWS operation the shadow
 call, with the state of the execution each call was made in; the cases are generated from it
 (fault_matrix/cases.py says how, and which reductions of the cross product it makes). Each case runs a
 full shadow test on an endpoint of its own, with one fault injected at the SDK boundary of the stack's
-own calls (shadowscale.localcloud.faults), lets the cloud settle (no execution of any of the stack's state
+own calls (shadowscale_localcloud.faults), lets the cloud settle (no execution of any of the stack's state
 machines running, nothing queued, within 3 simulated days), and checks the whole guarantee
 (fault_matrix/harness.py, Case.guarantee). The matrix's size and how many cases held are printed at the
 end of the run (fault_matrix/summary.py).
@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.faults import RecordedCall, Trigger, make_fault
+from shadowscale_localcloud.faults import RecordedCall, Trigger, make_fault
 
 from tests.integration.fault_matrix import baseline as baseline_module
 from tests.integration.fault_matrix.cases import MatrixCase, generate
@@ -213,7 +213,7 @@ def test_a_fault_fails_only_the_stacks_own_calls_as_botocore_would_after_its_ret
     # GIVEN a throttling fault on DescribeEndpoint, and a client of the stack's task function's role
     from botocore.exceptions import ClientError
     from moto.awslambda.models import lambda_backends
-    from shadowscale.localcloud.resources import ACCOUNT, REGION
+    from shadowscale_localcloud.resources import ACCOUNT, REGION
 
     cloud = matrix.cloud
     assert cloud.role_sessions is not None
@@ -252,7 +252,7 @@ def test_a_fault_fails_only_the_stacks_own_calls_as_botocore_would_after_its_ret
 
 def test_an_outage_fails_every_call_until_the_clock_passes_its_end(matrix: MatrixCloud) -> None:
     # GIVEN a 5-minute outage of S3 GetObject, armed by its first call
-    from shadowscale.localcloud.faults import CallSite
+    from shadowscale_localcloud.faults import CallSite
 
     fault = make_fault("outage-5m", "s3", "GetObject")
     site = CallSite("s3", "GetObject", "function f", None, None)

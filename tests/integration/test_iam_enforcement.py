@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from shadowscale.localcloud.iam_enforcement import RoleCredentials
-from shadowscale.localcloud.platform import LocalCloud
-from shadowscale.localcloud.resources import create_endpoint
+from shadowscale_localcloud.iam_enforcement import RoleCredentials
+from shadowscale_localcloud.platform import LocalCloud
+from shadowscale_localcloud.resources import create_endpoint
 
 from tests.conftest import load_event
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import create_endpoint
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.resources import create_endpoint
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY_0500_UTC = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import yaml
 from moto import mock_aws
 from shadowscale.cli.main import main
 from shadowscale.cli.policy_wiring import schedule_prefix
-from shadowscale.localcloud import resources
+from shadowscale_localcloud import resources
 
 from tests.factories import ENDPOINT, policy_document
 from tests.integration.conftest import REGION, create_endpoint
@@ -192,8 +192,8 @@ def test_given_a_policy_naming_a_variant_the_endpoint_lost_when_shown_or_status_
     aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN an applied policy, then a promotion-like change: the endpoint now serves only "challenger"
-    from shadowscale.adapters.policy_store import PolicyRepository
-    from shadowscale.models.policy import parse_policy
+    from shadowscale.capacity.policy import parse_policy
+    from shadowscale.capacity.policy_store import PolicyRepository
 
     run("policy", "apply", write_policy(tmp_path, policy_document()))
     repository = PolicyRepository(aws["dynamodb"], "shadowscale-test-policies")

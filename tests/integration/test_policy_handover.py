@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
-from shadowscale.adapters.alarm_dimensions import CloudWatchAlarmDimensions
-from shadowscale.localcloud.cloudwatch_alarm_updates import AlarmUpdatesKeepState
-from shadowscale.models.policy import CapacityPolicy
+from shadowscale.capacity.alarms import CloudWatchAlarmDimensions
+from shadowscale.capacity.policy import CapacityPolicy
+from shadowscale_localcloud.cloudwatch_alarm_updates import AlarmUpdatesKeepState
 
 from functions.deferred_scaler.app import lambda_handler as deferred_handler
 from functions.scheduled_scaler.app import lambda_handler as tick_handler
@@ -110,8 +110,8 @@ def test_given_a_handed_over_policy_when_the_heartbeat_ticks_then_it_acts_on_the
 def test_given_dynamodb_down_when_the_handover_arrives_then_it_is_sent_round_again_not_failed(
     stack: Stack, sample_policy: CapacityPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shadowscale.adapters.policy_store import PolicyRepository
-    from shadowscale.errors import AwsServiceUnavailable
+    from shadowscale.capacity.policy_store import PolicyRepository
+    from shadowscale.shared.errors import AwsServiceUnavailable
 
     def down(self: PolicyRepository, *args: object, **kwargs: object) -> int:
         raise AwsServiceUnavailable("DynamoDB: InternalServerError")

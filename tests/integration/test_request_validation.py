@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from shadowscale.adapters.test_artifacts import SnsNotifier
-from shadowscale.localcloud.platform import LocalCloud
-from shadowscale.localcloud.request_validation import RequestValidation
+from shadowscale.shadow_tests.notifier import SnsNotifier
+from shadowscale_localcloud.platform import LocalCloud
+from shadowscale_localcloud.request_validation import RequestValidation
 
 REGION = "us-east-1"
 REPO = Path(__file__).resolve().parents[2]

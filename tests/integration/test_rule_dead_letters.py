@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from shadowscale.cli.main import main as cli
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import create_endpoint
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.resources import create_endpoint
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "dlq-test"

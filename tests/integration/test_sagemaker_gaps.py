@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from shadowscale.localcloud.sagemaker_gaps import TARGET_MOTO_VERSION, SageMakerGapFill
+from shadowscale_localcloud.sagemaker_gaps import TARGET_MOTO_VERSION, SageMakerGapFill
 
 from tests.factories import ENDPOINT
 from tests.integration.conftest import REGION, Clock, create_endpoint
@@ -298,7 +298,7 @@ def test_given_a_shadow_variant_when_its_weight_is_set_then_the_switch_decides(
 
 
 def test_given_no_scalable_target_when_deregistered_then_object_not_found_as_aws_says() -> None:
-    from shadowscale.localcloud.autoscaling_gaps import AutoScalingGapFill
+    from shadowscale_localcloud.autoscaling_gaps import AutoScalingGapFill
 
     with mock_aws():
         autoscaling = boto3.client("application-autoscaling", region_name=REGION, config=NO_SDK_RETRIES)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import ACCOUNT, REGION
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.resources import ACCOUNT, REGION
 
 from tests.integration.test_shadow_lifecycle import (
     MONDAY_0800_UTC,

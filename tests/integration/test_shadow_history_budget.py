@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shadowscale.domain.execution_history import HISTORY_EVENT_LIMIT
-from shadowscale.domain.history_budget import _estimate
-from shadowscale.errors import InvalidShadowTestInput
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
-from shadowscale.models.shadow_test import parse_shadow_test_input
+from shadowscale.shadow_tests.execution_history import HISTORY_EVENT_LIMIT
+from shadowscale.shadow_tests.history_budget import _estimate
+from shadowscale.shadow_tests.models import parse_shadow_test_input
+from shadowscale.shared.errors import InvalidShadowTestInput
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
 
 REPO = Path(__file__).resolve().parents[2]
 ENDPOINT = "budget-endpoint"

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shadowscale.adapters.endpoint_state import DynamoEndpointState
 from shadowscale.cli.main import main as cli
-from shadowscale.errors import EndpointLocked
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.resources import create_endpoint_once_visible, create_models
-from shadowscale.models.shadow_test import ShadowTestPlan
+from shadowscale.shadow_tests.models import ShadowTestPlan
+from shadowscale.shared.endpoint_state import DynamoEndpointState
+from shadowscale.shared.errors import EndpointLocked
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
 
 REPO = Path(__file__).resolve().parents[2]
 MONDAY_0800_UTC = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

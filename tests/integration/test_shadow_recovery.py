@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from moto.core.exceptions import JsonRESTError
 from shadowscale.cli.main import main as cli
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.models.shadow_test import ShadowTestPlan
+from shadowscale.shadow_tests.models import ShadowTestPlan
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
 
 from tests.integration.test_shadow_lifecycle import (
     MONDAY_0800_UTC,

@@ -19,18 +19,18 @@ from urllib.parse import unquote_plus
 import boto3
 import pytest
 from moto import mock_aws
-from shadowscale.adapters.policy_store import PolicyRepository
-from shadowscale.localcloud.alarm_evaluation import AlarmEvaluator
-from shadowscale.localcloud.cloudwatch_gaps import CloudWatchPercentiles, CloudWatchValueCounts
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.localcloud.sagemaker_gaps import SageMakerGapFill
-from shadowscale.localcloud.simulated_endpoint import (
+from shadowscale.capacity.policy import parse_policy
+from shadowscale.capacity.policy_store import PolicyRepository
+from shadowscale_localcloud.alarm_evaluation import AlarmEvaluator
+from shadowscale_localcloud.cloudwatch_gaps import CloudWatchPercentiles, CloudWatchValueCounts
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.sagemaker_gaps import SageMakerGapFill
+from shadowscale_localcloud.simulated_endpoint import (
     CaptureSimulation,
     ModelServer,
     SimulatedEndpoint,
     TrafficPattern,
 )
-from shadowscale.models.policy import parse_policy
 
 from tests.integration.conftest import ACCOUNT, REGION, Clock
 
@@ -656,7 +656,7 @@ SPIKY = "spiky"
 
 
 def test_given_policy_when_spike_then_alarm_scales_out_latency_drops_and_alarm_returns_ok(cloud: LocalCloud) -> None:
-    from shadowscale.localcloud.resources import create_endpoint
+    from shadowscale_localcloud.resources import create_endpoint
 
     create_endpoint(cloud.client("sagemaker"), SPIKY, {"primary": (1, 1.0)}, cloud.advance)
     PolicyRepository(cloud.client("dynamodb"), cloud.outputs["PolicyTableName"]).put(

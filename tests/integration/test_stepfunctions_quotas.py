@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from shadowscale.domain.execution_history import (
+from shadowscale.shadow_tests.execution_history import (
     CALLBACK_TASK_EVENTS,
     EXECUTION_EVENTS,
     HISTORY_LIMIT_CAUSE,
@@ -25,9 +25,9 @@ from shadowscale.domain.execution_history import (
     STATE_EVENTS,
     TASK_EVENTS,
 )
-from shadowscale.localcloud.lambda_runtime import InProcessLambdaRuntime
-from shadowscale.localcloud.platform import AcceleratedClock
-from shadowscale.localcloud.stepfunctions_gaps import ExecutionQuotas, StepFunctionsOnTheClock, payload_bytes
+from shadowscale_localcloud.lambda_runtime import InProcessLambdaRuntime
+from shadowscale_localcloud.platform import AcceleratedClock
+from shadowscale_localcloud.stepfunctions_gaps import ExecutionQuotas, StepFunctionsOnTheClock, payload_bytes
 
 REGION = "us-east-1"
 FUNCTION = "quota-probe"

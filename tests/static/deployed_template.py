@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from shadowscale.localcloud.stack import load_template
+from shadowscale_localcloud.stack import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

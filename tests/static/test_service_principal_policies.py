@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.resource_policies import ServiceRequest, allows
+from shadowscale_localcloud.resource_policies import ServiceRequest, allows
 
 from tests.static.deployed_template import ACCOUNT, REGION, PlausibleValues, translated_template
 

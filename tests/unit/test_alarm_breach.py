@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from shadowscale.domain.alarm_breach import measure_breach
-from shadowscale.domain.capacity import alarm_change, decide_alarm
-from shadowscale.models.endpoint import EndpointMemory, EndpointObservation, VariantObservation
-from shadowscale.models.policy import AlarmAction, StepAdjustment, parse_policy
+from shadowscale.capacity.alarm_breach import measure_breach
+from shadowscale.capacity.decisions import alarm_change, decide_alarm
+from shadowscale.capacity.policy import AlarmAction, StepAdjustment, parse_policy
+from shadowscale.shared.endpoint import EndpointMemory, EndpointObservation, VariantObservation
 
 from tests.factories import ENDPOINT, LATENCY_ALARM, make_policy, policy_document, transition
 

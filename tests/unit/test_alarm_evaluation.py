@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from shadowscale.localcloud.alarm_evaluation import Datapoint, MissingData, decide
+from shadowscale_localcloud.alarm_evaluation import Datapoint, MissingData, decide
 
 START = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 TREATMENTS: tuple[MissingData, ...] = ("missing", "ignore", "breaching", "notBreaching")

@@ -7,12 +7,12 @@ import random
 from datetime import timedelta
 
 import pytest
-from shadowscale.domain.autopilot import SHADOW_TEST_OWNER_PREFIX, Autopilot
-from shadowscale.domain.retry import RetryBudget
-from shadowscale.errors import EndpointBusy, EndpointLocked
-from shadowscale.models.events import DeferredChange, ScheduleTick
-from shadowscale.models.shadow_test import lease_owner
-from shadowscale.observability import metrics
+from shadowscale.capacity.autopilot import SHADOW_TEST_OWNER_PREFIX, Autopilot
+from shadowscale.capacity.events import DeferredChange, ScheduleTick
+from shadowscale.shadow_tests.models import lease_owner
+from shadowscale.shared.errors import EndpointBusy, EndpointLocked
+from shadowscale.shared.observability import metrics
+from shadowscale.shared.retry import RetryBudget
 
 from tests.factories import ENDPOINT, make_policy, transition
 from tests.fakes import (

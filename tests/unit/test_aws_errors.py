@@ -6,8 +6,14 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from shadowscale.adapters.aws_errors import raise_domain_error
-from shadowscale.errors import AwsServiceUnavailable, EndpointBusy, EndpointNotFound, ScalingTargetBusy, Throttled
+from shadowscale.shared.aws_errors import raise_domain_error
+from shadowscale.shared.errors import (
+    AwsServiceUnavailable,
+    EndpointBusy,
+    EndpointNotFound,
+    ScalingTargetBusy,
+    Throttled,
+)
 
 
 def client_error(code: str, message: str = "", status: int = 400) -> ClientError:

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from shadowscale.domain.capacity import clamp, decide_alarm, decide_schedule, schedule_state, step_change
-from shadowscale.models.decision import VariantChange
-from shadowscale.models.endpoint import (
+from shadowscale.capacity.decision import VariantChange
+from shadowscale.capacity.decisions import clamp, decide_alarm, decide_schedule, schedule_state, step_change
+from shadowscale.capacity.policy import StepAdjustment, parse_policy
+from shadowscale.shared.endpoint import (
     AlarmMemory,
     EndpointMemory,
     EndpointObservation,
     VariantMemory,
     VariantObservation,
 )
-from shadowscale.models.policy import StepAdjustment, parse_policy
 
 from tests.factories import ENDPOINT, LATENCY_ALARM, make_policy, policy_document, transition
 

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 from pydantic import ValidationError
-from shadowscale.diffing.comparators import ComparatorChoice, ExampleRenderer, PathMatcher, Verdict
-from shadowscale.diffing.records import decode_payload, media_type
-from shadowscale.models.diff import DiffConfig
+from shadowscale.response_diffs.capture_records import decode_payload, media_type
+from shadowscale.response_diffs.comparators import ComparatorChoice, ExampleRenderer, PathMatcher, Verdict
+from shadowscale.shared.diff_contract import DiffConfig
 
 from tests.capture_factories import b64, diff_config
 

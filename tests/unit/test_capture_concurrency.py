@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shadowscale.diffing.engine import DiffEngine
-from shadowscale.diffing.state import Manifest
-from shadowscale.domain.capture_diff import CaptureDiffPipeline, unpack_state
-from shadowscale.models.diff import CaptureObjectRef, CloseDiffs, DiffMetrics
+from shadowscale.response_diffs.engine import DiffEngine
+from shadowscale.response_diffs.models import CaptureObjectRef, DiffMetrics
+from shadowscale.response_diffs.pipeline import CaptureDiffPipeline, unpack_state
+from shadowscale.response_diffs.state import Manifest
+from shadowscale.shared.diff_contract import CloseDiffs
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, diff_config, key, lines, record, times
 from tests.capture_stores import SharedBucket, SteppedMetrics, WriterView

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from shadowscale.diffing.synthetic import SyntheticTraffic, delivered_at, delivery_order, generate
-from shadowscale.domain.capture_diff import CaptureDiffPipeline, unpack_state
-from shadowscale.models.diff import CaptureObjectRef, CloseDiffs, RunningDiffSummary
+from shadowscale.response_diffs.models import CaptureObjectRef, RunningDiffSummary
+from shadowscale.response_diffs.pipeline import CaptureDiffPipeline, unpack_state
+from shadowscale.shared.diff_contract import CloseDiffs
+from shadowscale_localcloud.synthetic_capture import SyntheticTraffic, delivered_at, delivery_order, generate
 
 from tests.capture_factories import PRODUCTION, T0, diff_config
 from tests.capture_stores import SharedBucket, SteppedMetrics, WriterView

@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 import pytest
-from shadowscale.diffing.pairing import Half
-from shadowscale.diffing.state import decode_window, encode_window
-from shadowscale.diffing.synthetic import SyntheticTraffic, delivered_at, delivery_order, generate
-from shadowscale.errors import DiffStateCorrupt
+from shadowscale.response_diffs.pairing import Half
+from shadowscale.response_diffs.state import decode_window, encode_window
+from shadowscale.shared.errors import DiffStateCorrupt
+from shadowscale_localcloud.synthetic_capture import SyntheticTraffic, delivered_at, delivery_order, generate
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, CaptureRun, diff_config, lines, record
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from shadowscale.entrypoints.capture_diff import BackfillRequest, S3Notification, S3TestEvent, parse_message
-from shadowscale.errors import InvalidEvent
-from shadowscale.models.diff import CloseDiffs, shadow_test_of_capture_key
+from shadowscale.response_diffs.entrypoints import BackfillRequest, S3Notification, S3TestEvent, parse_message
+from shadowscale.shared.diff_contract import CloseDiffs, shadow_test_of_capture_key
+from shadowscale.shared.errors import InvalidEvent
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from shadowscale.diffing.engine import DiffEngine
-from shadowscale.diffing.pairing import FINGERPRINT, Half, PendingHalves, fingerprint
-from shadowscale.diffing.pairing import PRODUCTION as PRODUCTION_SIDE
-from shadowscale.diffing.pairing import SHADOW as SHADOW_SIDE
-from shadowscale.errors import DiffStateCorrupt, InvalidCaptureObject
+from shadowscale.response_diffs.engine import DiffEngine
+from shadowscale.response_diffs.pairing import FINGERPRINT, Half, PendingHalves, fingerprint
+from shadowscale.response_diffs.pairing import PRODUCTION as PRODUCTION_SIDE
+from shadowscale.response_diffs.pairing import SHADOW as SHADOW_SIDE
+from shadowscale.shared.errors import DiffStateCorrupt, InvalidCaptureObject
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, CaptureRun, diff_config, key, lines, record
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from shadowscale.domain.capture_diff import CaptureDiffPipeline, unpack_state
-from shadowscale.models.diff import CaptureObjectRef, CloseDiffs, DiffSummary, RunningDiffSummary
+from shadowscale.response_diffs.models import CaptureObjectRef, DiffSummary, RunningDiffSummary
+from shadowscale.response_diffs.pipeline import CaptureDiffPipeline, unpack_state
+from shadowscale.shared.diff_contract import CloseDiffs
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, diff_config, key, lines, record, times
 from tests.fakes import InMemoryDiffStore, ManualClock, RecordingCloser, RecordingDiffMetrics

@@ -8,8 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from shadowscale.diffing.engine import DiffEngine
-from shadowscale.diffing.records import (
+from shadowscale.response_diffs.capture_records import (
     CaptureReader,
     JsonDocuments,
     MalformedLine,
@@ -20,7 +19,8 @@ from shadowscale.diffing.records import (
     inference_time_ms,
     parse_capture_key,
 )
-from shadowscale.errors import InvalidCaptureObject
+from shadowscale.response_diffs.engine import DiffEngine
+from shadowscale.shared.errors import InvalidCaptureObject
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, CaptureRun, b64, diff_config, key, lines, record
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from shadowscale.diffing.comparators import ExampleRenderer
-from shadowscale.domain.capture_diff import CaptureDiffPipeline
-from shadowscale.domain.report_page import render_html
-from shadowscale.models.diff import CaptureObjectRef
-from shadowscale.models.shadow_test import ShadowTestReport
+from shadowscale.response_diffs.comparators import ExampleRenderer
+from shadowscale.response_diffs.models import CaptureObjectRef
+from shadowscale.response_diffs.pipeline import CaptureDiffPipeline
+from shadowscale.shadow_tests.models import ShadowTestReport
+from shadowscale.shadow_tests.report_page import render_html
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, b64, diff_config, key, lines, record
 from tests.fakes import InMemoryDiffStore, ManualClock, RecordingCloser, RecordingDiffMetrics

@@ -6,10 +6,10 @@ import random
 from datetime import timedelta
 
 import pytest
-from shadowscale.diffing.histogram import HIGHEST_BUCKET, LOWEST_BUCKET, LogHistogram
-from shadowscale.diffing.metrics import diff_metrics
-from shadowscale.errors import AccountingMismatch
-from shadowscale.models.diff import DiffSummary, HistogramData, ObjectResult
+from shadowscale.response_diffs.histogram import HIGHEST_BUCKET, LOWEST_BUCKET, LogHistogram
+from shadowscale.response_diffs.metrics import diff_metrics
+from shadowscale.response_diffs.models import DiffSummary, HistogramData, ObjectResult
+from shadowscale.shared.errors import AccountingMismatch
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, CaptureRun, diff_config, lines, record
 

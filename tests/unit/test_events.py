@@ -7,9 +7,9 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from shadowscale.domain.alarm_breach import measure_breach
-from shadowscale.errors import InvalidEvent
-from shadowscale.models.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
+from shadowscale.capacity.alarm_breach import measure_breach
+from shadowscale.capacity.events import parse_alarm_event, parse_deferred_change, parse_schedule_tick
+from shadowscale.shared.errors import InvalidEvent
 
 from tests.conftest import load_event
 

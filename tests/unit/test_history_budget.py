@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shadowscale.domain.history_budget import (
+from shadowscale.shadow_tests.history_budget import (
     EVENT_BUDGET,
     SHADOW_TEST_MACHINE,
     ShadowTestMachine,
     history_problem,
     worst_case_history,
 )
-from shadowscale.domain.shadow_lifecycle import RESTORE_PATIENCE
-from shadowscale.errors import InvalidShadowTestInput
-from shadowscale.models.shadow_test import parse_shadow_test_input
+from shadowscale.shadow_tests.lifecycle import RESTORE_PATIENCE
+from shadowscale.shadow_tests.models import parse_shadow_test_input
+from shadowscale.shared.errors import InvalidShadowTestInput
 
 from tests.conftest import load_event
 

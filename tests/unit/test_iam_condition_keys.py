@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.iam_enforcement import (
+from shadowscale_localcloud.iam_enforcement import (
     OPERATIONS,
     Backends,
     Check,
@@ -17,7 +17,7 @@ from shadowscale.localcloud.iam_enforcement import (
     request_tag_context,
     resource_tag_context,
 )
-from shadowscale.localcloud.iam_policies import evaluate, parse_policy
+from shadowscale_localcloud.iam_policies import evaluate, parse_policy
 
 VARIANT = {
     "ServiceNamespace": "sagemaker",

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.iam_enforcement import (
+from shadowscale_localcloud.iam_enforcement import (
     OPERATIONS,
     Backends,
     Check,
@@ -17,7 +17,7 @@ from shadowscale.localcloud.iam_enforcement import (
     RoleSessions,
     UnmodelledOperation,
 )
-from shadowscale.localcloud.iam_policies import (
+from shadowscale_localcloud.iam_policies import (
     Caller,
     Decision,
     UnknownConditionOperator,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from shadowscale.domain.report_page import notification, pairs_line, render_html, sns_subject
-from shadowscale.models.shadow_test import Evaluation, ShadowTestReport
+from shadowscale.shadow_tests.models import Evaluation, ShadowTestReport
+from shadowscale.shadow_tests.report_page import notification, pairs_line, render_html, sns_subject
 
 LONGEST_ENDPOINT = "fraud-detector-" + "x" * 48  # SageMaker's limit: 63 characters
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from shadowscale.domain.policy_handover import PolicyHandover, carry_over
-from shadowscale.errors import AwsServiceUnavailable, InvalidEvent
-from shadowscale.models.handover import PromotionHandover, is_handover, parse_handover
+from shadowscale.capacity.policy_handover import PolicyHandover, carry_over
+from shadowscale.shared.errors import AwsServiceUnavailable, InvalidEvent
+from shadowscale.shared.handover import PromotionHandover, is_handover, parse_handover
 
 from tests.factories import CANDIDATE_ALARM, ENDPOINT, LATENCY_ALARM, make_policy
 from tests.fakes import (
@@ -195,7 +195,7 @@ def test_given_a_promotion_that_removed_other_variants_when_carried_over_then_th
 
 def test_given_memory_of_the_old_variant_when_handed_over_then_the_promoted_variant_inherits_it() -> None:
     # GIVEN the autopilot remembers primary's last scale-out and the windows in force
-    from shadowscale.models.endpoint import EndpointMemory, VariantMemory
+    from shadowscale.shared.endpoint import EndpointMemory, VariantMemory
 
     world = World()
     remembered = VariantMemory(last_scale_out_at=world.clock.now(), schedule_occurrence="business-hours@x")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
-from shadowscale.errors import InvalidPolicy
-from shadowscale.models.policy import parse_policy
+from shadowscale.capacity.policy import parse_policy
+from shadowscale.shared.errors import InvalidPolicy
 
 from tests.factories import policy_document
 

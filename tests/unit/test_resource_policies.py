@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from shadowscale.localcloud.resource_policies import ServiceRequest, allows
+from shadowscale_localcloud.resource_policies import ServiceRequest, allows
 
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:dead-letters"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/shadowscale-dev-fraud"

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from shadowscale.domain.schedule_expressions import (
+from shadowscale.capacity.schedule_expressions import (
     HORIZON,
     AtExpression,
     CronExpression,

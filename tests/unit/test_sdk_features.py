@@ -13,9 +13,9 @@ from typing import Any, cast
 import botocore.session
 import pytest
 from botocore.model import ServiceModel
-from shadowscale.adapters.diff_store import S3DiffStore
-from shadowscale.adapters.sdk_features import CONDITIONAL_WRITES, require_conditional_writes
-from shadowscale.errors import ConfigurationError
+from shadowscale.response_diffs.store import S3DiffStore
+from shadowscale.shared.errors import ConfigurationError
+from shadowscale.shared.sdk_features import CONDITIONAL_WRITES, require_conditional_writes
 
 
 def s3_model(without: tuple[str, ...] = ()) -> ServiceModel:

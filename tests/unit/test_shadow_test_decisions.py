@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from shadowscale.domain import shadow_test
-from shadowscale.errors import InvalidShadowTestInput
-from shadowscale.models.shadow_test import (
+from shadowscale.shadow_tests import config_plans
+from shadowscale.shadow_tests.models import (
     AgreementStats,
     EndpointSnapshot,
     Evaluation,
@@ -18,6 +17,7 @@ from shadowscale.models.shadow_test import (
     lease_owner,
     parse_shadow_test_input,
 )
+from shadowscale.shared.errors import InvalidShadowTestInput
 
 from tests.conftest import load_event
 
@@ -108,11 +108,11 @@ def test_names_that_sanitise_alike_get_different_test_ids_and_owners() -> None:
 
 def test_gates_pass_for_a_twin_and_fail_for_a_slow_candidate() -> None:
     request = make_input()
-    gates, verdict = shadow_test.evaluate_gates(request, healthy(), healthy(), None)
+    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(), None)
     assert verdict == "pass"
     assert {gate.name for gate in gates} >= {"latency-p99-ratio", "5xx-rate-delta", "min-invocations"}
 
-    gates, verdict = shadow_test.evaluate_gates(request, healthy(), healthy(latencyP90Ms=60), None)
+    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(latencyP90Ms=60), None)
     failed = {gate.name: gate for gate in gates if gate.status == "fail"}
     assert verdict == "fail"
     assert failed["latency-p90-ratio"].observed == 2.0
@@ -120,22 +120,22 @@ def test_gates_pass_for_a_twin_and_fail_for_a_slow_candidate() -> None:
 
 
 def test_too_few_invocations_is_insufficient_data_not_failure() -> None:
-    _, verdict = shadow_test.evaluate_gates(make_input(), healthy(), healthy(invocations=10), None)
+    _, verdict = config_plans.evaluate_gates(make_input(), healthy(), healthy(invocations=10), None)
     assert verdict == "insufficient-data"
 
 
 def test_agreement_gates_read_the_diff_pipeline() -> None:
     request = make_input(gates={"minPairedResponses": 100, "agreement": {"minWithinToleranceRate": 0.99}})
-    _, missing = shadow_test.evaluate_gates(request, healthy(), healthy(), None)
+    _, missing = config_plans.evaluate_gates(request, healthy(), healthy(), None)
     assert missing == "insufficient-data"
     low = AgreementStats(paired=500, exact_match_rate=0.5, within_tolerance_rate=0.9)
-    gates, verdict = shadow_test.evaluate_gates(request, healthy(), healthy(), low)
+    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(), low)
     assert verdict == "fail"
     assert [g.name for g in gates if g.status == "fail"] == ["within-tolerance-rate"]
 
 
 def test_error_rate_delta_is_shadow_minus_production() -> None:
-    gates, _ = shadow_test.evaluate_gates(make_input(), healthy(errors5xx=10), healthy(errors5xx=20), None)
+    gates, _ = config_plans.evaluate_gates(make_input(), healthy(errors5xx=10), healthy(errors5xx=20), None)
     gate = next(g for g in gates if g.name == "5xx-rate-delta")
     assert gate.observed == pytest.approx(0.01)
     assert gate.status == "fail"  # default threshold 0.005
@@ -143,8 +143,8 @@ def test_error_rate_delta_is_shadow_minus_production() -> None:
 
 def test_hard_limit_on_shadow_errors() -> None:
     request = make_input(hardLimits={"maxShadowErrorRate": 0.1})
-    assert shadow_test.hard_limit_breach(request, healthy(), healthy(errors5xx=50, modelErrors=60)) is not None
-    assert shadow_test.hard_limit_breach(request, healthy(), healthy(errors5xx=50)) is None
+    assert config_plans.hard_limit_breach(request, healthy(), healthy(errors5xx=50, modelErrors=60)) is not None
+    assert config_plans.hard_limit_breach(request, healthy(), healthy(errors5xx=50)) is None
 
 
 def test_the_ramp_moves_on_after_each_bake_and_decides_after_the_last() -> None:
@@ -156,7 +156,7 @@ def test_the_ramp_moves_on_after_each_bake_and_decides_after_the_last() -> None:
 
     def at(minutes: int, index: int = 0, started: datetime = T0, breached: bool = False) -> tuple[str, int, int]:
         now = T0 + timedelta(minutes=minutes)
-        return shadow_test.next_step(
+        return config_plans.next_step(
             request, step_index=index, step_started_at=started, test_started_at=T0, now=now, breached=breached
         )
 
@@ -198,7 +198,7 @@ def _evaluation(verdict: str, breach: str | None = None) -> Evaluation:
     ],
 )
 def test_decision_by_mode(mode: str, verdict: str, breach: str | None, action: str) -> None:
-    decision = shadow_test.decide(make_input(decisionMode=mode), _evaluation(verdict, breach))
+    decision = config_plans.decide(make_input(decisionMode=mode), _evaluation(verdict, breach))
     assert decision.action == action
 
 
@@ -225,13 +225,13 @@ def test_shadow_config_keeps_production_live_and_captures_both() -> None:
             "takenAt": T0,
         }
     )
-    request_body = shadow_test.shadow_config_request(plan, snapshot)
+    request_body = config_plans.shadow_config_request(plan, snapshot)
     [production] = request_body["ProductionVariants"]
     [shadow] = request_body["ShadowProductionVariants"]
     assert production["InitialInstanceCount"] == 5  # the autopilot's live count, not the config's
     assert shadow["InitialVariantWeight"] == pytest.approx(0.5)  # 25 % of production's weight 2.0
     assert request_body["DataCaptureConfig"]["DestinationS3Uri"] == "s3://b/capture/run"
-    promoted = shadow_test.promoted_config_request(plan, snapshot)
+    promoted = config_plans.promoted_config_request(plan, snapshot)
     assert promoted["ProductionVariants"][0]["InitialInstanceCount"] == 5
     assert "DataCaptureConfig" not in promoted  # the snapshot had none
 
@@ -265,12 +265,12 @@ def test_a_ramp_config_carries_the_step_weight_and_the_live_production_count() -
         sampling={"ramp": [{"percent": 10, "bakeMinutes": 10}, {"percent": 50, "bakeMinutes": 10}]}
     )
     # WHEN the second step's config is built
-    request = shadow_test.ramp_config_request(plan, snapshot, 1, production_instances=4)
+    request = config_plans.ramp_config_request(plan, snapshot, 1, production_instances=4)
     # THEN it is the shadow config with 50 % sampling, 4 production instances, and a name of its own
     assert request["EndpointConfigName"] == plan.ramp_config_name(1) != plan.shadow_config_name
     assert request["ProductionVariants"][0]["InitialInstanceCount"] == 4
     assert request["ShadowProductionVariants"][0]["InitialVariantWeight"] == pytest.approx(0.5)
-    assert request["DataCaptureConfig"] == shadow_test.shadow_config_request(plan, snapshot)["DataCaptureConfig"]
+    assert request["DataCaptureConfig"] == config_plans.shadow_config_request(plan, snapshot)["DataCaptureConfig"]
     assert plan.ramp_config_names == (plan.ramp_config_name(1),)
     assert len(plan.ramp_config_name(1)) <= 63  # SageMaker's limit for config names
 
@@ -292,8 +292,8 @@ def _described(**capture: Any) -> dict[str, Any]:
 
 def test_a_live_endpoint_like_its_config_has_no_mismatch() -> None:
     plan, snapshot = _plan_and_snapshot(sampling={"percent": 25})
-    config = shadow_test.shadow_config_request(plan, snapshot)
-    assert shadow_test.live_mismatches(config, _described()) == []
+    config = config_plans.shadow_config_request(plan, snapshot)
+    assert config_plans.live_mismatches(config, _described()) == []
 
 
 @pytest.mark.parametrize(
@@ -308,8 +308,8 @@ def test_a_live_endpoint_like_its_config_has_no_mismatch() -> None:
 )
 def test_each_difference_between_config_and_live_endpoint_is_named(described: dict[str, Any], named: str) -> None:
     plan, snapshot = _plan_and_snapshot(sampling={"percent": 25})
-    config = shadow_test.shadow_config_request(plan, snapshot)
-    found = shadow_test.live_mismatches(config, described)
+    config = config_plans.shadow_config_request(plan, snapshot)
+    found = config_plans.live_mismatches(config, described)
     assert len(found) == 1
     assert named in found[0]
 
@@ -317,16 +317,16 @@ def test_each_difference_between_config_and_live_endpoint_is_named(described: di
 def test_capture_off_in_both_is_no_mismatch() -> None:
     config = {"ProductionVariants": [{"VariantName": "primary"}]}
     described = {"ProductionVariants": [{"VariantName": "primary"}]}
-    assert shadow_test.live_mismatches(config, described) == []
+    assert config_plans.live_mismatches(config, described) == []
 
 
 def test_given_a_provisional_summary_when_the_pair_gate_runs_then_it_says_which_summary_it_counted() -> None:
     request = make_input(gates={"minPairedResponses": 100})
     read_at = T0 + timedelta(minutes=14)
     counted = AgreementStats(paired=120, summary_updated_at=read_at, final=False)
-    gates, _ = shadow_test.evaluate_gates(request, healthy(), healthy(), counted)
+    gates, _ = config_plans.evaluate_gates(request, healthy(), healthy(), counted)
     gate = next(g for g in gates if g.name == "min-paired-responses")
     assert (gate.observed, gate.status) == (120, "pass")
     assert gate.detail == f"request pairs in the diff summary of {read_at.isoformat()} (provisional)"
-    _, none_yet = shadow_test.evaluate_gates(request, healthy(), healthy(), None)
+    _, none_yet = config_plans.evaluate_gates(request, healthy(), healthy(), None)
     assert none_yet == "insufficient-data"

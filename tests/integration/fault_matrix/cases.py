@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shadowscale.localcloud.faults import FaultKind, kinds_for
+from shadowscale_localcloud.faults import FaultKind, kinds_for
 
 from tests.integration.fault_matrix.harness import SCENARIOS, ScenarioName
 

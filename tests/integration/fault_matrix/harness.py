@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shadowscale.localcloud.faults import FaultInjector, RecordedCall
-from shadowscale.localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale.models.shadow_test import ShadowTestPlan
+from shadowscale.shadow_tests.models import ShadowTestPlan
+from shadowscale_localcloud.faults import FaultInjector, RecordedCall
+from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
 
 from tests.integration.test_shadow_lifecycle import (
     MONDAY_0800_UTC,

@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from shadowscale.cli.policy_wiring import DeployedOutputs
-from shadowscale.errors import InvalidShadowTestInput
-from shadowscale.models import field_problems
-from shadowscale.models.diff import RunningDiffSummary, diffs_prefix
+from shadowscale.response_diffs.models import RunningDiffSummary
+from shadowscale.shared.diff_contract import diffs_prefix
+from shadowscale.shared.errors import InvalidShadowTestInput
+from shadowscale.shared.validation import field_problems
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -131,7 +132,7 @@ class DiffCommands:
 
 def _check_backfill(document: dict[str, Any]) -> None:
     """The state machine's first task checks again; failing here costs nothing."""
-    from shadowscale.entrypoints.capture_diff import BackfillRequest
+    from shadowscale.response_diffs.entrypoints import BackfillRequest
 
     try:
         BackfillRequest.model_validate(document)

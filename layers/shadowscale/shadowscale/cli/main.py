@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shadowscale.errors import InvalidPolicy, InvalidShadowTestInput, ShadowscaleError
-from shadowscale.models.policy import CapacityPolicy, parse_policy
+from shadowscale.capacity.policy import CapacityPolicy, parse_policy
+from shadowscale.shared.errors import InvalidPolicy, InvalidShadowTestInput, ShadowscaleError
 
 
 def load_policy_file(path: Path) -> CapacityPolicy:
@@ -45,13 +45,13 @@ def _session(args: argparse.Namespace) -> Any:  # noqa: ANN401  (boto3 sessions 
 
 
 def _client(args: argparse.Namespace, service: str) -> Any:  # noqa: ANN401
-    from shadowscale.adapters.clients import SDK_CONFIG
+    from shadowscale.shared.clients import SDK_CONFIG
 
     return _session(args).client(service, config=SDK_CONFIG, endpoint_url=args.endpoint_url)
 
 
 def _wiring_and_repository(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from shadowscale.adapters.policy_store import PolicyRepository
+    from shadowscale.capacity.policy_store import PolicyRepository
     from shadowscale.cli.policy_wiring import PolicyWiring, StackOutputs
 
     outputs = StackOutputs.from_stack(_client(args, "cloudformation"), args.stack_name)
@@ -152,8 +152,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from shadowscale.adapters.endpoint_state import read_memory
-    from shadowscale.domain.capacity import schedule_state
+    from shadowscale.capacity.decisions import schedule_state
+    from shadowscale.shared.endpoint_state import read_memory
 
     outputs, _, repository = _wiring_and_repository(args)
     stored = repository.get(args.endpoint)

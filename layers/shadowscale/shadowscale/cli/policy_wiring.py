@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from shadowscale.models.policy import CapacityPolicy, ScheduleWindow
+from shadowscale.capacity.policy import CapacityPolicy, ScheduleWindow
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient

@@ -14,11 +14,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from shadowscale.adapters.endpoint_state import ShadowTestRecord
 from shadowscale.cli.policy_wiring import DeployedOutputs
-from shadowscale.domain.report_page import pairs_line
-from shadowscale.errors import InvalidShadowTestInput
-from shadowscale.models.shadow_test import ShadowTestPlan, ShadowTestReport, lease_owner, parse_shadow_test_input
+from shadowscale.shadow_tests.models import ShadowTestPlan, ShadowTestReport, lease_owner, parse_shadow_test_input
+from shadowscale.shadow_tests.records import ShadowTestRecord
+from shadowscale.shadow_tests.report_page import pairs_line
+from shadowscale.shared.errors import InvalidShadowTestInput
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 

@@ -1,0 +1,465 @@
+"""Pure decisions of a shadow test: the configs it creates, the gates, the ramp, the verdict.
+
+No boto3 here: the lifecycle (domain/shadow_lifecycle.py) feeds these functions what the adapters read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import JsonValue
+
+from shadowscale.shadow_tests.models import (
+    AgreementStats,
+    Decision,
+    DecisionMode,
+    EndpointSnapshot,
+    Evaluation,
+    GateResult,
+    NextStep,
+    ShadowTestInput,
+    ShadowTestPlan,
+    VariantStats,
+    Verdict,
+)
+from shadowscale.shared.diff_contract import CAPTURE_ROOT, DiffConfig
+
+# Variant properties an endpoint config entry may carry that we copy as they are.
+_VARIANT_KEYS = (
+    "VariantName",
+    "ModelName",
+    "InitialInstanceCount",
+    "InstanceType",
+    "InitialVariantWeight",
+    "AcceleratorType",
+    "CoreDumpConfig",
+    "ServerlessConfig",
+    "VolumeSizeInGB",
+    "ModelDataDownloadTimeoutInSeconds",
+    "ContainerStartupHealthCheckTimeoutInSeconds",
+    "EnableSSMAccess",
+    "ManagedInstanceScaling",
+    "RoutingConfig",
+    "InferenceAmiVersion",
+)
+
+
+def shadow_weight(production_weight: float, percent: float) -> float:
+    """SageMaker copies to a shadow variant the share of requests its weight is of production's."""
+    return round(max(production_weight, 1e-6) * percent / 100.0, 6)
+
+
+def _production_entry(snapshot: EndpointSnapshot) -> dict[str, JsonValue]:
+    """The production variant as it runs now (the autopilot may have moved it off the config's count)."""
+    variant = {key: value for key, value in snapshot.production_variant.items() if key in _VARIANT_KEYS}
+    name = snapshot.production_variant_name
+    if name in snapshot.current_instances and "ServerlessConfig" not in variant:
+        variant["InitialInstanceCount"] = snapshot.current_instances[name]
+    if name in snapshot.current_weights:
+        variant["InitialVariantWeight"] = snapshot.current_weights[name]
+    return variant
+
+
+def diff_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot, data_bucket: str) -> DiffConfig | None:
+    """How the response-diff pipeline compares this test's answers; None when its capture goes elsewhere
+    than the stack's bucket (the pipeline is notified only of capture/<test>/ there)."""
+    if plan.capture_s3_uri != f"s3://{data_bucket}/{CAPTURE_ROOT}/{plan.test_id}":
+        return None
+    return DiffConfig.for_test(
+        plan.test_id,
+        plan.endpoint,
+        snapshot.production_variant_name,
+        plan.request.candidate.variant_name,
+        plan.request.comparison,
+    )
+
+
+def capture_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, JsonValue]:
+    """Data capture of requests and responses, for production and shadow alike, into the test's prefix."""
+    capture = plan.request.data_capture
+    config: dict[str, JsonValue] = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": capture.sampling_percent,
+        "DestinationS3Uri": plan.capture_s3_uri,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {
+            "CsvContentTypes": ["text/csv", "text/plain"],
+            "JsonContentTypes": ["application/json", "application/jsonlines"],
+        },
+    }
+    kms = capture.kms_key_id or (str(snapshot.data_capture.get("KmsKeyId")) if snapshot.data_capture else None)
+    if kms and kms != "None":
+        config["KmsKeyId"] = kms
+    return config
+
+
+def shadow_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
+    """Production variant as it is + the candidate as a shadow + data capture for both."""
+    production = _production_entry(snapshot)
+    candidate = plan.request.candidate
+    first_step = plan.request.steps[0]
+    request: dict[str, Any] = {
+        "EndpointConfigName": plan.shadow_config_name,
+        "ProductionVariants": [production],
+        "ShadowProductionVariants": [
+            {
+                "VariantName": candidate.variant_name,
+                "ModelName": plan.candidate_model_name,
+                "InstanceType": candidate.instance_type,
+                "InitialInstanceCount": candidate.instance_count,
+                "InitialVariantWeight": shadow_weight(_weight(production), first_step.percent),
+            }
+        ],
+        "DataCaptureConfig": capture_config(plan, snapshot),
+        "Tags": [
+            {"Key": "shadowscale:test", "Value": plan.test_id},
+            {"Key": "shadowscale:temporary", "Value": "true"},
+        ],
+    }
+    if snapshot.kms_key_id:
+        request["KmsKeyId"] = snapshot.kms_key_id
+    return request
+
+
+def ramp_config_request(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, step_index: int, production_instances: int | None
+) -> dict[str, Any]:
+    """The shadow config with step `step_index`'s sampling, at the production variant's live count."""
+    request = shadow_config_request(plan, snapshot)
+    request["EndpointConfigName"] = plan.ramp_config_name(step_index)
+    production = dict(request["ProductionVariants"][0])
+    if production_instances is not None and "ServerlessConfig" not in production:
+        production["InitialInstanceCount"] = production_instances
+    request["ProductionVariants"] = [production]
+    shadow = dict(request["ShadowProductionVariants"][0])
+    shadow["InitialVariantWeight"] = shadow_weight(_weight(production), plan.request.steps[step_index].percent)
+    request["ShadowProductionVariants"] = [shadow]
+    return request
+
+
+def live_mismatches(config: dict[str, Any], described: dict[str, Any]) -> list[str]:
+    """What the live endpoint (DescribeEndpoint) does not have of what its config (DescribeEndpointConfig)
+    asks for: production and shadow variants, and data capture (on/off, destination, sampling)."""
+    found: list[str] = []
+    for key, label in (("ProductionVariants", "production variants"), ("ShadowProductionVariants", "shadow variants")):
+        wanted = sorted(str(variant.get("VariantName")) for variant in config.get(key) or [])
+        live = sorted(str(variant.get("VariantName")) for variant in described.get(key) or [])
+        if wanted != live:
+            found.append(f"{label}: asked for {wanted}, live {live}")
+    wanted_capture = config.get("DataCaptureConfig") or {}
+    live_capture = described.get("DataCaptureConfig") or {}
+    wanted_on, live_on = bool(wanted_capture.get("EnableCapture")), bool(live_capture.get("EnableCapture"))
+    if wanted_on != live_on:
+        found.append(f"data capture: asked {'on' if wanted_on else 'off'}, live {'on' if live_on else 'off'}")
+    elif wanted_on:
+        wanted_uri = str(wanted_capture.get("DestinationS3Uri", "")).rstrip("/")
+        live_uri = str(live_capture.get("DestinationS3Uri", "")).rstrip("/")
+        if wanted_uri != live_uri:
+            found.append(f"data capture destination: asked {wanted_uri}, live {live_uri}")
+        wanted_share = wanted_capture.get("InitialSamplingPercentage")
+        live_share = live_capture.get("CurrentSamplingPercentage")
+        if wanted_share is not None and live_share is not None and int(wanted_share) != int(live_share):
+            found.append(f"data capture sampling: asked {wanted_share} %, live {live_share} %")
+    return found
+
+
+def promoted_config_request(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, production_instances: int | None = None
+) -> dict[str, Any]:
+    """The former shadow becomes the only production variant; capture goes back to what it was.
+
+    Its count: the one the test asks for, else production's as it is now (the autopilot may have scaled it
+    out during the test), else production's at the snapshot."""
+    candidate = plan.request.candidate
+    instances = (
+        plan.request.promote_instance_count
+        or production_instances
+        or snapshot.current_instances.get(snapshot.production_variant_name, candidate.instance_count)
+    )
+    request: dict[str, Any] = {
+        "EndpointConfigName": plan.promoted_config_name,
+        "ProductionVariants": [
+            {
+                "VariantName": candidate.variant_name,
+                "ModelName": plan.candidate_model_name,
+                "InstanceType": candidate.instance_type,
+                "InitialInstanceCount": instances,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        "Tags": [{"Key": "shadowscale:test", "Value": plan.test_id}, {"Key": "shadowscale:promoted", "Value": "true"}],
+    }
+    if snapshot.data_capture:
+        request["DataCaptureConfig"] = _original_capture(snapshot.data_capture)
+    if snapshot.kms_key_id:
+        request["KmsKeyId"] = snapshot.kms_key_id
+    return request
+
+
+def _original_capture(data_capture: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """The snapshot's DataCaptureConfig as CreateEndpointConfig takes it (the rest is read-only)."""
+    return {key: value for key, value in data_capture.items() if key in _CAPTURE_KEYS}
+
+
+_CAPTURE_KEYS = (
+    "EnableCapture",
+    "InitialSamplingPercentage",
+    "DestinationS3Uri",
+    "KmsKeyId",
+    "CaptureOptions",
+    "CaptureContentTypeHeader",
+)
+
+
+def original_config_request(snapshot: EndpointSnapshot) -> dict[str, Any]:
+    """The endpoint's own config, under its own name, as the snapshot recorded it: for a restore that finds
+    it deleted while the test ran."""
+    request: dict[str, Any] = {
+        "EndpointConfigName": snapshot.config_name,
+        "ProductionVariants": [
+            {key: value for key, value in variant.items() if key in _VARIANT_KEYS}
+            for variant in snapshot.production_variants
+        ],
+        "Tags": [{"Key": "shadowscale:restored-from-snapshot", "Value": snapshot.taken_at.isoformat()}],
+    }
+    if snapshot.data_capture:
+        request["DataCaptureConfig"] = _original_capture(snapshot.data_capture)
+    if snapshot.kms_key_id:
+        request["KmsKeyId"] = snapshot.kms_key_id
+    return request
+
+
+def _weight(variant: dict[str, JsonValue]) -> float:
+    weight = variant.get("InitialVariantWeight", 1.0)
+    return float(weight) if isinstance(weight, int | float) else 1.0
+
+
+def production_weight(snapshot: EndpointSnapshot) -> float:
+    return _weight(_production_entry(snapshot))
+
+
+# --- gates --------------------------------------------------------------------------------------
+
+
+def _judged(
+    name: str,
+    threshold: float | None,
+    observed: float | None,
+    *,
+    detail: str = "",
+    missing: str = "no datapoints",
+    digits: int = 4,
+    at_least: bool = False,
+) -> GateResult | None:
+    """One gate: not configured (None), no data, or observed against its ceiling (floor if `at_least`)."""
+    if threshold is None:
+        return None
+    if observed is None:
+        return GateResult(name=name, status="insufficient-data", threshold=threshold, detail=missing)
+    passed = observed >= threshold if at_least else observed <= threshold
+    return GateResult(
+        name=name,
+        status="pass" if passed else "fail",
+        observed=round(observed, digits),
+        threshold=threshold,
+        detail=detail,
+    )
+
+
+def _ratio_gate(name: str, shadow: float | None, production: float | None, limit: float | None) -> GateResult | None:
+    if shadow is None or production is None or production <= 0:
+        return _judged(name, limit, None, missing="no latency datapoints")
+    detail = f"shadow {shadow:.1f} ms / production {production:.1f} ms"
+    return _judged(name, limit, shadow / production, detail=detail)
+
+
+def _delta_gate(
+    name: str, shadow: VariantStats, production: VariantStats, attribute: str, limit: float | None
+) -> GateResult | None:
+    shadow_rate = shadow.rate(getattr(shadow, attribute))
+    production_rate = production.rate(getattr(production, attribute))
+    if shadow_rate is None or production_rate is None:
+        return _judged(name, limit, None, missing="no invocations")
+    detail = f"shadow {shadow_rate:.4%} vs production {production_rate:.4%}"
+    return _judged(name, limit, shadow_rate - production_rate, detail=detail, digits=6)
+
+
+def _overhead_gate(shadow: VariantStats, production: VariantStats, limit: float | None) -> GateResult | None:
+    name = "overhead-latency-delta"
+    if shadow.overhead_ms is None or production.overhead_ms is None:
+        return _judged(name, limit, None, missing="no overhead datapoints")
+    detail = f"shadow {shadow.overhead_ms:.2f} ms vs production {production.overhead_ms:.2f} ms"
+    return _judged(name, limit, shadow.overhead_ms - production.overhead_ms, detail=detail, digits=3)
+
+
+def _ceiling_gate(name: str, observed: float | None, limit: float | None, unit: str) -> GateResult | None:
+    return _judged(name, limit, observed, detail="" if observed is None else f"{observed:.2f}{unit}")
+
+
+def _floor_gate(name: str, observed: float | None, minimum: float | None, what: str) -> GateResult | None:
+    detail = "" if observed is None else f"{observed:.4%} {what}"
+    return _judged(name, minimum, observed, detail=detail, missing=f"no {what} yet", digits=6, at_least=True)
+
+
+def evaluate_gates(
+    request: ShadowTestInput,
+    production: VariantStats,
+    shadow: VariantStats,
+    agreement: AgreementStats | None,
+) -> tuple[tuple[GateResult, ...], Verdict]:
+    gates = request.gates
+    results: list[GateResult | None] = [
+        GateResult(
+            name="min-invocations",
+            status="pass" if shadow.invocations >= gates.min_invocations else "insufficient-data",
+            observed=shadow.invocations,
+            threshold=gates.min_invocations,
+            detail="shadow invocations in the window",
+        )
+    ]
+    if gates.min_paired_responses > 0:
+        paired = agreement.paired if agreement else 0
+        if agreement is None:
+            detail = "request pairs diffed: no diff summary yet"
+        else:
+            # The gate's count is the summary's at evaluation; a report written later may count more pairs.
+            as_of = agreement.summary_updated_at.isoformat() if agreement.summary_updated_at else "unknown time"
+            detail = f"request pairs in the diff summary of {as_of} ({'final' if agreement.final else 'provisional'})"
+        results.append(
+            GateResult(
+                name="min-paired-responses",
+                status="pass" if paired >= gates.min_paired_responses else "insufficient-data",
+                observed=paired,
+                threshold=gates.min_paired_responses,
+                detail=detail,
+            )
+        )
+    results += [
+        _ratio_gate("latency-p50-ratio", shadow.latency_p50_ms, production.latency_p50_ms, gates.latency.p50_ratio),
+        _ratio_gate("latency-p90-ratio", shadow.latency_p90_ms, production.latency_p90_ms, gates.latency.p90_ratio),
+        _ratio_gate("latency-p99-ratio", shadow.latency_p99_ms, production.latency_p99_ms, gates.latency.p99_ratio),
+    ]
+    results += [
+        _overhead_gate(shadow, production, gates.overhead_latency_max_delta_ms),
+        _delta_gate("4xx-rate-delta", shadow, production, "errors_4xx", gates.error_rates.max_4xx_delta),
+        _delta_gate("5xx-rate-delta", shadow, production, "errors_5xx", gates.error_rates.max_5xx_delta),
+        _delta_gate(
+            "model-error-rate-delta", shadow, production, "model_errors", gates.error_rates.max_model_error_delta
+        ),
+        _ceiling_gate("shadow-cpu", shadow.cpu_percent, gates.utilization.max_cpu_percent, " %"),
+        _ceiling_gate("shadow-memory", shadow.memory_percent, gates.utilization.max_memory_percent, " %"),
+        _floor_gate(
+            "exact-match-rate",
+            agreement.exact_match_rate if agreement else None,
+            gates.agreement.min_exact_match_rate,
+            "of pairs identical",
+        ),
+        _floor_gate(
+            "within-tolerance-rate",
+            agreement.within_tolerance_rate if agreement else None,
+            gates.agreement.min_within_tolerance_rate,
+            "of pairs within tolerance",
+        ),
+    ]
+    decided = tuple(result for result in results if result is not None)
+    if shadow.invocations < gates.min_invocations:
+        # A handful of requests says nothing about latency percentiles or error rates: judge later.
+        too_few = f"fewer than {gates.min_invocations} shadow invocations"
+        decided = tuple(
+            gate.model_copy(update={"status": "insufficient-data", "detail": f"{too_few}; {gate.detail}"})
+            if gate.status == "fail" and gate.name in _STATISTICAL
+            else gate
+            for gate in decided
+        )
+    return decided, verdict_of(decided)
+
+
+_STATISTICAL = frozenset(
+    {
+        "latency-p50-ratio",
+        "latency-p90-ratio",
+        "latency-p99-ratio",
+        "overhead-latency-delta",
+        "4xx-rate-delta",
+        "5xx-rate-delta",
+        "model-error-rate-delta",
+        "shadow-cpu",
+        "shadow-memory",
+    }
+)
+
+
+def verdict_of(gates: tuple[GateResult, ...]) -> Verdict:
+    if any(gate.status == "fail" for gate in gates):
+        return "fail"
+    if any(gate.status == "insufficient-data" for gate in gates):
+        return "insufficient-data"
+    return "pass"
+
+
+def hard_limit_breach(request: ShadowTestInput, production: VariantStats, shadow: VariantStats) -> str | None:
+    """Checked on the last evaluation period only: a breach anywhere in the test ends it."""
+    limits = request.hard_limits
+    if limits.max_shadow_error_rate is not None:
+        rate = shadow.rate(shadow.errors_5xx + shadow.model_errors)
+        if rate is not None and rate > limits.max_shadow_error_rate:
+            return f"shadow error rate {rate:.2%} above the hard limit {limits.max_shadow_error_rate:.2%}"
+    if limits.max_latency_p99_ratio is not None and shadow.latency_p99_ms and production.latency_p99_ms:
+        ratio = shadow.latency_p99_ms / production.latency_p99_ms
+        if ratio > limits.max_latency_p99_ratio:
+            return f"shadow p99 latency {ratio:.2f}x production, above the hard limit {limits.max_latency_p99_ratio}x"
+    return None
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+def next_step(
+    request: ShadowTestInput,
+    *,
+    step_index: int,
+    step_started_at: datetime,
+    test_started_at: datetime,
+    now: datetime,
+    breached: bool,
+) -> tuple[NextStep, int, int]:
+    """(what comes next, the step index it runs in, seconds until the next evaluation)."""
+    period = request.evaluation_period_minutes * 60
+    if breached:
+        return "abort", step_index, 0
+    test_end = test_started_at + timedelta(minutes=request.duration_minutes)
+    if now >= test_end:
+        return "decide", step_index, 0
+    steps = request.steps
+    step_end = step_started_at + timedelta(minutes=steps[step_index].bake_minutes)
+    if now >= step_end:
+        if step_index + 1 < len(steps):
+            following_end = now + timedelta(minutes=steps[step_index + 1].bake_minutes)
+            return "ramp", step_index + 1, _seconds_until(now, min(following_end, test_end), period)
+        return "decide", step_index, 0
+    return "bake", step_index, _seconds_until(now, min(step_end, test_end), period)
+
+
+def _seconds_until(now: datetime, end: datetime, period: int) -> int:
+    return max(1, min(period, int((end - now).total_seconds() + 0.999)))
+
+
+def decide(request: ShadowTestInput, evaluation: Evaluation) -> Decision:
+    if evaluation.hard_limit_breached:
+        return Decision(verdict="fail", action="remove", reason=f"hard limit: {evaluation.hard_limit_breached}")
+    failing = [gate.name for gate in evaluation.gates if gate.status == "fail"]
+    missing = [gate.name for gate in evaluation.gates if gate.status == "insufficient-data"]
+    if evaluation.verdict == "pass":
+        reason = f"all {len(evaluation.gates)} gates passed"
+    elif evaluation.verdict == "fail":
+        reason = f"failed gates: {', '.join(failing)}"
+    else:
+        reason = f"insufficient data for: {', '.join(missing)}"
+    if request.decision_mode is DecisionMode.REPORT_ONLY:
+        return Decision(verdict=evaluation.verdict, action="remove", reason=f"report-only mode; {reason}")
+    if request.decision_mode is DecisionMode.APPROVE:
+        return Decision(verdict=evaluation.verdict, action="await-approval", reason=reason)
+    return Decision(
+        verdict=evaluation.verdict, action="promote" if evaluation.verdict == "pass" else "remove", reason=reason
+    )

@@ -1,0 +1,213 @@
+"""The shadow-test part of `make demo`: three tests on a simulated endpoint serving live traffic.
+
+1. A candidate that answers like production (small score drift, same labels, as fast) runs a 10 % → 50 %
+   ramp in auto mode and is promoted: its variant now serves, with the old variant's Auto Scaling.
+2. A candidate that is slower and flips 15 % of labels runs in approve mode; the report shows failing
+   gates and a person rejects it with the CLI; the endpoint goes back to its snapshot.
+3. A third test is aborted by a person mid-bake (`shadowscale shadow abort`): the execution ends without
+   restoring, EventBridge starts a recovery execution, and the recovery puts the endpoint back, reports
+   and notifies.
+
+Both are started and followed with the real CLI (`shadowscale shadow start --follow`), run by the real
+state machine on moto's interpreter, and leave their reports in S3, copied to the demo's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
+
+ENDPOINT = "recommender"
+STACK = "shadowscale-local"
+
+
+@dataclass
+class ShadowTestOutcome:
+    name: str
+    outcome: str
+    verdict: str | None
+    final_config: str | None
+    serving_variant: str
+    report_html: Path
+    report_json: Path
+    gates: dict[str, str]
+    diffs: dict[str, Any] = field(default_factory=dict)
+    recoveries: list[str] = field(default_factory=list)  # statuses of the recovery executions it needed
+
+
+def create_recommender(cloud: Any) -> None:  # noqa: ANN401
+    """One production variant under Application Auto Scaling, with two candidate models registered."""
+    sagemaker = cloud.client("sagemaker")
+    create_models(sagemaker, "recommender-v1", "recommender-v2", "recommender-v3")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="recommender-config-1",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": "recommender-v1",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    create_endpoint_once_visible(sagemaker, ENDPOINT, "recommender-config-1", cloud.advance)
+    cloud.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{ENDPOINT}/variant/primary",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=2,
+        MaxCapacity=6,
+    )
+
+
+def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[ShadowTestOutcome]:  # noqa: ANN401
+    from shadowscale.cli.main import main as cli
+
+    from shadowscale_localcloud.simulated_endpoint import ModelServer, TrafficPattern
+
+    create_recommender(cloud)
+    production = ModelServer(base_latency_ms=18.0)
+    cloud.simulate(
+        ENDPOINT,
+        TrafficPattern.flat(25),
+        models={
+            "primary": production,
+            "candidate-a": replace(production, score_drift=0.002),
+            "candidate-b": replace(production, label_flip_rate=0.15, base_latency_ms=45.0),
+        },
+    )
+    cloud.advance(15 * 60)  # production traffic before the tests
+    inputs = output / "shadow-inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for name, candidate, variant, mode, decision in (
+        ("promote-v2", "recommender-v2", "candidate-a", "auto", None),
+        ("reject-v3", "recommender-v3", "candidate-b", "approve", "reject"),
+    ):
+        document = {
+            "endpointName": ENDPOINT,
+            "candidate": {"modelName": candidate, "instanceType": "ml.m5.xlarge", "variantName": variant},
+            "sampling": {"ramp": [{"percent": 10, "bakeMinutes": 20}, {"percent": 50, "bakeMinutes": 40}]},
+            "durationMinutes": 60,
+            "evaluationPeriodMinutes": 10,
+            "gates": {
+                "minInvocations": 500,
+                "minPairedResponses": 500,
+                "agreement": {"minWithinToleranceRate": 0.95},
+            },
+            "decisionMode": mode,
+            # Answers are "score,label": scores may drift by 0.005, a different label never agrees.
+            "comparison": {"comparator": "numeric", "tolerance": {"absolute": 0.005, "relative": 0}},
+        }
+        source = inputs / f"{name}.json"
+        source.write_text(json.dumps(document, indent=2))
+        say(f"\n▶ shadow test {name}: {candidate} as {variant!r} on {ENDPOINT!r}, {mode} mode, ramp 10 % → 50 %")
+        stack = ["--stack-name", STACK]
+        execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+        # The functions run in-process on the interpreter's thread and capture the process's output while
+        # they run: the demo starts the test, stays quiet until it ends or waits for a person, then prints.
+        say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
+        cloud.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name=name, input=source.read_text()
+        )
+        if decision is not None:
+            cloud.wait_for_execution(execution, until=lambda _: _awaiting_approval(cloud))
+            say("  the machine waits for a person, with an interim report of the gates. The person says no:")
+            say(f"$ shadowscale shadow {decision} {name} --comment 'labels disagree'")
+            cli(["shadow", decision, name, "--by", "demo-operator", "--comment", "labels disagree", *stack])
+        cloud.wait_for_execution(execution)
+        say(f"$ shadowscale shadow follow {name}")
+        cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
+        outcomes.append(_collect(cloud, name, output))
+        say(f"  report: {outcomes[-1].report_html}")
+    outcomes.append(_abort_mid_bake(cloud, inputs, output, say))
+    # Capture lands minutes late: each test asked the diff pipeline to close its windows once it has.
+    cloud.advance(16 * 60)
+    for outcome in outcomes[:2]:
+        outcome.diffs = _collect_diffs(cloud, outcome.name, output)
+        say(f"\n▶ response diffs of {outcome.name}\n$ shadowscale diffs show {outcome.name}")
+        cli(["diffs", "show", outcome.name, "--stack-name", STACK])
+    return outcomes
+
+
+def _abort_mid_bake(cloud: Any, inputs: Path, output: Path, say: Callable[[str], None]) -> ShadowTestOutcome:  # noqa: ANN401
+    from shadowscale.cli.main import main as cli
+
+    name, stack = "abort-v4", ["--stack-name", STACK]
+    document = {
+        "endpointName": ENDPOINT,
+        "candidate": {"modelName": "recommender-v3", "instanceType": "ml.m5.xlarge", "variantName": "candidate-b"},
+        "sampling": {"percent": 20},
+        "durationMinutes": 120,
+    }
+    source = inputs / f"{name}.json"
+    source.write_text(json.dumps(document, indent=2))
+    say(f"\n▶ shadow test {name}: recommender-v3 as 'candidate-b', stopped by a person while it bakes")
+    say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
+    execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+    cloud.stepfunctions.hold_waits()
+    try:
+        cloud.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name=name, input=source.read_text()
+        )
+        cloud.step_to(execution, "Bake")
+        say(f"$ shadowscale shadow abort {name}")
+        cli(["shadow", "abort", name, "--by", "demo-operator", "--cause", "wrong candidate", *stack])
+    finally:
+        cloud.stepfunctions.release_waits()
+    cloud.wait_for_execution(execution)
+    recoveries = cloud.wait_for_recoveries(execution)
+    say(
+        "  the execution ended ABORTED without restoring; EventBridge started a recovery execution: "
+        + ", ".join(f"{recovery['name'][:8]}… {recovery['status']}" for recovery in recoveries)
+    )
+    say(f"$ shadowscale shadow follow {name}")
+    cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
+    outcome = _collect(cloud, name, output)
+    outcome.recoveries = [str(recovery["status"]) for recovery in recoveries]
+    say(f"  report: {outcome.report_html}")
+    return outcome
+
+
+def _collect_diffs(cloud: Any, name: str, output: Path) -> dict[str, Any]:  # noqa: ANN401
+    body = cloud.client("s3").get_object(Bucket=cloud.outputs["DataBucketName"], Key=f"diffs/{name}/summary.json")
+    summary: dict[str, Any] = json.loads(body["Body"].read())
+    (output / "shadow-tests" / f"{name}.diffs.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _awaiting_approval(cloud: Any) -> bool:  # noqa: ANN401
+    item = cloud.client("dynamodb").get_item(
+        TableName=cloud.outputs["EndpointStateTableName"], Key={"endpoint": {"S": ENDPOINT}}
+    )
+    return "approvalToken" in item.get("Item", {})
+
+
+def _collect(cloud: Any, name: str, output: Path) -> ShadowTestOutcome:  # noqa: ANN401
+    s3 = cloud.client("s3")
+    bucket = cloud.outputs["DataBucketName"]
+    folder = output / "shadow-tests"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for suffix in ("json", "html"):
+        body = s3.get_object(Bucket=bucket, Key=f"reports/{ENDPOINT}/{name}/report.{suffix}")["Body"].read()
+        paths[suffix] = folder / f"{name}.{suffix}"
+        paths[suffix].write_bytes(body)
+    report = json.loads(paths["json"].read_text())
+    described = cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    return ShadowTestOutcome(
+        name=name,
+        outcome=report["outcome"],
+        verdict=report.get("verdict"),
+        final_config=described["EndpointConfigName"],
+        serving_variant=described["ProductionVariants"][0]["VariantName"],
+        report_html=paths["html"],
+        report_json=paths["json"],
+        gates={gate["name"]: gate["status"] for gate in (report.get("evaluation") or {}).get("gates", [])},
+    )
