@@ -43,7 +43,7 @@ def server() -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "layers" / "shadowscale")},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "shadowscale"), str(REPO / "localcloud")])},
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 120
