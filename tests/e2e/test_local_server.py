@@ -43,7 +43,10 @@ def server() -> Iterator[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "shadowscale"), str(REPO / "localcloud")])},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "shadowscale"), str(REPO / "localcloud")]),
+        },
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 120

@@ -95,7 +95,10 @@ def load(python: str = sys.executable) -> dict[str, Any]:
     with (CACHE / "baseline.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "layers/shadowscale"), str(REPO / "localcloud")])}
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "layers/shadowscale"), str(REPO / "localcloud")]),
+            }
             subprocess.run(
                 [python, "-m", "tests.integration.fault_matrix.baseline", str(path)], check=True, cwd=REPO, env=env
             )
