@@ -49,10 +49,16 @@ def problems() -> list[str]:
             found.append(f"{extension}: not built for CPython 3.13 on aarch64")
         if elf_machine(extension) != ELF_MACHINE_AARCH64:
             found.append(f"{extension}: ELF machine is not aarch64")
-    if not (LAYER / "shadowscale" / "composition.py").exists():
-        found.append("the shadowscale package is not in the layer")
-    if (LAYER / "shadowscale" / "localcloud").exists():
-        found.append("the local-cloud test tooling must not ship in the layer")
+    for capability in ("shared", "capacity", "shadow_tests", "response_diffs"):
+        if not (LAYER / "shadowscale" / capability / "wiring.py").exists() and capability != "shared":
+            found.append(f"the {capability} capability is not in the layer")
+    if not (LAYER / "shadowscale" / "shared" / "settings.py").exists():
+        found.append("the shared kernel is not in the layer")
+    for absent in ("cli", "localcloud"):
+        if (LAYER / "shadowscale" / absent).exists():
+            found.append(f"shadowscale/{absent} is operator or test tooling: it must not ship in the layer")
+    if (LAYER / "shadowscale_localcloud").exists():
+        found.append("the local cloud (test tooling) must not ship in the layer")
     found.extend(sdk_problems())
     return found
 
