@@ -17,7 +17,7 @@ OFFLINE_AWS := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET
 	SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT_SAM_CLI_DISABLE_UPDATE_CHECK=1
 STACK ?= shadowscale-dev
 
-.PHONY: help venv tools local-up lint typecheck validate checkov static artifacts unit integration e2e pytest test demo bench build deploy clean
+.PHONY: help venv tools local-up lint typecheck architecture validate checkov static artifacts unit integration e2e pytest test demo bench build deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -53,13 +53,16 @@ lint: venv ## ruff (lint and format check)
 typecheck: venv ## mypy --strict over the layer, the local cloud, functions, tests, bench
 	$(BIN)/mypy layers/shadowscale/shadowscale localcloud/shadowscale_localcloud functions tests bench
 
+architecture: venv ## import contracts: lint-imports over [tool.importlinter] in pyproject.toml
+	$(BIN)/lint-imports --no-cache
+
 validate: venv $(SAM) ## sam validate --lint (cfn-lint included)
 	$(OFFLINE_AWS) $(SAM) validate --lint --template template.yaml
 
 checkov: $(CHECKOV) ## checkov on the template; every skip carries its reason in template.yaml
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
-static: venv ## offline checks of the template: JSON bodies after !Sub, IAM against AWS's authorisation data, both ASL files through cfn-lint
+static: venv ## offline checks: the template (JSON bodies after !Sub, IAM against AWS's authorisation data, ASL through cfn-lint, settings), the complexity gate
 	$(BIN)/pytest tests/static -q -p no:xdist
 
 unit: venv ## unit tests (pure logic, no network)
@@ -74,7 +77,7 @@ e2e: venv $(AWSCLI) ## end-to-end scenarios on the embedded local cloud (and the
 pytest: venv $(AWSCLI)
 	$(BIN)/pytest -q -n 2
 
-test: lint typecheck validate checkov static artifacts pytest ## every check: ruff, mypy, sam validate --lint, checkov, static template checks, arm64 build, pytest
+test: lint typecheck architecture validate checkov static artifacts pytest ## every check: ruff, mypy, import contracts, sam validate --lint, checkov, static checks, arm64 build and layer contents, pytest
 
 demo: venv ## run the whole system end to end on the embedded local cloud (no AWS account, no Docker)
 	$(BIN)/python -m shadowscale_localcloud.demo
@@ -89,7 +92,7 @@ bench: venv ## cold-start ratio and AWS calls per decision
 build: venv $(SAM) ## sam build (arm64 layer built without Docker)
 	$(OFFLINE_AWS) PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --template template.yaml
 
-artifacts: build ## check the built layer: arm64/CPython 3.13, no test tooling, the pinned boto3 importing and able to write conditionally
+artifacts: build ## check the built layer: arm64/CPython 3.13, exactly the modules functions import (no cli, no local cloud), the pinned boto3 importing and able to write conditionally; sizes
 	$(BIN)/python tests/artifacts/check_layer.py
 
 deploy: build ## sam deploy --guided into your AWS account

@@ -156,6 +156,10 @@ def template_globals_environment() -> dict[str, str]:
                 environment[name] = f"shadowscale-bench-{ref}"
             elif kind == "AWS::SQS::Queue":
                 environment[name] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/shadowscale-bench-{ref}"
+            elif kind == "AWS::S3::Bucket":
+                environment[name] = f"shadowscale-bench-{ref.lower()}-{ACCOUNT}-{REGION}"
+            elif kind == "AWS::SNS::Topic":
+                environment[name] = f"arn:aws:sns:{REGION}:{ACCOUNT}:shadowscale-bench-{ref}"
             else:
                 raise ValueError(f"Globals variable {name}: no dummy for a {kind}")
         else:

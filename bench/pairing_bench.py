@@ -1,8 +1,8 @@
 """Pairing speed: the diff engine alone, in process, on the traffic shapes that decide how records pair.
 
 diff_bench.py measures the whole engine against a baseline (and is what `make bench` runs); this one is
-for changes to pairing (diffing/pairing.py and its inlined part in engine.py), where what matters is CPU
-time per record on each path:
+for changes to pairing (response_diffs/pairing.py, which the engine calls once per record), where what
+matters is CPU time per record on each path:
   shared-event-ids   a shadow record repeats production's eventId; half the requests carry a unique
                      inferenceId (diff_bench.py's traffic: the common path);
   own-event-ids      the shadow's records have eventIds of their own (undocumented either way);

@@ -25,7 +25,7 @@ import json
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -86,32 +86,40 @@ def decide(
     missing_slots = [point for point in newest_first if point.value is None]
     filled = tuple(Datapoint(point.start) for point in missing_slots[:shortfall])
     evaluated = tuple(sorted((*real, *filled), key=lambda point: point.start, reverse=True))
-    breaching = sum(map(is_breaching, real))
     if not real:
-        state: AlarmStateValue | None = {
-            "missing": "INSUFFICIENT_DATA",
-            "ignore": None,
-            "breaching": "ALARM",
-            "notBreaching": "OK",
-        }[treat_missing_data]
-        filled_breaching = shortfall if treat_missing_data == "breaching" else 0
-        return Verdict(state, evaluated, filled_breaching, shortfall, treat_missing_data)
+        return _nothing_received(evaluated, shortfall, treat_missing_data)
+    breaching = sum(map(is_breaching, real))
+    verdict = Verdict("OK", evaluated, breaching, shortfall, treat_missing_data)
     if treat_missing_data == "breaching":
         total = breaching + shortfall
-        return Verdict("ALARM" if total >= m else "OK", evaluated, total, shortfall, "breaching")
+        return replace(verdict, state="ALARM" if total >= m else "OK", breaching=total)
     if breaching >= m:
-        return Verdict("ALARM", evaluated, breaching, shortfall, treat_missing_data)
-    if treat_missing_data == "notBreaching":
-        return Verdict("OK", evaluated, breaching, shortfall, "notBreaching")
+        return replace(verdict, state="ALARM")
     only_breaching = breaching == len(real)
     if treat_missing_data == "ignore":
-        return Verdict(None if only_breaching else "OK", evaluated, breaching, shortfall, "ignore")
-    # "Premature alarm": within the N most recent periods the oldest breaching datapoint is at least M
-    # periods old and everything newer is breaching or missing.
-    recent = newest_first[:n]
+        return replace(verdict, state=None if only_breaching else "OK")
+    if treat_missing_data == "missing" and only_breaching and _premature_alarm(newest_first[:n], m, is_breaching):
+        return replace(verdict, state="ALARM")
+    return verdict
+
+
+def _premature_alarm(recent: Sequence[Datapoint], m: int, is_breaching: Callable[[Datapoint], bool]) -> bool:
+    """ "Premature alarm": within the N most recent periods (`recent`, newest first) the oldest breaching
+    datapoint is at least M periods old (everything newer being breaching or missing)."""
     breaching_ages = [age for age, point in enumerate(recent, start=1) if is_breaching(point)]
-    premature = only_breaching and bool(breaching_ages) and max(breaching_ages) >= m
-    return Verdict("ALARM" if premature else "OK", evaluated, breaching, shortfall, "missing")
+    return bool(breaching_ages) and max(breaching_ages) >= m
+
+
+def _nothing_received(evaluated: tuple[Datapoint, ...], shortfall: int, treatment: MissingData) -> Verdict:
+    """No real datapoint in the range: the state is TreatMissingData's alone."""
+    state: AlarmStateValue | None = {
+        "missing": "INSUFFICIENT_DATA",
+        "ignore": None,
+        "breaching": "ALARM",
+        "notBreaching": "OK",
+    }[treatment]
+    filled_breaching = shortfall if treatment == "breaching" else 0
+    return Verdict(state, evaluated, filled_breaching, shortfall, treatment)
 
 
 # --- reading moto's metric data ---------------------------------------------------------------
@@ -306,21 +314,24 @@ def _reason_data(alarm: Any, verdict: Verdict, now: datetime) -> dict[str, Any]:
     data["period"] = int(alarm.period)
     data["recentDatapoints"] = [point.value for point in reversed(real)]
     data["threshold"] = float(alarm.threshold)
+    data["evaluatedDatapoints"] = [_evaluated_datapoint(point) for point in _deciding(alarm, verdict, real)]
+    return data
+
+
+def _deciding(alarm: Any, verdict: Verdict, real: Sequence[Datapoint]) -> list[Datapoint]:  # noqa: ANN401
+    """The evaluated datapoints that decided the state: the breaching ones that made an ALARM (M of them),
+    the non-breaching ones that made an OK (N - M + 1), all of them when nothing real was received."""
+    if verdict.state == "INSUFFICIENT_DATA" or not real:
+        return list(verdict.evaluated)
     compare, _ = COMPARISONS[alarm.comparison_operator]
     threshold = float(alarm.threshold)
-    if verdict.state == "INSUFFICIENT_DATA" or not real:
-        deciding = list(verdict.evaluated)
-    elif verdict.state == "ALARM":
-        deciding = [p for p in verdict.evaluated if p.value is None or compare(p.value, threshold)]
-        deciding = deciding[: int(alarm.datapoints_to_alarm or alarm.evaluation_periods)]
-    else:
-        deciding = [p for p in verdict.evaluated if p.value is None or not compare(p.value, threshold)]
-        m = int(alarm.datapoints_to_alarm or alarm.evaluation_periods)
-        deciding = deciding[: len(verdict.evaluated) - m + 1]
-    data["evaluatedDatapoints"] = [
-        {"timestamp": _stamp(point.start)}
-        if point.value is None
-        else {"timestamp": _stamp(point.start), "sampleCount": point.sample_count, "value": point.value}
-        for point in deciding
-    ]
-    return data
+    m = int(alarm.datapoints_to_alarm or alarm.evaluation_periods)
+    alarming = verdict.state == "ALARM"
+    deciding = [p for p in verdict.evaluated if p.value is None or compare(p.value, threshold) == alarming]
+    return deciding[:m] if alarming else deciding[: len(verdict.evaluated) - m + 1]
+
+
+def _evaluated_datapoint(point: Datapoint) -> dict[str, Any]:
+    if point.value is None:
+        return {"timestamp": _stamp(point.start)}
+    return {"timestamp": _stamp(point.start), "sampleCount": point.sample_count, "value": point.value}

@@ -392,8 +392,6 @@ class LocalCloud:
     def _deliver(self, queue_name: str) -> None:
         from moto.sqs.models import sqs_backends
 
-        from shadowscale_localcloud.resources import sqs_event
-
         queue = sqs_backends[ACCOUNT][REGION].queues[queue_name]
         function_arn, batch_size = self._mappings[queue_name]
         now = self.clock.now()
@@ -409,29 +407,39 @@ class LocalCloud:
             return
         for message in batch:
             self._pending[message.id].receives += 1
+        failed = self._invoke_batch(queue, function_arn, batch)
+        for message in batch:
+            self._settle(queue, message, failed=message.id in failed, now=now)
+
+    def _invoke_batch(self, queue: Any, function_arn: str, batch: list[Any]) -> set[str]:  # noqa: ANN401
+        """Invoke the function with the batch as Lambda's SQS poller does; the ids of the messages it failed
+        (ReportBatchItemFailures, or all of them when the invocation itself failed)."""
+        from shadowscale_localcloud.resources import sqs_event
+
         event = sqs_event([message.body for message in batch], queue.queue_arn)
         for record, message in zip(event["Records"], batch, strict=True):
             record["messageId"] = message.id
             record["attributes"]["ApproximateReceiveCount"] = str(self._pending[message.id].receives)
-        result = self._invoke(function_arn, json.dumps(event), kind="sqs", detail=queue_name, synchronous=True)
-        failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        result = self._invoke(function_arn, json.dumps(event), kind="sqs", detail=queue.name, synchronous=True)
         if isinstance(result, dict) and "errorType" in result:
-            failed = {message.id for message in batch}
+            return {message.id for message in batch}
+        return {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+
+    def _settle(self, queue: Any, message: Any, *, failed: bool, now: datetime) -> None:  # noqa: ANN401
+        """A delivered message is deleted; a failed one becomes visible again after the visibility timeout,
+        or moves to the dead-letter queue once it has been received maxReceiveCount times."""
+        pending = self._pending[message.id]
         redrive = json.loads(queue.redrive_policy) if isinstance(queue.redrive_policy, str) else queue.redrive_policy
-        for message in batch:
-            pending = self._pending[message.id]
-            if message.id not in failed:
-                queue._messages.remove(message)
-                del self._pending[message.id]
-            elif redrive and pending.receives >= int(redrive["maxReceiveCount"]):
-                dead_letter_url = (
-                    f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{redrive['deadLetterTargetArn'].split(':')[-1]}"
-                )
-                self.client("sqs").send_message(QueueUrl=dead_letter_url, MessageBody=message.body)
-                queue._messages.remove(message)
-                del self._pending[message.id]
-            else:
-                pending.due = now + timedelta(seconds=int(getattr(queue, "visibility_timeout", 30) or 30))
+        if failed and not (redrive and pending.receives >= int(redrive["maxReceiveCount"])):
+            pending.due = now + timedelta(seconds=int(getattr(queue, "visibility_timeout", 30) or 30))
+            return
+        if failed:
+            dead_letter_url = (
+                f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{redrive['deadLetterTargetArn'].split(':')[-1]}"
+            )
+            self.client("sqs").send_message(QueueUrl=dead_letter_url, MessageBody=message.body)
+        queue._messages.remove(message)
+        del self._pending[message.id]
 
     def _poll_denied(self, queue_arn: str, function_arn: str) -> str | None:
         """Lambda polls, deletes and decrypts with the function's execution role: authorise it."""

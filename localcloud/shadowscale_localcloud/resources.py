@@ -20,6 +20,9 @@ ACCOUNT = "123456789012"  # moto's default account
 
 
 class CapacityResources(BaseModel):
+    """The stack's resources a function's settings name. The capacity functions use the tables and queues;
+    the bucket, topic and capture-diff queue exist too because every function is given every variable."""
+
     model_config = ConfigDict(frozen=True)
 
     policy_table: str
@@ -27,6 +30,9 @@ class CapacityResources(BaseModel):
     idempotency_table: str
     intent_queue_url: str
     dead_letter_queue_url: str
+    data_bucket: str
+    notification_topic_arn: str
+    capture_diff_queue_url: str
 
     def environment(self, **extra: str) -> dict[str, str]:
         """The environment variables a deployed function would get from the template's Globals."""
@@ -36,12 +42,16 @@ class CapacityResources(BaseModel):
             "IDEMPOTENCY_TABLE": self.idempotency_table,
             "INTENT_QUEUE_URL": self.intent_queue_url,
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
+            "DATA_BUCKET": self.data_bucket,
+            "NOTIFICATION_TOPIC_ARN": self.notification_topic_arn,
+            "CAPTURE_DIFF_QUEUE_URL": self.capture_diff_queue_url,
             **extra,
         }
 
 
 def create_capacity_resources(session: Any, prefix: str = "shadowscale-local") -> CapacityResources:  # noqa: ANN401
-    """Tables and queues shaped as template.yaml declares them (keys, TTL, redrive)."""
+    """Tables and queues shaped as template.yaml declares them (keys, TTL, redrive), and the bucket, topic and
+    capture-diff queue by name."""
     dynamodb = session.client("dynamodb", region_name=REGION)
     tables = {"policies": "id", "endpoint-state": "endpoint", "idempotency": "id"}
     for suffix, key in tables.items():
@@ -63,12 +73,19 @@ def create_capacity_resources(session: Any, prefix: str = "shadowscale-local") -
         QueueName=f"{prefix}-deferred-changes",
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "8"})},
     )["QueueUrl"]
+    capture_diffs = sqs.create_queue(QueueName=f"{prefix}-capture-diffs")["QueueUrl"]
+    data_bucket = f"{prefix}-data-{ACCOUNT}-{REGION}"
+    session.client("s3", region_name=REGION).create_bucket(Bucket=data_bucket)
+    topic = session.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-notifications")["TopicArn"]
     return CapacityResources(
         policy_table=f"{prefix}-policies",
         state_table=f"{prefix}-endpoint-state",
         idempotency_table=f"{prefix}-idempotency",
         intent_queue_url=intents,
         dead_letter_queue_url=dead_letters,
+        data_bucket=data_bucket,
+        notification_topic_arn=topic,
+        capture_diff_queue_url=capture_diffs,
     )
 
 

@@ -186,39 +186,12 @@ class SageMakerGapFill:
                 return missing
             if gaps.status_of(endpoint_name) not in (None, "InService"):
                 raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
-            shadows = {variant["VariantName"]: variant for variant in gaps._endpoint_shadows.get(endpoint_name, [])}
-            named_shadows = [d["VariantName"] for d in desired_weights_and_capacities if d["VariantName"] in shadows]
-            if named_shadows and gaps.shadow_weight_updates == "refused":
-                raise ValidationError(
-                    message=f"The variant(s) {named_shadows} are not production variants of endpoint {endpoint_name!r}."
-                )
-            for entry in [d for d in desired_weights_and_capacities if d["VariantName"] in shadows]:
-                shadow = shadows[entry["VariantName"]]
-                for key, current in (
-                    ("DesiredWeight", "CurrentWeight"),
-                    ("DesiredInstanceCount", "CurrentInstanceCount"),
-                ):
-                    if entry.get(key) is not None:
-                        shadow[key] = shadow[current] = entry[key]
-            desired_weights_and_capacities = [
-                d for d in desired_weights_and_capacities if d["VariantName"] not in shadows
-            ]
-            if not desired_weights_and_capacities:
-                if gaps.update_seconds > 0:
-                    gaps.set_status(endpoint_name, "Updating", for_seconds=gaps.update_seconds)
-                return str(endpoint.arn)
-            before = {v["VariantName"]: dict(v) for v in endpoint.production_variants}
-            arn: str = original_update(backend, endpoint_name, desired_weights_and_capacities)
-            for variant in endpoint.production_variants:
-                previous = before[variant["VariantName"]]
-                for desired, current, fallback in (
-                    ("DesiredWeight", "CurrentWeight", "InitialVariantWeight"),
-                    ("DesiredInstanceCount", "CurrentInstanceCount", "InitialInstanceCount"),
-                ):
-                    if variant.get(desired) is None:
-                        kept = previous.get(desired) or previous.get(current) or previous.get(fallback)
-                        variant[desired] = kept
-                        variant[current] = kept
+            production = gaps._update_shadow_variants(endpoint_name, desired_weights_and_capacities)
+            arn = str(endpoint.arn)
+            if production:
+                before = {v["VariantName"]: dict(v) for v in endpoint.production_variants}
+                arn = original_update(backend, endpoint_name, production)
+                _keep_what_the_update_left_out(endpoint.production_variants, before)
             if gaps.update_seconds > 0:
                 gaps.set_status(endpoint_name, "Updating", for_seconds=gaps.update_seconds)
             return arn
@@ -378,6 +351,23 @@ class SageMakerGapFill:
     def __exit__(self, *exc_info: object) -> None:
         self.uninstall()
 
+    def _update_shadow_variants(self, endpoint_name: str, desired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply the entries naming shadow variants (moto knows none), or refuse them as the switch says; the
+        entries for production variants are left for moto."""
+        shadows = {variant["VariantName"]: variant for variant in self._endpoint_shadows.get(endpoint_name, [])}
+        named = [entry for entry in desired if entry["VariantName"] in shadows]
+        if named and self.shadow_weight_updates == "refused":
+            names = [entry["VariantName"] for entry in named]
+            raise ValidationError(
+                message=f"The variant(s) {names} are not production variants of endpoint {endpoint_name!r}."
+            )
+        for entry in named:
+            shadow = shadows[entry["VariantName"]]
+            for key, current in (("DesiredWeight", "CurrentWeight"), ("DesiredInstanceCount", "CurrentInstanceCount")):
+                if entry.get(key) is not None:
+                    shadow[key] = shadow[current] = entry[key]
+        return [entry for entry in desired if entry["VariantName"] not in shadows]
+
     def _not_yet_visible(self, config_name: str) -> bool:
         created = self._config_created.get(config_name)
         return created is not None and self.clock() < created + timedelta(seconds=self.config_visibility_seconds)
@@ -392,6 +382,20 @@ class SageMakerGapFill:
             if code == "ValidationException":
                 raise ValidationError(message=message)
             raise InjectedFault(code, message)
+
+
+def _keep_what_the_update_left_out(variants: list[dict[str, Any]], before: dict[str, dict[str, Any]]) -> None:
+    """A weight or instance count the update did not name keeps the value it had (moto leaves it unset)."""
+    for variant in variants:
+        previous = before[variant["VariantName"]]
+        for desired, current, fallback in (
+            ("DesiredWeight", "CurrentWeight", "InitialVariantWeight"),
+            ("DesiredInstanceCount", "CurrentInstanceCount", "InitialInstanceCount"),
+        ):
+            if variant.get(desired) is None:
+                kept = previous.get(desired) or previous.get(current) or previous.get(fallback)
+                variant[desired] = kept
+                variant[current] = kept
 
 
 def _variant_states(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -125,6 +125,16 @@ def _damage(line: bytes, how: str, record: dict[str, object]) -> bytes:
     return orjson.dumps({**record, "captureData": {**capture, "endpointOutput": answered}})  # type: ignore[dict-item]
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One synthetic request: its input, and the halves (variant, ms, eventId, answer) it leaves in capture."""
+
+    given: dict[str, str]
+    inference_id: str | None
+    halves: tuple[tuple[str, int, str, str], ...]
+    outcome: str | None  # None: not mirrored; else identical, noise or disagreement
+
+
 def generate(traffic: SyntheticTraffic) -> tuple[list[CaptureObject], SyntheticTruth]:
     rng = random.Random(traffic.seed)  # noqa: S311 - synthetic data, reproducible on purpose
     pool = [",".join(f"{rng.gauss(0, 1):.4f}" for _ in range(29)) for _ in range(FEATURE_POOL_SIZE)]
@@ -141,92 +151,115 @@ def generate(traffic: SyntheticTraffic) -> tuple[list[CaptureObject], SyntheticT
 
     for number in range(traffic.requests):
         at = start_ms + int(number * gap_ms + rng.uniform(0, gap_ms))
-        amount = f"{rng.uniform(1, 5000):.2f}{number % 10}"  # unique per request: fingerprints must differ
-        kind = rng.random()
-        features = f"{amount},{pool[rng.randrange(FEATURE_POOL_SIZE)]}"
-        if kind < traffic.base64_input_share:
-            values = [float(value) for value in features.split(",")]
-            given = {
-                "observedContentType": "application/x-npy",
-                "mode": "INPUT",
-                "data": base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode(),
-                "encoding": "BASE64",
-            }
-        elif kind < traffic.base64_input_share + traffic.json_input_share:
-            given = {
-                "observedContentType": "application/json",
-                "mode": "INPUT",
-                "data": f'{{"instances":[[{features}]]}}',
-                "encoding": "JSON",
-            }
-        else:
-            given = {"observedContentType": "text/csv", "mode": "INPUT", "data": features, "encoding": "CSV"}
-        scores = _scores(rng)
-        production_answer = _answer(scores)
-        inference_id = f"req-{number:09d}" if rng.random() < traffic.inference_id_share else None
-        production_event = _uuid(rng)
-        halves = [(traffic.production_variant, at, production_event, production_answer)]
-        mirrored = rng.random() < traffic.shadow_share
-        outcome = None
-        if mirrored:
-            roll = rng.random()
-            if roll < traffic.disagreement_share:
-                outcome, shadow_answer = "disagreement", _answer(_flipped(scores))
-            elif roll < traffic.disagreement_share + traffic.noise_share:
-                noisy = [scores[0] + NOISE, *scores[1:]]
-                outcome, shadow_answer = "noise", _answer(noisy)
-            else:
-                outcome, shadow_answer = "identical", production_answer
-            shadow_event = production_event if traffic.shared_event_ids else _uuid(rng)
-            halves.append((traffic.shadow_variant, at + rng.randint(3, 400), shadow_event, shadow_answer))
-
+        request = _request(traffic, rng, pool, number, at)
         intact = []
-        for variant, when, event_id, answer in halves:
-            metadata: dict[str, object] = {"eventId": event_id}
-            if inference_id is not None:
-                metadata["inferenceId"] = inference_id
-            moment = datetime.fromtimestamp(when / 1000, UTC)
-            metadata["inferenceTime"] = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when % 1000:03d}Z"
-            record: dict[str, object] = {
-                "captureData": {
-                    "endpointInput": given,
-                    "endpointOutput": {
-                        "observedContentType": "application/json",
-                        "mode": "OUTPUT",
-                        "data": answer,
-                        "encoding": "JSON",
-                    },
-                },
-                "eventMetadata": metadata,
-                "eventVersion": "0",
-            }
-            line = orjson.dumps(record)
-            damaged = rng.random() < traffic.malformed_share
-            if damaged:
-                reason, how = DAMAGES[rng.randrange(len(DAMAGES))]
-                line = _damage(line, how, record)
-                truth.damaged[reason] = truth.damaged.get(reason, 0) + 1
-            intact.append(not damaged)
+        for variant, when, event_id, answer in request.halves:
+            line, damage = _capture_line(traffic, rng, request, when, event_id, answer)
+            if damage is not None:
+                truth.damaged[damage] = truth.damaged.get(damage, 0) + 1
+            intact.append(damage is None)
             instance = rng.randrange(traffic.instances)
             bucket = int((when - start_ms + phases[(variant, instance)]) // object_ms)
             buckets[(variant, instance, bucket)].append((when, line))
+        _tally(truth, request.outcome, intact)
+    return _capture_objects(traffic, rng, buckets), truth
 
-        if mirrored:
-            truth.mirrored += 1
-        production_ok = intact[0]
-        shadow_ok = len(intact) > 1 and intact[1]
-        if production_ok and shadow_ok:
-            truth.pairs += 1
-            if outcome == "identical":
-                truth.identical += 1
-            elif outcome == "noise":
-                truth.within_noise += 1
-            else:
-                truth.disagreements += 1
-        else:
-            truth.unpaired_production += production_ok
-            truth.unpaired_shadow += shadow_ok
 
+def _request(traffic: SyntheticTraffic, rng: random.Random, pool: list[str], number: int, at: int) -> _Request:
+    amount = f"{rng.uniform(1, 5000):.2f}{number % 10}"  # unique per request: fingerprints must differ
+    kind = rng.random()
+    features = f"{amount},{pool[rng.randrange(FEATURE_POOL_SIZE)]}"
+    given = _request_input(traffic, kind, features)
+    scores = _scores(rng)
+    production_answer = _answer(scores)
+    inference_id = f"req-{number:09d}" if rng.random() < traffic.inference_id_share else None
+    production_event = _uuid(rng)
+    halves = [(traffic.production_variant, at, production_event, production_answer)]
+    if rng.random() >= traffic.shadow_share:
+        return _Request(given, inference_id, tuple(halves), None)
+    roll = rng.random()
+    if roll < traffic.disagreement_share:
+        outcome, shadow_answer = "disagreement", _answer(_flipped(scores))
+    elif roll < traffic.disagreement_share + traffic.noise_share:
+        outcome, shadow_answer = "noise", _answer([scores[0] + NOISE, *scores[1:]])
+    else:
+        outcome, shadow_answer = "identical", production_answer
+    shadow_event = production_event if traffic.shared_event_ids else _uuid(rng)
+    halves.append((traffic.shadow_variant, at + rng.randint(3, 400), shadow_event, shadow_answer))
+    return _Request(given, inference_id, tuple(halves), outcome)
+
+
+def _request_input(traffic: SyntheticTraffic, kind: float, features: str) -> dict[str, str]:
+    """Mostly CSV; `kind` picks a BASE64 float32 array or a JSON document for their shares."""
+    if kind < traffic.base64_input_share:
+        values = [float(value) for value in features.split(",")]
+        return {
+            "observedContentType": "application/x-npy",
+            "mode": "INPUT",
+            "data": base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode(),
+            "encoding": "BASE64",
+        }
+    if kind < traffic.base64_input_share + traffic.json_input_share:
+        return {
+            "observedContentType": "application/json",
+            "mode": "INPUT",
+            "data": f'{{"instances":[[{features}]]}}',
+            "encoding": "JSON",
+        }
+    return {"observedContentType": "text/csv", "mode": "INPUT", "data": features, "encoding": "CSV"}
+
+
+def _capture_line(
+    traffic: SyntheticTraffic, rng: random.Random, request: _Request, when: int, event_id: str, answer: str
+) -> tuple[bytes, str | None]:
+    """One half's capture line as SageMaker writes it, and the reason it was damaged (None: intact)."""
+    metadata: dict[str, object] = {"eventId": event_id}
+    if request.inference_id is not None:
+        metadata["inferenceId"] = request.inference_id
+    moment = datetime.fromtimestamp(when / 1000, UTC)
+    metadata["inferenceTime"] = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when % 1000:03d}Z"
+    record: dict[str, object] = {
+        "captureData": {
+            "endpointInput": request.given,
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": answer,
+                "encoding": "JSON",
+            },
+        },
+        "eventMetadata": metadata,
+        "eventVersion": "0",
+    }
+    line = orjson.dumps(record)
+    if rng.random() >= traffic.malformed_share:
+        return line, None
+    reason, how = DAMAGES[rng.randrange(len(DAMAGES))]
+    return _damage(line, how, record), reason
+
+
+def _tally(truth: SyntheticTruth, outcome: str | None, intact: list[bool]) -> None:
+    """Count one request into the truth: a pair when both halves are intact, else its unpaired halves."""
+    if outcome is not None:
+        truth.mirrored += 1
+    production_ok = intact[0]
+    shadow_ok = len(intact) > 1 and intact[1]
+    if not (production_ok and shadow_ok):
+        truth.unpaired_production += production_ok
+        truth.unpaired_shadow += shadow_ok
+        return
+    truth.pairs += 1
+    if outcome == "identical":
+        truth.identical += 1
+    elif outcome == "noise":
+        truth.within_noise += 1
+    else:
+        truth.disagreements += 1
+
+
+def _capture_objects(
+    traffic: SyntheticTraffic, rng: random.Random, buckets: dict[tuple[str, int, int], list[tuple[int, bytes]]]
+) -> list[CaptureObject]:
     objects = []
     for (variant, _, _), lines in sorted(buckets.items()):
         lines.sort()
@@ -245,7 +278,7 @@ def generate(traffic: SyntheticTraffic) -> tuple[list[CaptureObject], SyntheticT
                 records=len(lines),
             )
         )
-    return objects, truth
+    return objects
 
 
 def capture_key(traffic: SyntheticTraffic, variant: str, at_ms: int, rng: random.Random) -> str:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from shadowscale.response_diffs.entrypoints import BackfillRequest, S3Notification, S3TestEvent, parse_message
+from shadowscale.response_diffs.backfill import BackfillRequest
+from shadowscale.response_diffs.events import S3Notification, S3TestEvent, parse_message
 from shadowscale.shared.diff_contract import CloseDiffs, shadow_test_of_capture_key
 from shadowscale.shared.errors import InvalidEvent
 

@@ -258,57 +258,74 @@ def half(
 
 
 class TestPendingHalves:
+    """The engine calls these very methods (WaitingSide.twin_of, hold and take, and fingerprint) once per
+    record: pairing has one implementation."""
+
     def test_given_a_body_when_fingerprinted_then_the_same_in_every_process(self) -> None:
         # Stored state holds fingerprints: they must not depend on PYTHONHASHSEED.
         assert fingerprint("1.5,2.5,3.5") == FINGERPRINT_OF_SAMPLE_BODY
 
     def test_given_equal_bodies_waiting_when_taken_one_by_one_then_index_stays_consistent(self) -> None:
-        pending = PendingHalves(window_ms=120_000)
+        production = PendingHalves(window_ms=120_000).sides[PRODUCTION_SIDE]
         first, second, third = half("a", 7, 1_000), half("b", 7, 5_000), half("c", 7, 9_000, inference="i")
         for item in (first, second, third):
-            assert pending.hold(PRODUCTION_SIDE, item)
-        by_event, by_print = pending.indexes(PRODUCTION_SIDE)
-        assert by_print[7] == [first, second, third]
-        assert pending.best_twin(PRODUCTION_SIDE, [first, second, third], "x", None, 4_000) is second
-        assert pending.best_twin(PRODUCTION_SIDE, [first, second, third], "x", "i", 4_000) is third
-        pending.take(PRODUCTION_SIDE, second)
-        pending.take(PRODUCTION_SIDE, third)
-        remaining = by_print.get(7)  # a lone half again, no longer a list
+            assert production.hold(item)
+        assert production.by_print[7] == [first, second, third]
+        assert production.best_twin([first, second, third], "x", None, 4_000) is second
+        assert production.best_twin([first, second, third], "x", "i", 4_000) is third
+        assert production.twin_of(7, "x", "i", 4_000) is third
+        production.take(second)
+        production.take(third)
+        remaining = production.by_print.get(7)  # a lone half again, no longer a list
         assert remaining is first
-        assert list(by_event) == ["a"]
-        assert pending.best_twin(PRODUCTION_SIDE, [first], "x", None, 200_000) is None  # beyond one window
-        assert len(pending) == 1
+        assert list(production.by_event) == ["a"]
+        assert production.best_twin([first], "x", None, 200_000) is None  # beyond one window
+        assert production.twin_of(7, "x", None, 200_000) is None
+        assert len(production) == 1
+
+    def test_given_one_half_waiting_when_its_twin_is_looked_up_then_found_by_fingerprint_within_one_window(
+        self,
+    ) -> None:
+        shadow = PendingHalves(window_ms=120_000).sides[SHADOW_SIDE]
+        waiting = half("s-1", 5, 10_000)
+        assert shadow.hold(waiting)
+        assert shadow.twin_of(5, "p-1", None, 10_000 + 120_000) is waiting  # the window's edge: still a twin
+        assert shadow.twin_of(5, "p-1", None, 10_000 + 120_001) is None
+        assert shadow.twin_of(6, "s-1", None, 10_000) is None  # the same eventId, another body: not a twin
+        shadow.take(waiting)
+        assert (len(shadow), shadow.by_event, shadow.by_print) == (0, {}, {})
 
     def test_given_one_event_id_with_two_bodies_when_held_then_both_wait_and_an_exact_copy_does_not(self) -> None:
         pending = PendingHalves(window_ms=120_000)
+        production = pending.sides[PRODUCTION_SIDE]
         one, other, copy = half("a", 1, 0), half("a", 2, 0), half("a", 1, 0)
-        assert pending.hold(PRODUCTION_SIDE, one)
-        assert pending.hold(PRODUCTION_SIDE, other)
-        assert not pending.hold(PRODUCTION_SIDE, copy)
-        assert pending.hold(PRODUCTION_SIDE, half("a", 1, 0, answer='{"v":2}'))  # another answer: distinct
+        assert production.hold(one)
+        assert production.hold(other)
+        assert not production.hold(copy)
+        assert production.hold(half("a", 1, 0, answer='{"v":2}'))  # another answer: distinct
         assert len(pending) == 3
-        pending.take(PRODUCTION_SIDE, other)
+        production.take(other)
         assert len(pending) == 2
-        assert sorted(h[FINGERPRINT] for h in pending.waiting(PRODUCTION_SIDE)) == [1, 1]
+        assert sorted(h[FINGERPRINT] for h in production.waiting()) == [1, 1]
 
     def test_given_windows_when_evicted_then_only_their_halves_leave(self) -> None:
         pending = PendingHalves(window_ms=120_000)
-        pending.hold_all(PRODUCTION_SIDE, [half("a", 1, 0, window=5), half("b", 2, 0, window=6)])
-        pending.hold_all(SHADOW_SIDE, [half("c", 1, 0, window=5)])
+        pending.sides[PRODUCTION_SIDE].hold_all([half("a", 1, 0, window=5), half("b", 2, 0, window=6)])
+        pending.sides[SHADOW_SIDE].hold_all([half("c", 1, 0, window=5)])
         assert pending.in_windows([5]) == {5: ([half("a", 1, 0, window=5)], [half("c", 1, 0, window=5)])}
         assert sorted(h[0] for _, h in pending.evict([5])) == ["a", "c"]
         assert len(pending) == 1
 
     def test_given_bulk_hold_with_colliding_prints_when_loaded_then_same_as_one_by_one(self) -> None:
-        bulk, single = PendingHalves(120_000), PendingHalves(120_000)
+        bulk, single = PendingHalves(120_000).sides[PRODUCTION_SIDE], PendingHalves(120_000).sides[PRODUCTION_SIDE]
         halves = [half("a", 1, 0), half("b", 1, 10), half("c", 2, 20)]
-        bulk.hold(PRODUCTION_SIDE, half("z", 2, 30))
-        single.hold(PRODUCTION_SIDE, half("z", 2, 30))
-        bulk.hold_all(PRODUCTION_SIDE, halves)
+        bulk.hold(half("z", 2, 30))
+        single.hold(half("z", 2, 30))
+        bulk.hold_all(halves)
         for item in halves:
-            single.hold(PRODUCTION_SIDE, item)
-        assert bulk.indexes(PRODUCTION_SIDE) == single.indexes(PRODUCTION_SIDE)
-        bulk.hold_all(PRODUCTION_SIDE, [half("a", 9, 0)])  # the same eventId with another body: a record too
+            single.hold(item)
+        assert (bulk.by_event, bulk.by_print) == (single.by_event, single.by_print)
+        bulk.hold_all([half("a", 9, 0)])  # the same eventId with another body: a record too
         assert len(bulk) == 5
         with pytest.raises(ValueError, match="exact copy"):
-            bulk.hold_all(PRODUCTION_SIDE, [half("a", 9, 0)])
+            bulk.hold_all([half("a", 9, 0)])

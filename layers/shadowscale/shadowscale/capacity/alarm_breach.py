@@ -103,27 +103,34 @@ def _static_side(operator: str | None) -> Side | None:
 
 
 def _band_breach(transition: AlarmTransition, values: Sequence[float], how: Aggregation) -> Breach:
-    assert transition.comparison is not None
-    side = BAND_SIDES[transition.comparison]
     value = aggregate(values, how) if values else None
     # The band values stand beside the recent datapoints, oldest first: the evaluated ones are the newest.
     count = len(values) or 1
     upper = aggregate(transition.upper_band[-count:], how) if transition.upper_band else None
     lower = aggregate(transition.lower_band[-count:], how) if transition.lower_band else None
-    if side is None and value is not None:
-        if upper is not None and value > upper:
-            side = "above"
-        elif lower is not None and value < lower:
-            side = "below"
-    if side is None:
-        side = next((s for s, phrase in BAND_REASON_PHRASES.items() if phrase in transition.reason), None)
+    side = _band_side(transition, value, upper, lower)
     if side is None:
         return Breach(True, None, None, None, "anomaly band: which side was breached is not known")
     edge = upper if side == "above" else lower
     if value is None or edge is None:
         return Breach(True, side, None, None, f"{side} the anomaly band")
     distance = value - edge if side == "above" else edge - value
-    measured = f"{how} {value:g} {side} the band edge {edge:g}"
     if distance < 0:
         return Breach(True, side, False, None, f"{how} {value:g} is within the band ({side} edge {edge:g})")
-    return Breach(True, side, True, distance, f"{measured} by {distance:g}")
+    return Breach(True, side, True, distance, f"{how} {value:g} {side} the band edge {edge:g} by {distance:g}")
+
+
+def _band_side(
+    transition: AlarmTransition, value: float | None, upper: float | None, lower: float | None
+) -> Side | None:
+    """The operator's side for a one-sided band; for a two-sided band, the side the aggregated value lies
+    beyond, else the side the reason text names."""
+    assert transition.comparison is not None
+    side = BAND_SIDES[transition.comparison]
+    if side is not None:
+        return side
+    if value is not None and upper is not None and value > upper:
+        return "above"
+    if value is not None and lower is not None and value < lower:
+        return "below"
+    return next((s for s, phrase in BAND_REASON_PHRASES.items() if phrase in transition.reason), None)

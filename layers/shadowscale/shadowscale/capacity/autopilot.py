@@ -24,13 +24,14 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shadowscale.capacity.decision import Decision, DecisionReport, Outcome, VariantChange
+from shadowscale.capacity.decision_log import log_decision
 from shadowscale.capacity.decisions import decide_alarm, decide_schedule
 from shadowscale.capacity.events import AlarmTransition, DeferredChange, ScheduleTick
 from shadowscale.capacity.policy import CapacityPolicy
 from shadowscale.capacity.ports import AlarmComparisons, Deferrals, EndpointControl, PolicyStore, ScalableTargets
 from shadowscale.shared.clock import Clock
 from shadowscale.shared.endpoint import EndpointMemory, EndpointObservation, VariantUpdate
-from shadowscale.shared.endpoint_state import EndpointStateStore
+from shadowscale.shared.endpoint_lease import EndpointStateStore
 from shadowscale.shared.errors import EndpointBusy, EndpointLocked, PolicyNotFound, TransientAwsError
 from shadowscale.shared.observability import logger, metrics
 from shadowscale.shared.retry import RetryBudget
@@ -348,45 +349,6 @@ class Autopilot:
     @staticmethod
     def _report(report: DecisionReport) -> DecisionReport:
         return log_decision(report)
-
-
-def log_decision(report: DecisionReport) -> DecisionReport:
-    """Every decision (and every handover) is one "scaling decision" log line and its metrics."""
-    logger.info(
-        "scaling decision",
-        extra={
-            "endpoint": report.endpoint,
-            "outcome": report.outcome,
-            "source_event": report.source_event,
-            "changes": [
-                {
-                    "variant": change.variant,
-                    "instances_before": change.instances_before,
-                    "instances_after": change.instances_after,
-                    "weight_before": change.weight_before,
-                    "weight_after": change.weight_after,
-                    "via": change.via,
-                    "reason": change.reason,
-                }
-                for change in report.changes
-            ],
-            "notes": list(report.notes),
-            "deferred_until": report.deferred_until.isoformat() if report.deferred_until else None,
-        },
-    )
-    metrics.add_metric(name=f"Decision_{report.outcome.replace('-', '_')}", unit=MetricUnit.Count, value=1)
-    for change in report.changes:
-        if change.direction == "out":
-            metrics.add_metric(
-                name="InstancesAdded", unit=MetricUnit.Count, value=change.instances_after - change.instances_before
-            )
-        elif change.direction == "in":
-            metrics.add_metric(
-                name="InstancesRemoved",
-                unit=MetricUnit.Count,
-                value=change.instances_before - change.instances_after,
-            )
-    return report
 
 
 def _delay_until(moment: datetime, now: datetime) -> int:

@@ -13,10 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, field_validator
 
+from shadowscale.shared.endpoint import AlarmStateValue
 from shadowscale.shared.errors import InvalidEvent
 from shadowscale.shared.validation import SAGEMAKER_NAME, describe_validation_error, parse_body
-
-AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 
 
 class EvaluatedDatapoint(BaseModel):

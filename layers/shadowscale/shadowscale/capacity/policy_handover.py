@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shadowscale.capacity.autopilot import log_decision
 from shadowscale.capacity.decision import DecisionReport, Outcome
+from shadowscale.capacity.decision_log import log_decision
 from shadowscale.capacity.policy import CapacityPolicy
 from shadowscale.capacity.ports import AlarmDimensions, AlarmRepointing, PolicyRevisions
 from shadowscale.shared.clock import Clock
 from shadowscale.shared.endpoint import EndpointMemory
-from shadowscale.shared.endpoint_state import EndpointStateStore
+from shadowscale.shared.endpoint_lease import EndpointStateStore
 from shadowscale.shared.errors import TransientAwsError
 from shadowscale.shared.handover import HANDOVER_PATIENCE, PromotionAnnouncer, PromotionHandover
 from shadowscale.shared.observability import logger, metrics

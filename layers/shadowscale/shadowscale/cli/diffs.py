@@ -132,7 +132,7 @@ class DiffCommands:
 
 def _check_backfill(document: dict[str, Any]) -> None:
     """The state machine's first task checks again; failing here costs nothing."""
-    from shadowscale.response_diffs.entrypoints import BackfillRequest
+    from shadowscale.response_diffs.backfill import BackfillRequest
 
     try:
         BackfillRequest.model_validate(document)

@@ -16,7 +16,7 @@ from typing import Any
 
 from shadowscale.cli.policy_wiring import DeployedOutputs
 from shadowscale.shadow_tests.models import ShadowTestPlan, ShadowTestReport, lease_owner, parse_shadow_test_input
-from shadowscale.shadow_tests.records import ShadowTestRecord
+from shadowscale.shadow_tests.records import DynamoShadowTestRecords
 from shadowscale.shadow_tests.report_page import pairs_line
 from shadowscale.shared.errors import InvalidShadowTestInput
 
@@ -106,11 +106,10 @@ class ShadowCommands:
         described = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
         document = json.loads(described.get("input") or "{}")
         endpoint = document.get("endpointName", "")
-        records = ShadowTestRecord(self.client("dynamodb"), self.outputs.EndpointStateTableName)
-        owner, _, token, _ = records.load(endpoint)
-        if owner != lease_owner(execution_arn):
+        stored = DynamoShadowTestRecords(self.client("dynamodb"), self.outputs.EndpointStateTableName).load(endpoint)
+        if stored.owner != lease_owner(execution_arn):
             return described, None
-        return described, token
+        return described, stored.approval_token
 
     def decide(self, approved: bool) -> int:
         execution_arn = self._execution_arn(self._args.execution)

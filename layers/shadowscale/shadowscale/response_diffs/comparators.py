@@ -1,6 +1,6 @@
 """Comparing a production answer with its shadow twin, and rendering redacted examples of mismatches.
 
-A comparator takes both answers decoded as their encodings say (records.decode_payload: JSON -> value,
+A comparator takes both answers decoded as their encodings say (capture_records.decode_payload: JSON -> value,
 BASE64 -> bytes, CSV -> text) with those encodings, and returns a Verdict. Identical captures never reach
 a comparator: the engine counts them through `Comparator.identical`, which is the common case and costs
 one string comparison.
@@ -12,7 +12,7 @@ one string comparison.
   top-k overlap and numeric differences.
 - text: exact, or equal after case folding and collapsing whitespace ("within tolerance").
 - binary: equal bytes (examples show a SHA-256, never the bytes).
-- JSON Lines (`application/jsonlines`, records.JsonDocuments): the answers' documents are compared one by
+- JSON Lines (`application/jsonlines`, capture_records.JsonDocuments): the answers' documents are compared one by
   one with the comparator one JSON answer would get (ignore paths and the classification rule apply within
   each document), and paths name the document: `[1].score`. Unequally many documents is a mismatch named
   `(document count)`; the documents both have are still compared.
@@ -413,38 +413,16 @@ class ClassificationComparator:
             verdict = self._top_level(ours, theirs)
             if verdict is not None:
                 return verdict
+        return self._walked(ours, theirs)
+
+    def _walked(self, ours: Decoded, theirs: Decoded) -> Verdict:
+        """compare() for any two answers: the label and the scores found wherever the rule's paths point."""
         walk = _Walk(self.abs_tol, self.rel_tol, self.ignore)
-        label_agrees = argmax_agrees = None
-        overlap = None
         both_objects = type(ours) is dict and type(theirs) is dict
-        if self.label is not None:
-            key = self.label_key
-            if key is not None and both_objects:
-                a, b = ours.get(key), theirs.get(key)
-            else:
-                a, b = select(ours, self.label), select(theirs, self.label)
-            label_agrees = a is not None and type(a) is type(b) and a == b
-            if not label_agrees:
-                walk.differs(self.label_path)
+        label_agrees = None if self.label is None else self._label_agrees(walk, ours, theirs, both_objects)
+        argmax_agrees = overlap = None
         if self.scores is not None:
-            key = self.scores_key
-            if key is not None and both_objects:
-                a_scores, b_scores = _scores(ours.get(key)), _scores(theirs.get(key))
-            else:
-                a_scores, b_scores = _scores(select(ours, self.scores)), _scores(select(theirs, self.scores))
-            if a_scores is None or b_scores is None or len(a_scores) != len(b_scores):
-                walk.differs(self.scores_path)
-                argmax_agrees, overlap = False, 0.0
-            elif a_scores == b_scores:
-                argmax_agrees, overlap = True, 1.0
-            else:
-                path = self.scores_path
-                for index, (x, y) in enumerate(zip(a_scores, b_scores, strict=True)):
-                    if x != y:
-                        walk.numbers(x, y, path, index)
-                argmax_agrees, overlap = rank_agreement(a_scores, b_scores, self.top_k)
-                if not argmax_agrees:
-                    walk.within = False
+            argmax_agrees, overlap = self._score_agreement(walk, ours, theirs, both_objects)
         if walk.exact and ours != theirs:
             walk.exact = False  # the answers differ somewhere the rule does not look (e.g. extra fields)
         measured = self.scores is not None
@@ -459,6 +437,40 @@ class ClassificationComparator:
             overlap,
         )
 
+    def _label_agrees(self, walk: _Walk, ours: Decoded, theirs: Decoded, both_objects: bool) -> bool:
+        assert self.label is not None
+        key = self.label_key
+        if key is not None and both_objects:
+            a, b = ours.get(key), theirs.get(key)
+        else:
+            a, b = select(ours, self.label), select(theirs, self.label)
+        agrees = a is not None and type(a) is type(b) and a == b
+        if not agrees:
+            walk.differs(self.label_path)
+        return agrees
+
+    def _score_agreement(self, walk: _Walk, ours: Decoded, theirs: Decoded, both_objects: bool) -> tuple[bool, float]:
+        """(argmax agrees, top-k overlap); every score that differs is walked as a number."""
+        assert self.scores is not None
+        key = self.scores_key
+        if key is not None and both_objects:
+            a_scores, b_scores = _scores(ours.get(key)), _scores(theirs.get(key))
+        else:
+            a_scores, b_scores = _scores(select(ours, self.scores)), _scores(select(theirs, self.scores))
+        if a_scores is None or b_scores is None or len(a_scores) != len(b_scores):
+            walk.differs(self.scores_path)
+            return False, 0.0
+        if a_scores == b_scores:
+            return True, 1.0
+        path = self.scores_path
+        for index, (x, y) in enumerate(zip(a_scores, b_scores, strict=True)):
+            if x != y:
+                walk.numbers(x, y, path, index)
+        argmax_agrees, overlap = rank_agreement(a_scores, b_scores, self.top_k)
+        if not argmax_agrees:
+            walk.within = False
+        return argmax_agrees, overlap
+
     def _top_level(self, ours: dict[str, Any], theirs: dict[str, Any]) -> Verdict | None:
         """compare() for two objects with a top-level label and scores (equally many, every one a float), on
         local names and without a _Walk: the same verdict, field for field. None for anything else, which
@@ -466,44 +478,53 @@ class ClassificationComparator:
         a_scores, b_scores = ours.get(self.scores_key), theirs.get(self.scores_key)  # type: ignore[arg-type]
         if type(a_scores) is not list or type(b_scores) is not list or len(a_scores) != len(b_scores) or not a_scores:
             return None
+        differences = _float_differences(a_scores, b_scores, self.abs_tol, self.rel_tol, self.scores_path)
+        if differences is None:
+            return None
+        scores_exact, scores_within, max_abs, max_rel, score_fields = differences
         a, b = ours.get(self.label_key), theirs.get(self.label_key)  # type: ignore[arg-type]
         label_agrees = a is not None and type(a) is type(b) and a == b
-        fields = [] if label_agrees else [self.label_path]
-        exact = within = label_agrees
-        max_abs = max_rel = 0.0
-        abs_tol, rel_tol = self.abs_tol, self.rel_tol
-        for index in range(len(a_scores)):
-            x = a_scores[index]
-            y = b_scores[index]
-            if type(x) is not float or type(y) is not float:
-                return None
-            if x != y:
-                # _Walk.numbers(), inlined.
-                exact = False
-                difference = abs(x - y)
-                if not math.isfinite(difference):
-                    return None  # infinities and NaN have no distance: left to the walk
-                x_size, y_size = abs(x), abs(y)
-                scale = y_size if y_size > x_size else x_size  # as max(): the first of equals
-                relative = difference / scale
-                if difference > max_abs:
-                    max_abs = difference
-                if relative > max_rel:
-                    max_rel = relative
-                if difference > abs_tol and difference > rel_tol * scale:
-                    within = False
-                    fields.append(f"{self.scores_path}[{index}]")
-        if a_scores == b_scores:
+        if scores_exact:
             argmax_agrees, overlap = True, 1.0
         else:
             argmax_agrees, overlap = rank_agreement(a_scores, b_scores, self.top_k)
-        if not argmax_agrees:
-            within = False
-        if exact and ours != theirs:
-            exact = False  # the answers differ somewhere the rule does not look (e.g. extra fields)
-        return _new_tuple(
-            Verdict, (exact, within, max_abs, max_rel, tuple(fields), label_agrees, argmax_agrees, overlap)
-        )
+        # Exact only if the answers are equal everywhere, also where the rule does not look (extra fields).
+        exact = label_agrees and scores_exact and ours == theirs
+        within = label_agrees and scores_within and argmax_agrees
+        fields = tuple(score_fields) if label_agrees else (self.label_path, *score_fields)
+        return _new_tuple(Verdict, (exact, within, max_abs, max_rel, fields, label_agrees, argmax_agrees, overlap))
+
+
+def _float_differences(
+    ours: list[Any], theirs: list[Any], abs_tol: float, rel_tol: float, path: str
+) -> tuple[bool, bool, float, float, list[str]] | None:
+    """_Walk.numbers() over two equally long score lists, on local names: (equal, within tolerance, largest
+    absolute and relative difference, the paths beyond tolerance). None unless every score is a finite
+    float (anything else is left to the walk)."""
+    exact = within = True
+    max_abs = max_rel = 0.0
+    fields: list[str] = []
+    for index in range(len(ours)):
+        x = ours[index]
+        y = theirs[index]
+        if type(x) is not float or type(y) is not float:
+            return None
+        if x != y:
+            exact = False
+            difference = abs(x - y)
+            if not math.isfinite(difference):
+                return None  # infinities and NaN have no distance: left to the walk
+            x_size, y_size = abs(x), abs(y)
+            scale = y_size if y_size > x_size else x_size  # as max(): the first of equals
+            relative = difference / scale
+            if difference > max_abs:
+                max_abs = difference
+            if relative > max_rel:
+                max_rel = relative
+            if difference > abs_tol and difference > rel_tol * scale:
+                within = False
+                fields.append(f"{path}[{index}]")
+    return exact, within, max_abs, max_rel, fields
 
 
 # -------------------------------------------------------------------------------------- text and bytes
@@ -583,23 +604,36 @@ class JsonLinesComparator:
             return self.per_document.compare(production_encoding, production, shadow_encoding, shadow)
         compare = self.per_document.compare
         verdicts = [compare(JSON, a, JSON, b) for a, b in zip(ours, theirs, strict=False)]
-        fields = [] if len(ours) == len(theirs) else [DOCUMENT_COUNT]
-        for index, verdict in enumerate(verdicts):
-            fields.extend(_within_document(index, path) for path in verdict.fields)
-        counted = len(ours) == len(theirs)
-        overlaps = [verdict.top_k_overlap for verdict in verdicts if verdict.top_k_overlap is not None]
-        labels = [verdict.label_agrees for verdict in verdicts if verdict.label_agrees is not None]
-        argmaxes = [verdict.argmax_agrees for verdict in verdicts if verdict.argmax_agrees is not None]
-        return make_verdict(
-            counted and all(verdict.exact for verdict in verdicts),
-            counted and all(verdict.within for verdict in verdicts),
-            _largest([verdict.abs_diff for verdict in verdicts]) if verdicts else self.identical.abs_diff,
-            _largest([verdict.rel_diff for verdict in verdicts]) if verdicts else self.identical.rel_diff,
-            tuple(fields),
-            all(labels) if labels else None,
-            all(argmaxes) if argmaxes else None,
-            sum(overlaps) / len(overlaps) if overlaps else None,
-        )
+        if not verdicts:
+            # No document to compare (one side answered none): only the count can differ.
+            counted = len(ours) == len(theirs)
+            identical = self.identical
+            return make_verdict(
+                counted, counted, identical.abs_diff, identical.rel_diff, () if counted else (DOCUMENT_COUNT,)
+            )
+        return _documents_verdict(verdicts, len(ours) == len(theirs))
+
+
+def _documents_verdict(verdicts: list[Verdict], counted: bool) -> Verdict:
+    """The verdicts of the documents both answers have, as one: exact (within) if every document is and
+    both have as many; the largest differences; labels and argmaxes agree if every document's do; the
+    mean top-k overlap. Each measure only over the documents that have it (None if none has)."""
+    fields = [] if counted else [DOCUMENT_COUNT]
+    for index, verdict in enumerate(verdicts):
+        fields.extend(_within_document(index, path) for path in verdict.fields)
+    overlaps = [verdict.top_k_overlap for verdict in verdicts if verdict.top_k_overlap is not None]
+    labels = [verdict.label_agrees for verdict in verdicts if verdict.label_agrees is not None]
+    argmaxes = [verdict.argmax_agrees for verdict in verdicts if verdict.argmax_agrees is not None]
+    return make_verdict(
+        counted and all(verdict.exact for verdict in verdicts),
+        counted and all(verdict.within for verdict in verdicts),
+        _largest([verdict.abs_diff for verdict in verdicts]),
+        _largest([verdict.rel_diff for verdict in verdicts]),
+        tuple(fields),
+        all(labels) if labels else None,
+        all(argmaxes) if argmaxes else None,
+        sum(overlaps) / len(overlaps) if overlaps else None,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- choice

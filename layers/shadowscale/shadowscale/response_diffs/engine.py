@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +30,7 @@ from shadowscale.response_diffs.capture_records import (
     CaptureKey,
     CaptureReader,
     MalformedLine,
+    RawRecord,
     decompress,
     parse_capture_key,
     payload_decoder,
@@ -39,7 +40,7 @@ from shadowscale.response_diffs.models import Accounting, DiffSummary, ObjectRes
 from shadowscale.response_diffs.pairing import (
     DUPLICATE,
     EVENT,
-    FINGERPRINT,
+    INFERENCE,
     KEY,
     LINE,
     OUT_DATA,
@@ -53,8 +54,8 @@ from shadowscale.response_diffs.pairing import (
     WINDOW,
     Half,
     PendingHalves,
+    fingerprint,
     how_paired,
-    is_copy,
 )
 from shadowscale.response_diffs.state import (
     HOUR_MS,
@@ -113,8 +114,171 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _moment(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
 def _iso(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat()
+    return _moment(epoch_ms).isoformat()
+
+
+type Sampler = Callable[[WindowTally, Half, Half, str, Verdict, str, str, str], None]
+
+
+class ObjectRead:
+    """One capture object's records through the engine: each pairs with the twin waiting for it, waits for
+    its own, or is quarantined; and what the object did, counted. DiffEngine.process_object makes one per
+    object and owns everything else (windows, state, the ledger).
+
+    The loop of pair_records() runs once per record, on names bound once per object: a record costs one
+    call each of pairing's fingerprint() and WaitingSide.twin_of(), then one of wait() (which holds it:
+    WaitingSide.hold()) or pair() (which takes its twin: WaitingSide.take()). Pairing itself lives only in
+    pairing.py."""
+
+    __slots__ = (
+        "checked",
+        "choose",
+        "duplicates",
+        "finalised",
+        "held",
+        "hold",
+        "identical_pairs",
+        "key",
+        "latest",
+        "malformed",
+        "paired",
+        "producing",
+        "sample",
+        "take",
+        "theirs",
+        "touched",
+        "window_around",
+        "windows",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        side: int,
+        pending: PendingHalves,
+        windows: dict[int, OpenWindow],
+        window_around: Callable[[int], OpenWindow],
+        finalised: int | None,
+        choose: ComparatorChoice,
+        sample: Sampler,
+        malformed: list[MalformedLine],
+    ) -> None:
+        self.key = key
+        self.producing = side == PRODUCTION
+        self.hold = pending.sides[side].hold
+        self.theirs = pending.sides[1 - side]
+        self.take = self.theirs.take
+        self.windows = windows
+        self.window_around = window_around
+        self.finalised = finalised
+        self.choose = choose
+        self.sample = sample
+        self.malformed = malformed
+        self.paired = self.held = self.duplicates = 0
+        self.latest = -1
+        self.touched: set[int] = set()
+        # Identical pairs are counted in bulk at the end, by the production answer's encoding and content
+        # type: their verdict is the constant of the comparator those choose.
+        self.identical_pairs: dict[tuple[WindowTally, str, str, str], int] = {}
+        # The answers' usual encoding, content type and decoder (chosen again only when either changes).
+        self.checked = (JSON, "application/json", payload_decoder(JSON, "application/json"))
+
+    def pair_records(self, records: Iterable[RawRecord], window_ms: int) -> None:
+        key = self.key
+        twin_of, wait, pair, enter = self.theirs.twin_of, self.wait, self.pair, self.enter
+        current = latest = -1
+        here = OpenWindow(WindowTally(), stored=None)  # a placeholder until the first record
+        late = False
+        for line, event_id, inference_id, when, in_encoding, in_type, body, out_encoding, out_type, out_data in records:
+            if when > latest:
+                latest = when
+            index = when // window_ms
+            if index != current:
+                current = index
+                here, late = enter(index)
+            if late:
+                here.tally.late_records += 1
+            # The twin has this body (fingerprint) and is within one window of time; the ids rank several.
+            body_print = fingerprint(body)
+            half: Half = (event_id, inference_id, body_print, when, index, out_encoding, out_type, out_data, key, line)
+            twin = twin_of(body_print, event_id, inference_id, when)
+            if twin is None:
+                wait(half, here)
+            else:
+                pair(half, twin, here, in_encoding, in_type, body)
+        self.latest = latest
+        for (tally, how, encoding, content_type), count in self.identical_pairs.items():
+            tally.add_pairs(how, self.choose(encoding, content_type).identical, count)
+
+    def enter(self, index: int) -> tuple[OpenWindow, bool]:
+        """Window `index` (and whether it closed before: its records are late), with its neighbours loaded."""
+        here = self.window_around(index)
+        here.dirty = True
+        self.touched.add(index)
+        return here, self.finalised is not None and index <= self.finalised
+
+    def wait(self, half: Half, here: OpenWindow) -> None:
+        """No twin waits for this record: it waits for its own, unless an exact copy of it waits already (a
+        duplicate). Its answer is decoded now, once, so that a bad one is caught."""
+        encoding, content_type, decoder = self.checked
+        if half[OUT_TYPE] != content_type or half[OUT_ENCODING] != encoding:
+            encoding, content_type = half[OUT_ENCODING], half[OUT_TYPE]
+            decoder = payload_decoder(encoding, content_type)
+            self.checked = (encoding, content_type, decoder)
+        try:
+            decoder(half[OUT_DATA])
+        except ValueError as exc:
+            self.malformed.append(MalformedLine(half[LINE], "undecodable-data", _undecodable(encoding, exc)))
+            return
+        if self.hold(half):
+            self.held += 1
+        else:
+            self.duplicates += 1
+            here.tally.add_unpaired(DUPLICATE)
+
+    def pair(self, half: Half, twin: Half, here: OpenWindow, in_encoding: str, in_type: str, body: str) -> None:
+        """`twin` waits for this record: the pair counts in the production half's window, and the twin stops
+        waiting. If this record's answer does not decode, it is quarantined and the twin goes on waiting (a
+        good copy of the line may still come)."""
+        producing = self.producing
+        waited = self.windows[twin[WINDOW]]
+        production, shadow = (half, twin) if producing else (twin, half)
+        tally = here.tally if producing else waited.tally
+        how = how_paired(twin, half[EVENT], half[INFERENCE])
+        if half[OUT_DATA] == twin[OUT_DATA] and half[OUT_ENCODING] == twin[OUT_ENCODING]:
+            # The common case. (The twin's answer was decoded, hence validated, when it began to wait.)
+            counts = self.identical_pairs
+            group = (tally, how, production[OUT_ENCODING], production[OUT_TYPE])
+            counts[group] = counts.get(group, 0) + 1
+        else:
+            verdict = self.compare(self.choose(production[OUT_ENCODING], production[OUT_TYPE]), half, twin)
+            if verdict is None:
+                return
+            tally.add_pair(how, verdict)
+            if not verdict[1]:  # not within tolerance
+                self.sample(tally, production, shadow, how, verdict, in_encoding, in_type, body)
+        self.take(twin)
+        waited.dirty = True
+        self.paired += 1
+
+    def compare(self, comparator: Comparator, half: Half, twin: Half) -> Verdict | None:
+        """The comparator's verdict on two answers that differ; None (and this record quarantined) if this
+        record's answer does not decode. The twin's decoded when it began to wait."""
+        encoding = half[OUT_ENCODING]
+        try:
+            mine = payload_decoder(encoding, half[OUT_TYPE])(half[OUT_DATA])
+        except ValueError as exc:
+            self.malformed.append(MalformedLine(half[LINE], "undecodable-data", _undecodable(encoding, exc)))
+            return None
+        theirs = payload_decoder(twin[OUT_ENCODING], twin[OUT_TYPE])(twin[OUT_DATA])
+        if self.producing:
+            return comparator.compare(encoding, mine, twin[OUT_ENCODING], theirs)
+        return comparator.compare(twin[OUT_ENCODING], theirs, encoding, mine)
 
 
 class DiffEngine:
@@ -137,167 +301,35 @@ class DiffEngine:
         the key is not a capture key of this test's endpoint and variants. Idempotent per (key, etag)."""
         capture = parse_capture_key(key)
         side = self._side_of(capture)
-        identity = object_identity(key, etag)
         digest = object_digest(key, etag)
         seen = self._objects_of(capture.written_at_ms // HOUR_MS)
-        if digest in seen.digests or identity in self._manifest.processed:
+        if digest in seen.digests or object_identity(key, etag) in self._manifest.processed:
             return ObjectResult(key=key, etag=etag, side=SIDE_NAMES[side], status="duplicate")
 
         text, problems = decompress(body)
-        windows = self._windows
-        window_ms = self._window_ms
-        finalised = self._manifest.finalised_through
-        pending = self._pending
-        # Pairing (see pairing.py) is inlined below on local names where a record has one candidate or none:
-        # it runs once per record, and calls and attribute lookups are most of what a record costs.
-        mine_by_event, mine_by_print = pending.indexes(side)
-        other = 1 - side
-        producing = side == PRODUCTION
-        their_by_event, their_by_print = pending.indexes(other)
-        best_twin = pending.best_twin
-        tolerance = window_ms
-        crc32, adler32 = zlib.crc32, zlib.adler32
-        decoder_of = payload_decoder
-        # The decoder of the answers' encoding and content type, chosen again only when either changes.
-        held_encoding, held_type = JSON, "application/json"
-        held_decoder = decoder_of(held_encoding, held_type)
-        choose = self._choose
-        chosen_encoding = chosen_type = ""
-        comparator = choose("CSV", "text/csv")
-        paired = held = 0
-        identical_pairs: dict[tuple[WindowTally, str, Comparator], int] = {}
-        unpaired: dict[str, int] = {}
-        touched: set[int] = set()
-        current = -1
-        here = OpenWindow(WindowTally(), stored=None)  # a placeholder until the first record
-        late = False
-        latest = -1
         reader = CaptureReader(text)
+        read = ObjectRead(
+            key,
+            side,
+            self._pending,
+            self._windows,
+            self._window_around,
+            self._manifest.finalised_through,
+            self._choose,
+            self._sample,
+            reader.malformed,
+        )
+        read.pair_records(reader.records(), self._window_ms)
         malformed = reader.malformed
-        for (
-            line,
-            event_id,
-            inference_id,
-            when,
-            in_encoding,
-            in_type,
-            body_text,
-            out_encoding,
-            out_type,
-            out_data,
-        ) in reader.records():
-            if when > latest:
-                latest = when
-            index = when // window_ms
-            if index != current:
-                current = index
-                here = self._window_around(index)
-                here.dirty = True
-                touched.add(index)
-                late = finalised is not None and index <= finalised
-            if late:
-                here.tally.late_records += 1
-
-            # The twin has this body (fingerprint) and is within one window of time; the ids rank several.
-            body_bytes = body_text.encode()
-            body_print = (crc32(body_bytes) << 32) | adler32(body_bytes)  # pairing.fingerprint(), inlined
-            candidates = their_by_print.get(body_print)
-            if candidates is None:
-                twin = None
-            elif type(candidates) is tuple:
-                twin = candidates if -tolerance <= candidates[TIME] - when <= tolerance else None
-            else:
-                twin = best_twin(other, candidates, event_id, inference_id, when)  # type: ignore[arg-type]
-
-            if twin is None:
-                # It waits for its twin. Its answer is decoded now, once, so that a bad one is caught.
-                if out_type != held_type or out_encoding != held_encoding:
-                    held_encoding, held_type = out_encoding, out_type
-                    held_decoder = decoder_of(out_encoding, out_type)
-                try:
-                    held_decoder(out_data)
-                except ValueError as exc:
-                    malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
-                    continue
-                half = (event_id, inference_id, body_print, when, index, out_encoding, out_type, out_data, key, line)
-                same_event = mine_by_event.get(event_id)
-                if same_event is None:
-                    mine_by_event[event_id] = half
-                elif is_copy(same_event, half):
-                    # An exact copy (same eventId, input and answer) is waiting: this record is a duplicate.
-                    unpaired[DUPLICATE] = unpaired.get(DUPLICATE, 0) + 1
-                    here.tally.add_unpaired(DUPLICATE)
-                    continue
-                else:
-                    pending.add_event_collision(side, half)
-                if body_print in mine_by_print:
-                    pending.add_print_collision(side, half)
-                else:
-                    mine_by_print[body_print] = half
-                held += 1
-                continue
-
-            how = how_paired(twin, event_id, inference_id)
-            waited = windows[twin[WINDOW]]
-            if producing:
-                tally = here.tally
-                p_encoding, p_type = out_encoding, out_type
-            else:
-                tally = waited.tally
-                p_encoding, p_type = twin[OUT_ENCODING], twin[OUT_TYPE]
-            if p_type != chosen_type or p_encoding != chosen_encoding:
-                chosen_encoding, chosen_type = p_encoding, p_type
-                comparator = choose(p_encoding, p_type)
-            identical = out_data == twin[OUT_DATA] and out_encoding == twin[OUT_ENCODING]
-            if not identical:
-                try:
-                    mine = decoder_of(out_encoding, out_type)(out_data)
-                except ValueError as exc:
-                    # Quarantined; the twin goes on waiting (a good copy of this line may still come).
-                    malformed.append(MalformedLine(line, "undecodable-data", _undecodable(out_encoding, exc)))
-                    continue
-                theirs = decoder_of(twin[OUT_ENCODING], twin[OUT_TYPE])(twin[OUT_DATA])
-                if producing:
-                    verdict = comparator.compare(out_encoding, mine, twin[OUT_ENCODING], theirs)
-                else:
-                    verdict = comparator.compare(twin[OUT_ENCODING], theirs, out_encoding, mine)
-
-            # pairing.PendingHalves.take(), inlined.
-            twin_event = twin[EVENT]
-            if their_by_event.get(twin_event) is twin:
-                del their_by_event[twin_event]
-            else:
-                pending.drop_event_collision(other, twin)
-            twin_print = twin[FINGERPRINT]
-            if their_by_print.get(twin_print) is twin:
-                del their_by_print[twin_print]
-            else:
-                pending.drop_print_collision(other, twin)
-            waited.dirty = True
-            paired += 1
-            if identical:
-                # The common case: its verdict is the comparator's constant, so it is counted in bulk below.
-                # (The twin's answer was decoded, hence validated, when it began to wait.)
-                group = (tally, how, comparator)
-                identical_pairs[group] = identical_pairs.get(group, 0) + 1
-                continue
-            tally.add_pair(how, verdict)
-            if not verdict[1]:  # not within tolerance
-                ours: Half = (event_id, inference_id, 0, when, index, out_encoding, out_type, out_data, key, line)
-                production, shadow = (ours, twin) if producing else (twin, ours)
-                self._sample(tally, production, shadow, how, verdict, in_encoding, in_type, body_text)
-
-        for (tally, how, comparator), count in identical_pairs.items():
-            tally.add_pairs(how, comparator.identical, count)
-        lines_read = reader.lines_read
-        quarantine = self._quarantine(capture, malformed, touched)
+        quarantine = self._quarantine(capture, malformed, read.touched)
+        unpaired = {DUPLICATE: read.duplicates} if read.duplicates else {}
         ledger = self._manifest
-        ledger.records_read += lines_read
-        ledger.paired_halves += 2 * paired
-        ledger.unpaired += sum(unpaired.values())
+        ledger.records_read += reader.lines_read
+        ledger.paired_halves += 2 * read.paired
+        ledger.unpaired += read.duplicates
         ledger.quarantined += len(malformed)
-        if latest >= 0 and (ledger.max_event_ms is None or latest > ledger.max_event_ms):
-            ledger.max_event_ms = latest
+        if read.latest >= 0 and (ledger.max_event_ms is None or read.latest > ledger.max_event_ms):
+            ledger.max_event_ms = read.latest
         seen.digests.add(digest)
         seen.dirty = True
         return ObjectResult(
@@ -305,15 +337,15 @@ class DiffEngine:
             etag=etag,
             side=SIDE_NAMES[side],
             status="processed",
-            records_read=lines_read,
-            paired=paired,
-            pending=held,
+            records_read=reader.lines_read,
+            paired=read.paired,
+            pending=read.held,
             unpaired=unpaired,
             quarantined=len(malformed),
             quarantine=quarantine,
             quarantine_omitted=len(malformed) - len(quarantine),
             problems=problems,
-            windows=tuple(datetime.fromtimestamp(index * window_ms / 1000, UTC) for index in sorted(touched)),
+            windows=tuple(_moment(index * self._window_ms) for index in sorted(read.touched)),
         )
 
     def _side_of(self, capture: CaptureKey) -> int:
@@ -405,8 +437,8 @@ class DiffEngine:
                     f" the manifest says {entry.pending}"
                 )
             try:
-                self._pending.hold_all(PRODUCTION, content.production)
-                self._pending.hold_all(SHADOW, content.shadow)
+                self._pending.sides[PRODUCTION].hold_all(content.production)
+                self._pending.sides[SHADOW].hold_all(content.shadow)
             except ValueError as exc:
                 raise DiffStateCorrupt(f"window {index}: {exc}") from exc
             window = OpenWindow(WindowTally.from_state(content.tally), stored=entry.writer)

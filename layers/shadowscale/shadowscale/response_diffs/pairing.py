@@ -25,11 +25,11 @@ A record is a duplicate ("duplicate-record") only if an exact copy waits on its 
 input (fingerprint) and same answer (encoding and data). The same eventId with another input or another
 answer is a distinct record and pairs on its own merits; several halves may wait under one eventId.
 
-Halves are compact tuples (Half below) indexed by two dicts per side, by eventId and by fingerprint; a key
-maps to a half, or to a list of halves when several share it. The request body itself is not kept, only
-its fingerprint (the half that completes a pair brings the body along). The engine runs the common case
-inline on these indexes (engine.py: one candidate); this class owns them and everything done less often
-than once per record: ranking several candidates, holding a loaded window, evicting, grouping for storage.
+Halves are compact tuples (Half below) indexed by two dicts per side (WaitingSide), by eventId and by
+fingerprint; a key maps to a half, or to a list of halves when several share it. The request body itself
+is not kept, only its fingerprint (the half that completes a pair brings the body along). This module is
+the only implementation of pairing: the engine calls fingerprint(), WaitingSide.twin_of(), .hold() and
+.take() once per record, through local names bound once per object.
 """
 
 from __future__ import annotations
@@ -110,83 +110,43 @@ def _drop_collision[K: (str, int)](index: Index[K], key: K, half: Half) -> None:
         index[key] = existing[0]
 
 
-class PendingHalves:
+class WaitingSide:
+    """The halves of one side (production or shadow) waiting for their twins, indexed by eventId and by
+    fingerprint. `twin_of()`, `hold()` and `take()` run once per record: the engine binds them to local
+    names once per object, and each settles the common case (one candidate, no shared key) in a few
+    dict operations before anything slower."""
+
+    __slots__ = ("by_event", "by_print", "shared_events", "window_ms")
+
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
-        self._by_event: tuple[Index[str], Index[str]] = ({}, {})
-        self._by_fingerprint: tuple[Index[int], Index[int]] = ({}, {})
-        self._shared_events = [0, 0]  # per side: halves waiting under an eventId another half waits under too
+        self.by_event: Index[str] = {}
+        self.by_print: Index[int] = {}
+        self.shared_events = 0  # halves waiting under an eventId another half waits under too
 
     def __len__(self) -> int:
-        return len(self._by_event[PRODUCTION]) + len(self._by_event[SHADOW]) + sum(self._shared_events)
+        return len(self.by_event) + self.shared_events
 
-    def indexes(self, side: int) -> tuple[Index[str], Index[int]]:
-        """The side's two indexes (by eventId, by fingerprint), for the engine's inlined hot loop."""
-        return self._by_event[side], self._by_fingerprint[side]
+    def twin_of(self, body_print: int, event_id: str, inference_id: str | None, when: int) -> Half | None:
+        """The twin of a record of the other side (its fingerprint, ids and inferenceTime) among the halves
+        waiting here, or None: the best by the ranking in the module docstring."""
+        candidates = self.by_print.get(body_print)
+        if candidates is None:
+            return None
+        if type(candidates) is tuple:
+            tolerance = self.window_ms
+            return candidates if -tolerance <= candidates[TIME] - when <= tolerance else None
+        return self.best_twin(candidates, event_id, inference_id, when)  # type: ignore[arg-type]
 
-    def hold(self, side: int, half: Half) -> bool:
-        """Let `half` wait; False (and nothing held) if an exact copy of it waits already (a duplicate)."""
-        by_event = self._by_event[side]
-        waiting = by_event.get(half[EVENT])
-        if waiting is None:
-            by_event[half[EVENT]] = half
-        elif is_copy(waiting, half):
-            return False
-        else:
-            self.add_event_collision(side, half)
-        if half[FINGERPRINT] in self._by_fingerprint[side]:
-            self.add_print_collision(side, half)
-        else:
-            self._by_fingerprint[side][half[FINGERPRINT]] = half
-        return True
-
-    def hold_all(self, side: int, halves: list[Half]) -> None:
-        """hold() for many halves at once (a window's state being loaded): bulk dict updates where no key
-        repeats, one by one where keys are shared. Raises ValueError if two halves are exact copies (stored
-        state never holds a duplicate)."""
-        by_event, prints = self._by_event[side], self._by_fingerprint[side]
-        events = {half[EVENT]: half for half in halves}
-        if len(events) == len(halves) and by_event.keys().isdisjoint(events):
-            by_event.update(events)
-            fresh = {half[FINGERPRINT]: half for half in halves}
-            if len(fresh) == len(halves) and prints.keys().isdisjoint(fresh):
-                prints.update(fresh)
-                return
-            for half in halves:
-                if half[FINGERPRINT] in prints:
-                    self.add_print_collision(side, half)
-                else:
-                    prints[half[FINGERPRINT]] = half
-            return
-        for half in halves:
-            if not self.hold(side, half):
-                raise ValueError(f"{len(halves)} halves to hold, but eventId {half[EVENT]!r} repeats an exact copy")
-
-    def add_event_collision(self, side: int, half: Half) -> None:
-        _add_collision(self._by_event[side], half[EVENT], half)
-        self._shared_events[side] += 1
-
-    def drop_event_collision(self, side: int, half: Half) -> None:
-        _drop_collision(self._by_event[side], half[EVENT], half)
-        self._shared_events[side] -= 1
-
-    def add_print_collision(self, side: int, half: Half) -> None:
-        _add_collision(self._by_fingerprint[side], half[FINGERPRINT], half)
-
-    def drop_print_collision(self, side: int, half: Half) -> None:
-        _drop_collision(self._by_fingerprint[side], half[FINGERPRINT], half)
-
-    def best_twin(
-        self, side: int, candidates: list[Half], event_id: str, inference_id: str | None, when: int
-    ) -> Half | None:
-        """Of several halves of `side` with the fingerprint of the record (`event_id`, `inference_id`,
-        `when`), its twin by the ranking in the module docstring, or None if none is within one window."""
+    def best_twin(self, candidates: list[Half], event_id: str, inference_id: str | None, when: int) -> Half | None:
+        """Of several halves with the fingerprint of the record (`event_id`, `inference_id`, `when`), its
+        twin by the ranking in the module docstring, or None if none is within one window."""
         tolerance = self.window_ms
         body_print = candidates[0][FINGERPRINT]
         # The one half waiting under this eventId, if it has this body too (and this inferenceId, when the
         # record has one), outranks every other candidate: a dict lookup instead of a scan (a body repeated
         # thousands of times, such as a health check, must not make pairing quadratic).
-        same_event = self._by_event[side].get(event_id)
+        same_event = self.by_event.get(event_id)
         if (
             type(same_event) is tuple
             and same_event[FINGERPRINT] == body_print
@@ -213,34 +173,92 @@ class PendingHalves:
                 best, best_rank = half, rank
         return best
 
-    def take(self, side: int, half: Half) -> None:
-        """Stop waiting: `half` (of `side`) found its twin, or its window closed."""
-        by_event = self._by_event[side]
+    def hold(self, half: Half) -> bool:
+        """Let `half` wait; False (and nothing held) if an exact copy of it waits already (a duplicate)."""
+        by_event = self.by_event
+        waiting = by_event.get(half[EVENT])
+        if waiting is None:
+            by_event[half[EVENT]] = half
+        elif is_copy(waiting, half):
+            return False
+        else:
+            _add_collision(by_event, half[EVENT], half)
+            self.shared_events += 1
+        by_print = self.by_print
+        if half[FINGERPRINT] in by_print:
+            _add_collision(by_print, half[FINGERPRINT], half)
+        else:
+            by_print[half[FINGERPRINT]] = half
+        return True
+
+    def hold_all(self, halves: list[Half]) -> None:
+        """hold() for many halves at once (a window's state being loaded): bulk dict updates where no key
+        repeats, one by one where keys are shared. Raises ValueError if two halves are exact copies (stored
+        state never holds a duplicate)."""
+        by_event, by_print = self.by_event, self.by_print
+        events = {half[EVENT]: half for half in halves}
+        if len(events) != len(halves) or not by_event.keys().isdisjoint(events):
+            for half in halves:
+                if not self.hold(half):
+                    raise ValueError(f"{len(halves)} halves to hold, but eventId {half[EVENT]!r} repeats an exact copy")
+            return
+        by_event.update(events)
+        fresh = {half[FINGERPRINT]: half for half in halves}
+        if len(fresh) == len(halves) and by_print.keys().isdisjoint(fresh):
+            by_print.update(fresh)
+            return
+        for half in halves:
+            if half[FINGERPRINT] in by_print:
+                _add_collision(by_print, half[FINGERPRINT], half)
+            else:
+                by_print[half[FINGERPRINT]] = half
+
+    def take(self, half: Half) -> None:
+        """Stop waiting: `half` found its twin, or its window closed."""
+        by_event = self.by_event
         if by_event.get(half[EVENT]) is half:
             del by_event[half[EVENT]]
         else:
-            self.drop_event_collision(side, half)
-        if self._by_fingerprint[side].get(half[FINGERPRINT]) is half:
-            del self._by_fingerprint[side][half[FINGERPRINT]]
+            _drop_collision(by_event, half[EVENT], half)
+            self.shared_events -= 1
+        by_print = self.by_print
+        if by_print.get(half[FINGERPRINT]) is half:
+            del by_print[half[FINGERPRINT]]
         else:
-            self.drop_print_collision(side, half)
+            _drop_collision(by_print, half[FINGERPRINT], half)
 
-    def waiting(self, side: int) -> Iterator[Half]:
-        """Every half waiting on `side`."""
-        for held in self._by_event[side].values():
+    def waiting(self) -> Iterator[Half]:
+        """Every half waiting on this side."""
+        for held in self.by_event.values():
             if type(held) is list:
                 yield from held
             else:
                 yield held  # type: ignore[misc]
 
+
+class PendingHalves:
+    """Both sides' waiting halves (`sides[PRODUCTION]`, `sides[SHADOW]`), and what is done to them by
+    window: evicting a closed window's halves, grouping them for storage."""
+
+    __slots__ = ("sides",)
+
+    def __init__(self, window_ms: int) -> None:
+        self.sides = (WaitingSide(window_ms), WaitingSide(window_ms))
+
+    def __len__(self) -> int:
+        return len(self.sides[PRODUCTION]) + len(self.sides[SHADOW])
+
     def evict(self, windows: Iterable[int]) -> list[tuple[int, Half]]:
         """Take every waiting half of these windows out: their twins are not coming any more."""
         closing = set(windows)
         evicted = [
-            (side, half) for side in (PRODUCTION, SHADOW) for half in self.waiting(side) if half[WINDOW] in closing
+            (side, half)
+            for side in (PRODUCTION, SHADOW)
+            for half in self.sides[side].waiting()
+            if half[WINDOW] in closing
         ]
         for side, half in evicted:
-            self.take(side, half)
+            self.sides[side].take(half)
         return evicted
 
     def in_windows(self, windows: Iterable[int]) -> dict[int, tuple[list[Half], list[Half]]]:
@@ -248,7 +266,7 @@ class PendingHalves:
         wanted = set(windows)
         grouped: dict[int, tuple[list[Half], list[Half]]] = {window: ([], []) for window in wanted}
         for side in (PRODUCTION, SHADOW):
-            for half in self.waiting(side):
+            for half in self.sides[side].waiting():
                 if half[WINDOW] in wanted:
                     grouped[half[WINDOW]][side].append(half)
         return grouped

@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import orjson
 
@@ -40,14 +39,13 @@ from shadowscale.response_diffs.metrics import diff_metrics
 from shadowscale.response_diffs.models import (
     CaptureObjectRef,
     ClosedWindow,
-    DiffMetrics,
     DiffSummary,
     ObjectOutcome,
     ObjectResult,
     PipelineLedger,
     RunningDiffSummary,
 )
-from shadowscale.response_diffs.ports import StoredState
+from shadowscale.response_diffs.ports import DiffMetricsSink, DiffStore, StoredState
 from shadowscale.response_diffs.state import Manifest, WindowRef
 from shadowscale.shared.clock import Clock
 from shadowscale.shared.diff_contract import (
@@ -66,7 +64,6 @@ from shadowscale.shared.errors import (
     InvalidCaptureObject,
     TransientAwsError,
 )
-from shadowscale.shared.s3 import StoredBytes
 
 STATE_MAGIC = b"SSP1"
 SUMMARY_FILE = "summary.json"
@@ -87,34 +84,6 @@ class _LostRace(Exception):
     def __init__(self, written: tuple[WindowRef, ...]) -> None:
         super().__init__("another writer committed first")
         self.written = written
-
-
-class DiffStore(Protocol):
-    def read_capture(self, key: str) -> StoredBytes | None: ...
-
-    def load_config(self, test_id: str) -> DiffConfig | None: ...
-
-    def load_state(self, prefix: str) -> StoredState: ...
-
-    def load_window(self, prefix: str, ref: WindowRef) -> bytes: ...
-
-    def write_windows(self, prefix: str, blobs: dict[WindowRef, bytes]) -> None: ...
-
-    def commit(self, prefix: str, manifest: bytes, expected_version: str | None) -> None: ...
-
-    def delete_windows(self, prefix: str, refs: tuple[WindowRef, ...]) -> None: ...
-
-    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None: ...
-
-
-class DiffMetricsSink(Protocol):
-    def publish(self, metrics: DiffMetrics, at: datetime) -> None:
-        """One closed window's metrics, stamped with the window's end."""
-        ...
-
-    def count(self, name: str, value: float) -> None:
-        """A pipeline counter (objects processed, rejected, conflicts...)."""
-        ...
 
 
 def pack_state(engine_manifest: bytes, ledger: PipelineLedger) -> bytes:
@@ -272,39 +241,24 @@ class CaptureDiffPipeline:
         live: bool,
         close_all: bool,
     ) -> tuple[dict[str, ObjectOutcome], RunningDiffSummary | None]:
+        """Steps 1 to 7 of the module docstring, once; raises _LostRace if another writer commits first."""
         stored = self.store.load_state(prefix)
         engine_manifest, ledger = unpack_state(stored.manifest)
         writer = self.writer_ids()
         now = self.clock.now()
         self._publish_files(prefix, ledger.outbox)
 
-        # The same notification twice in one batch is one object (the engine would call the second a duplicate).
-        unique: dict[tuple[str, str | None], CaptureObjectRef] = {}
-        for ref in refs:
-            unique.setdefault((ref.key, ref.etag), ref)
         ended = ended_at or ledger.ended_at
         # Once the test has ended and late capture has had its time, whatever still waits is unpaired.
         closes_all = close_all or (
             ended is not None and now >= ended + timedelta(seconds=config.allowed_lateness_seconds)
         )
-        try:
-            engine = DiffEngine(config, engine_manifest, _WindowsOf(self.store, prefix))
-            outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
-            closed: list[DiffSummary] = []
-            if closes_all:
-                closed = engine.close_all()
-            elif live:
-                closed = engine.finalise_watermark(now)
-        except DiffStateCorrupt:
-            # A blob the manifest named is gone: the writer that replaced that manifest deleted it.
-            if self.store.load_state(prefix).version != stored.version:
-                raise _LostRace(()) from None
-            raise
-        engine.assert_accounting()
+        engine, outcomes, closed = self._diff(
+            config, prefix, stored, engine_manifest, refs, now, live=live, closes_all=closes_all
+        )
 
         sequence = ledger.sequence + 1
-        outbox = self._claim(ledger.outbox, writer, now)
-        outbox += tuple(
+        outbox = self._claim(ledger.outbox, writer, now) + tuple(
             ClosedWindow(
                 sequence=sequence,
                 summary=summary,
@@ -314,8 +268,8 @@ class CaptureDiffPipeline:
             )
             for summary in closed
         )
-        merged = [part for part in (ledger.closed, *closed) if part is not None]
         tallies = Counter(outcome.status for outcome in outcomes.values())
+        merged = [part for part in (ledger.closed, *closed) if part is not None]
         ledger = ledger.model_copy(
             update={
                 "sequence": sequence,
@@ -330,25 +284,72 @@ class CaptureDiffPipeline:
                 "objects_rejected": ledger.objects_rejected + tallies["rejected"],
             }
         )
-        export = engine.export(writer)
-        self.store.write_windows(prefix, export.windows)
-        try:
-            self.store.commit(prefix, pack_state(export.manifest, ledger), stored.version)
-        except DiffStateConflict as exc:
-            raise _LostRace(tuple(export.windows)) from exc
-        self.store.delete_windows(prefix, export.obsolete)
+        self._commit(prefix, engine, ledger, writer, stored.version)
 
-        self._publish_files(prefix, tuple(entry for entry in outbox if entry.sequence == sequence))
-        mine = [entry for entry in outbox if entry.claimed_by == writer]
-        for entry in mine:
-            self.metrics.publish(diff_metrics(entry.summary), entry.summary.window_end)
-        latest = self._settle(prefix, writer) if mine else unpack_state(self.store.load_state(prefix).manifest)[1]
+        latest = self._emit(prefix, outbox, sequence, writer)
         running = self._running_summary(engine, config, ledger, now)
         if running is not None and latest.sequence == sequence:
             self.store.put(f"{prefix}{SUMMARY_FILE}", _json(running.model_dump(mode="json", by_alias=True)))
         for status, count in tallies.items():
             self.metrics.count(f"CaptureObjects{status.title()}", count)
         return outcomes, running
+
+    def _diff(
+        self,
+        config: DiffConfig,
+        prefix: str,
+        stored: StoredState,
+        engine_manifest: bytes | None,
+        refs: Sequence[CaptureObjectRef],
+        now: datetime,
+        *,
+        live: bool,
+        closes_all: bool,
+    ) -> tuple[DiffEngine, dict[str, ObjectOutcome], list[DiffSummary]]:
+        """Step 3 on the stored state: every object diffed, then the windows closed that can be; the engine's
+        accounting checked."""
+        # The same notification twice in one batch is one object (the engine would call the second a duplicate).
+        unique: dict[tuple[str, str | None], CaptureObjectRef] = {}
+        for ref in refs:
+            unique.setdefault((ref.key, ref.etag), ref)
+        try:
+            engine = DiffEngine(config, engine_manifest, _WindowsOf(self.store, prefix))
+            outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
+            closed: list[DiffSummary] = []
+            if closes_all:
+                closed = engine.close_all()
+            elif live:
+                closed = engine.finalise_watermark(now)
+        except DiffStateCorrupt:
+            # A blob the manifest named is gone: the writer that replaced that manifest deleted it.
+            if self.store.load_state(prefix).version != stored.version:
+                raise _LostRace(()) from None
+            raise
+        engine.assert_accounting()
+        return engine, outcomes, closed
+
+    def _commit(
+        self, prefix: str, engine: DiffEngine, ledger: PipelineLedger, writer: str, version: str | None
+    ) -> None:
+        """Step 5: the new blobs, then the state if it is still at `version`, then the blobs it no longer names."""
+        export = engine.export(writer)
+        self.store.write_windows(prefix, export.windows)
+        try:
+            self.store.commit(prefix, pack_state(export.manifest, ledger), version)
+        except DiffStateConflict as exc:
+            raise _LostRace(tuple(export.windows)) from exc
+        self.store.delete_windows(prefix, export.obsolete)
+
+    def _emit(self, prefix: str, outbox: tuple[ClosedWindow, ...], sequence: int, writer: str) -> PipelineLedger:
+        """Step 6: this commit's window files, the metrics this writer claimed, the outbox settled. Returns
+        the ledger as it then stands (to tell whether another writer has committed since)."""
+        self._publish_files(prefix, tuple(entry for entry in outbox if entry.sequence == sequence))
+        mine = [entry for entry in outbox if entry.claimed_by == writer]
+        for entry in mine:
+            self.metrics.publish(diff_metrics(entry.summary), entry.summary.window_end)
+        if mine:
+            return self._settle(prefix, writer)
+        return unpack_state(self.store.load_state(prefix).manifest)[1]
 
     @staticmethod
     def _claim(outbox: tuple[ClosedWindow, ...], writer: str, now: datetime) -> tuple[ClosedWindow, ...]:

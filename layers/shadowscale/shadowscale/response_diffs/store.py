@@ -1,6 +1,6 @@
 """The response-diff pipeline's S3: capture objects in, state and outputs under diffs/<test>/.
 
-State of one test (see diffing/state.py for the protocol):
+State of one test (see response_diffs/state.py for the protocol):
     <prefix>state/manifest.bin                          the commit point, written with If-Match / If-None-Match
     <prefix>state/windows/<start>-<writer>.bin          immutable window blobs, written before the manifest
     <prefix>state/windows/objects-<hour>-<writer>.bin   immutable processed-object sets, one per capture hour

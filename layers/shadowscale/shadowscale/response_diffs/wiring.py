@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from shadowscale.response_diffs.entrypoints import CaptureDiffEntryPoints, PowertoolsDiffMetrics
+from shadowscale.response_diffs.backfill import BackfillTasks
+from shadowscale.response_diffs.emf import PowertoolsDiffMetrics
+from shadowscale.response_diffs.entrypoints import CaptureDiffEntryPoints
 from shadowscale.response_diffs.pipeline import CaptureDiffPipeline
 from shadowscale.response_diffs.store import S3DiffStore
 from shadowscale.shared import clients
@@ -26,7 +28,7 @@ def build_entrypoints(settings: Settings, clock: Clock) -> CaptureDiffEntryPoint
     return CaptureDiffEntryPoints(
         pipeline=pipeline,
         quarantine=QueueQuarantine(sqs, settings.dead_letter_queue_url),
-        data_bucket=settings.data_bucket,
+        backfill=BackfillTasks(pipeline, settings.data_bucket),
     )
 
 

@@ -1,15 +1,19 @@
 """Pure decisions of a shadow test: the configs it creates, the gates, the ramp, the verdict.
 
-No boto3 here: the lifecycle (domain/shadow_lifecycle.py) feeds these functions what the adapters read.
+No boto3 here: the task steps (lifecycle.py) feed these functions what the adapters read. The configs are
+EndpointConfig models; the `*_request` functions give the CreateEndpointConfig requests they become, which
+is what the dry-run report shows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import JsonValue
 
+from shadowscale.shadow_tests.endpoint_models import DescribedEndpoint, EndpointConfig, LiveCapture
 from shadowscale.shadow_tests.models import (
     AgreementStats,
     Decision,
@@ -23,6 +27,7 @@ from shadowscale.shadow_tests.models import (
     VariantStats,
     Verdict,
 )
+from shadowscale.shadow_tests.sagemaker_documents import config_of, config_request, endpoint_of
 from shadowscale.shared.diff_contract import CAPTURE_ROOT, DiffConfig
 
 # Variant properties an endpoint config entry may carry that we copy as they are.
@@ -94,79 +99,81 @@ def capture_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str
     return config
 
 
-def shadow_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
+def shadow_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> EndpointConfig:
     """Production variant as it is + the candidate as a shadow + data capture for both."""
     production = _production_entry(snapshot)
     candidate = plan.request.candidate
     first_step = plan.request.steps[0]
-    request: dict[str, Any] = {
-        "EndpointConfigName": plan.shadow_config_name,
-        "ProductionVariants": [production],
-        "ShadowProductionVariants": [
+    return EndpointConfig(
+        name=plan.shadow_config_name,
+        production_variants=(production,),
+        shadow_variants=(
             {
                 "VariantName": candidate.variant_name,
                 "ModelName": plan.candidate_model_name,
                 "InstanceType": candidate.instance_type,
                 "InitialInstanceCount": candidate.instance_count,
                 "InitialVariantWeight": shadow_weight(_weight(production), first_step.percent),
-            }
-        ],
-        "DataCaptureConfig": capture_config(plan, snapshot),
-        "Tags": [
-            {"Key": "shadowscale:test", "Value": plan.test_id},
-            {"Key": "shadowscale:temporary", "Value": "true"},
-        ],
-    }
-    if snapshot.kms_key_id:
-        request["KmsKeyId"] = snapshot.kms_key_id
-    return request
+            },
+        ),
+        data_capture=capture_config(plan, snapshot),
+        kms_key_id=snapshot.kms_key_id,
+        tags={"shadowscale:test": plan.test_id, "shadowscale:temporary": "true"},
+    )
 
 
-def ramp_config_request(
+def ramp_config(
     plan: ShadowTestPlan, snapshot: EndpointSnapshot, step_index: int, production_instances: int | None
-) -> dict[str, Any]:
+) -> EndpointConfig:
     """The shadow config with step `step_index`'s sampling, at the production variant's live count."""
-    request = shadow_config_request(plan, snapshot)
-    request["EndpointConfigName"] = plan.ramp_config_name(step_index)
-    production = dict(request["ProductionVariants"][0])
+    config = shadow_config(plan, snapshot)
+    production = dict(config.production_variants[0])
     if production_instances is not None and "ServerlessConfig" not in production:
         production["InitialInstanceCount"] = production_instances
-    request["ProductionVariants"] = [production]
-    shadow = dict(request["ShadowProductionVariants"][0])
+    shadow = dict(config.shadow_variants[0])
     shadow["InitialVariantWeight"] = shadow_weight(_weight(production), plan.request.steps[step_index].percent)
-    request["ShadowProductionVariants"] = [shadow]
-    return request
+    return config.model_copy(
+        update={
+            "name": plan.ramp_config_name(step_index),
+            "production_variants": (production,),
+            "shadow_variants": (shadow,),
+        }
+    )
 
 
-def live_mismatches(config: dict[str, Any], described: dict[str, Any]) -> list[str]:
-    """What the live endpoint (DescribeEndpoint) does not have of what its config (DescribeEndpointConfig)
-    asks for: production and shadow variants, and data capture (on/off, destination, sampling)."""
+def mismatches(config: EndpointConfig, endpoint: DescribedEndpoint) -> list[str]:
+    """What the live endpoint does not have of what its config asks for: production and shadow variants, and
+    data capture (on/off, destination, sampling)."""
     found: list[str] = []
-    for key, label in (("ProductionVariants", "production variants"), ("ShadowProductionVariants", "shadow variants")):
-        wanted = sorted(str(variant.get("VariantName")) for variant in config.get(key) or [])
-        live = sorted(str(variant.get("VariantName")) for variant in described.get(key) or [])
+    for label, wanted_names, live_names in (
+        ("production variants", config.production_variant_names, endpoint.variant_names),
+        ("shadow variants", config.shadow_variant_names, tuple(live.name for live in endpoint.shadow_variants)),
+    ):
+        wanted, live = sorted(wanted_names), sorted(live_names)
         if wanted != live:
             found.append(f"{label}: asked for {wanted}, live {live}")
-    wanted_capture = config.get("DataCaptureConfig") or {}
-    live_capture = described.get("DataCaptureConfig") or {}
-    wanted_on, live_on = bool(wanted_capture.get("EnableCapture")), bool(live_capture.get("EnableCapture"))
-    if wanted_on != live_on:
-        found.append(f"data capture: asked {'on' if wanted_on else 'off'}, live {'on' if live_on else 'off'}")
-    elif wanted_on:
-        wanted_uri = str(wanted_capture.get("DestinationS3Uri", "")).rstrip("/")
-        live_uri = str(live_capture.get("DestinationS3Uri", "")).rstrip("/")
-        if wanted_uri != live_uri:
-            found.append(f"data capture destination: asked {wanted_uri}, live {live_uri}")
-        wanted_share = wanted_capture.get("InitialSamplingPercentage")
-        live_share = live_capture.get("CurrentSamplingPercentage")
-        if wanted_share is not None and live_share is not None and int(wanted_share) != int(live_share):
-            found.append(f"data capture sampling: asked {wanted_share} %, live {live_share} %")
+    return found + _capture_mismatches(config, endpoint.data_capture or LiveCapture())
+
+
+def _capture_mismatches(config: EndpointConfig, live: LiveCapture) -> list[str]:
+    wanted_on = config.capture_enabled
+    if wanted_on != live.enabled:
+        return [f"data capture: asked {'on' if wanted_on else 'off'}, live {'on' if live.enabled else 'off'}"]
+    if not wanted_on:
+        return []
+    found: list[str] = []
+    wanted_uri, live_uri = config.capture_destination.rstrip("/"), live.destination.rstrip("/")
+    if wanted_uri != live_uri:
+        found.append(f"data capture destination: asked {wanted_uri}, live {live_uri}")
+    wanted_share, live_share = config.capture_sampling_percent, live.sampling_percent
+    if wanted_share is not None and live_share is not None and wanted_share != live_share:
+        found.append(f"data capture sampling: asked {wanted_share} %, live {live_share} %")
     return found
 
 
-def promoted_config_request(
+def promoted_config(
     plan: ShadowTestPlan, snapshot: EndpointSnapshot, production_instances: int | None = None
-) -> dict[str, Any]:
+) -> EndpointConfig:
     """The former shadow becomes the only production variant; capture goes back to what it was.
 
     Its count: the one the test asks for, else production's as it is now (the autopilot may have scaled it
@@ -177,24 +184,21 @@ def promoted_config_request(
         or production_instances
         or snapshot.current_instances.get(snapshot.production_variant_name, candidate.instance_count)
     )
-    request: dict[str, Any] = {
-        "EndpointConfigName": plan.promoted_config_name,
-        "ProductionVariants": [
+    return EndpointConfig(
+        name=plan.promoted_config_name,
+        production_variants=(
             {
                 "VariantName": candidate.variant_name,
                 "ModelName": plan.candidate_model_name,
                 "InstanceType": candidate.instance_type,
                 "InitialInstanceCount": instances,
                 "InitialVariantWeight": 1.0,
-            }
-        ],
-        "Tags": [{"Key": "shadowscale:test", "Value": plan.test_id}, {"Key": "shadowscale:promoted", "Value": "true"}],
-    }
-    if snapshot.data_capture:
-        request["DataCaptureConfig"] = _original_capture(snapshot.data_capture)
-    if snapshot.kms_key_id:
-        request["KmsKeyId"] = snapshot.kms_key_id
-    return request
+            },
+        ),
+        data_capture=_original_capture(snapshot.data_capture) if snapshot.data_capture else None,
+        kms_key_id=snapshot.kms_key_id,
+        tags={"shadowscale:test": plan.test_id, "shadowscale:promoted": "true"},
+    )
 
 
 def _original_capture(data_capture: dict[str, JsonValue]) -> dict[str, JsonValue]:
@@ -212,22 +216,47 @@ _CAPTURE_KEYS = (
 )
 
 
-def original_config_request(snapshot: EndpointSnapshot) -> dict[str, Any]:
+def original_config(snapshot: EndpointSnapshot) -> EndpointConfig:
     """The endpoint's own config, under its own name, as the snapshot recorded it: for a restore that finds
-    it deleted while the test ran."""
-    request: dict[str, Any] = {
-        "EndpointConfigName": snapshot.config_name,
-        "ProductionVariants": [
+    it deleted while the test ran, and to check the endpoint once it is back."""
+    return EndpointConfig(
+        name=snapshot.config_name,
+        production_variants=tuple(
             {key: value for key, value in variant.items() if key in _VARIANT_KEYS}
             for variant in snapshot.production_variants
-        ],
-        "Tags": [{"Key": "shadowscale:restored-from-snapshot", "Value": snapshot.taken_at.isoformat()}],
-    }
-    if snapshot.data_capture:
-        request["DataCaptureConfig"] = _original_capture(snapshot.data_capture)
-    if snapshot.kms_key_id:
-        request["KmsKeyId"] = snapshot.kms_key_id
-    return request
+        ),
+        data_capture=_original_capture(snapshot.data_capture) if snapshot.data_capture else None,
+        kms_key_id=snapshot.kms_key_id,
+        tags={"shadowscale:restored-from-snapshot": snapshot.taken_at.isoformat()},
+    )
+
+
+# --- the same configs as the CreateEndpointConfig requests they become (the dry-run report shows these) ---
+
+
+def shadow_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
+    return config_request(shadow_config(plan, snapshot))
+
+
+def ramp_config_request(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, step_index: int, production_instances: int | None
+) -> dict[str, Any]:
+    return config_request(ramp_config(plan, snapshot, step_index, production_instances))
+
+
+def promoted_config_request(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, production_instances: int | None = None
+) -> dict[str, Any]:
+    return config_request(promoted_config(plan, snapshot, production_instances))
+
+
+def original_config_request(snapshot: EndpointSnapshot) -> dict[str, Any]:
+    return config_request(original_config(snapshot))
+
+
+def live_mismatches(config: Mapping[str, Any], described: Mapping[str, Any]) -> list[str]:
+    """`mismatches` of a DescribeEndpointConfig (or CreateEndpointConfig) document and a DescribeEndpoint one."""
+    return mismatches(config_of(config), endpoint_of(described))
 
 
 def _weight(variant: dict[str, JsonValue]) -> float:

@@ -10,8 +10,10 @@ from typing import Any, Literal
 from botocore.exceptions import ConnectionError, HTTPClientError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from shadowscale.shadow_tests.lifecycle import ShadowLifecycle
+from shadowscale.shadow_tests.lifecycle import ShadowTestSteps
 from shadowscale.shadow_tests.models import MachineState, RecoveryRequest
+from shadowscale.shadow_tests.recovery import ShadowTestRecovery
+from shadowscale.shadow_tests.reports import ShadowTestReports
 from shadowscale.shared.errors import AwsServiceUnavailable, InvalidEvent
 from shadowscale.shared.observability import logger, metrics
 from shadowscale.shared.validation import field_problems
@@ -63,8 +65,12 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 
 class ShadowTestEntryPoints:
-    def __init__(self, lifecycle: ShadowLifecycle) -> None:
-        self._lifecycle = lifecycle
+    """Each task to the one that does it: the steps, the report, or the recovery."""
+
+    def __init__(self, steps: ShadowTestSteps, reports: ShadowTestReports, recovery: ShadowTestRecovery) -> None:
+        self._steps = steps
+        self._reports = reports
+        self._recovery = recovery
 
     def task(self, event: dict[str, Any]) -> dict[str, Any]:
         """Run one task and return the machine's state with the task's result under its key."""
@@ -80,7 +86,6 @@ class ShadowTestEntryPoints:
             raise AwsServiceUnavailable(f"task {request.task}: {type(exc).__name__}: {exc}") from exc
 
     def _task(self, request: TaskRequest) -> dict[str, Any]:
-        lifecycle = self._lifecycle
         logger.append_keys(task=request.task, execution=request.execution.arn)
         metrics.add_metric(name="ShadowTestTask", unit="Count", value=1)
         if request.task == "recover":
@@ -88,17 +93,17 @@ class ShadowTestEntryPoints:
                 recovery = RecoveryRequest.model_validate(request.state.get("recovery"))
             except ValidationError as exc:
                 raise InvalidEvent(f"not a recovery request: {field_problems(exc)}") from exc
-            started = lifecycle.begin_recovery(recovery, recovery_arn=request.execution.arn)
+            started = self._recovery.begin(recovery, recovery_arn=request.execution.arn)
             dumped: dict[str, Any] = started.model_dump(mode="json", by_alias=True, exclude_none=True)
             return dumped
         if request.task == "validate":
-            plan = lifecycle.validate(request.state, execution_arn=request.execution.arn)
+            plan = self._steps.validate(request.state, execution_arn=request.execution.arn)
             return {"plan": _dump(plan)}  # the raw input stays behind: everything else reads the plan
         if request.task == "report" and not isinstance(request.state.get("plan"), dict):
             # The input never validated: report it, next to what was sent, without a plan.
             failure = request.state.get("failure")
             state = MachineState(failure=failure if isinstance(failure, dict) else None)
-            ref = lifecycle.report(state, request.state, execution_arn=request.execution.arn)
+            ref = self._reports.report(state, request.state, execution_arn=request.execution.arn)
             return {**request.state, "report": _dump(ref)}
         state = MachineState.model_validate(request.state)
         if state.plan is None:
@@ -107,43 +112,43 @@ class ShadowTestEntryPoints:
         return {**request.state, key: result}
 
     def _run(self, request: TaskRequest, state: MachineState) -> tuple[str, JsonValue]:
-        lifecycle, plan, snapshot = self._lifecycle, state.plan, state.snapshot
+        steps, reports, plan, snapshot = self._steps, self._reports, state.plan, state.snapshot
         assert plan is not None
         match request.task:
-            case "dry_run":
-                return "report", _dump(lifecycle.dry_run(plan))
+            case "dry_run":  # the endpoint read as the snapshot would, and not recorded: nothing is changed
+                return "report", _dump(reports.dry_run(plan, steps.snapshot(plan, save=False)))
             case "lock":
-                lifecycle.lock(plan)
+                steps.lock(plan)
                 return "lock", {"owner": plan.owner}
             case "snapshot":
-                return "snapshot", _dump(lifecycle.snapshot(plan))
+                return "snapshot", _dump(steps.snapshot(plan))
             case "prepare":
-                lifecycle.prepare(plan, _required(snapshot, "snapshot"))
+                steps.prepare(plan, _required(snapshot, "snapshot"))
                 return "prepared", {"shadowConfig": plan.shadow_config_name}
             case "start_shadow":
-                return "ready", _dump(lifecycle.start_shadow(plan))
+                return "ready", _dump(steps.start_shadow(plan))
             case "check_ready":
-                return "ready", _dump(lifecycle.check_ready(plan, _required(state.ready, "ready")))
+                return "ready", _dump(steps.check_ready(plan, _required(state.ready, "ready")))
             case "evaluate":
-                return "progress", _dump(lifecycle.evaluate(plan, _required(snapshot, "snapshot"), state.progress))
+                return "progress", _dump(steps.evaluate(plan, _required(snapshot, "snapshot"), state.progress))
             case "set_sampling":
                 progress = _required(state.progress, "progress")
-                return "ready", _dump(lifecycle.set_sampling(plan, _required(snapshot, "snapshot"), progress))
+                return "ready", _dump(steps.set_sampling(plan, _required(snapshot, "snapshot"), progress))
             case "decide":
-                return "decision", _dump(lifecycle.decide(plan, _required(state.progress, "progress")))
+                return "decision", _dump(steps.decide(plan, _required(state.progress, "progress")))
             case "request_approval":
-                lifecycle.request_approval(state, _required(request.token, "token"))
+                reports.request_approval(state, _required(request.token, "token"))
                 return "approvalRequested", True
             case "promote":
-                return "ready", _dump(lifecycle.promote(plan, _required(snapshot, "snapshot")))
+                return "ready", _dump(steps.promote(plan, _required(snapshot, "snapshot")))
             case "restore":
-                return "ready", _dump(lifecycle.restore(plan, snapshot, state.ready))
+                return "ready", _dump(steps.restore(plan, snapshot, state.ready))
             case "finalize":
-                return "finalized", _dump(lifecycle.finalize(plan, snapshot))
+                return "finalized", _dump(steps.finalize(plan, snapshot))
             case "report":
-                return "report", _dump(lifecycle.report(state))
+                return "report", _dump(reports.report(state))
             case "notified":
-                lifecycle.mark_notified(plan, request.execution.arn)
+                reports.mark_notified(plan, request.execution.arn)
                 return "notified", True
         raise InvalidEvent(f"unknown task {request.task!r}")
 

@@ -37,6 +37,7 @@ from shadowscale.shadow_tests.execution_history import (
     events_of_state,
     retry_events_of_state,
 )
+from shadowscale.shadow_tests.time_limits import RESTORE_PATIENCE
 
 if TYPE_CHECKING:
     from shadowscale.shadow_tests.models import ShadowTestInput
@@ -228,7 +229,6 @@ SHADOW_TEST_MACHINE = ShadowTestMachine(
 
 
 def _estimate(request: ShadowTestInput, **changes: int) -> HistoryEstimate:
-    from shadowscale.shadow_tests.lifecycle import RESTORE_PATIENCE
     from shadowscale.shadow_tests.models import DecisionMode
 
     period = changes.get("evaluation_period_minutes", request.evaluation_period_minutes)

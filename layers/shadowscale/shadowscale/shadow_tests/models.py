@@ -16,6 +16,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
+from shadowscale.shadow_tests.bucket_layout import report_prefix
 from shadowscale.shared.endpoint import ScalingTargetSnapshot
 from shadowscale.shared.errors import InvalidShadowTestInput
 from shadowscale.shared.validation import SAGEMAKER_NAME, field_problems
@@ -258,7 +259,7 @@ class ShadowTestPlan(_Strict):
             promoted_config_name=f"{base}-{tag}-promoted",
             derived_model_name=f"{model}-{tag}-cand" if request.candidate.overrides_container else None,
             capture_s3_uri=capture.rstrip("/"),
-            report_prefix=f"reports/{request.endpoint_name}/{test_id}",
+            report_prefix=report_prefix(request.endpoint_name, test_id),
             reports_bucket=data_bucket,
             notification_topic_arn=request.notification_topic_arn or default_topic_arn,
             approval_timeout_seconds=request.approval_timeout_minutes * 60,
@@ -297,6 +298,14 @@ class EndpointSnapshot(_Strict):
     @property
     def production_variant_name(self) -> str:
         return str(self.production_variant["VariantName"])
+
+
+class RestoreRecord(_Strict):
+    """What whoever restores the endpoint needs when the execution that changed it is gone: its plan and its
+    snapshot, kept with the endpoint's lease."""
+
+    plan: ShadowTestPlan
+    snapshot: EndpointSnapshot
 
 
 GateStatus = Literal["pass", "fail", "insufficient-data", "not-configured"]
@@ -338,6 +347,25 @@ class AgreementStats(_Strict):
     # The summary as it was read: pairs keep arriving until it is final, so a later count may be larger.
     final: bool = False
     summary_updated_at: datetime | None = Field(default=None, alias="summaryUpdatedAt")
+
+
+class DiffSummary(BaseModel):
+    """The response-diff pipeline's running summary of a test, as far as the gates read it; `document` is the
+    whole of it, as the report shows it."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    paired: int = 0
+    exact_match_rate: float | None = Field(default=None, alias="exactMatchRate")
+    within_tolerance_rate: float | None = Field(default=None, alias="withinToleranceRate")
+    # True once the pipeline closed every window; until then pairs keep arriving.
+    final: bool = False
+    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+    document: dict[str, JsonValue] = Field(default_factory=dict, exclude=True)
+
+    @classmethod
+    def of(cls, document: dict[str, JsonValue]) -> DiffSummary:
+        return cls.model_validate({**document, "final": document.get("final") is True, "document": document})
 
 
 Verdict = Literal["pass", "fail", "insufficient-data"]

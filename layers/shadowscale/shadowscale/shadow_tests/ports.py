@@ -1,26 +1,38 @@
-"""Ports: what the shadow-test lifecycle needs from the outside world. Adapters implement them over
-boto3; tests implement them in memory (tests/fakes.py)."""
+"""Ports: what the shadow test needs from the outside world, in its own terms. Adapters implement them over
+boto3 (sagemaker_configs.py, records.py, data_bucket.py, variant_metrics.py, notifier.py, timeline.py;
+Auto Scaling is shared.autoscaling's); tests implement them in memory (tests/shadow_fakes.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from shadowscale.shared.endpoint import ScalableTarget, ScalingTargetSnapshot
+from shadowscale.shared.endpoint import ScalingTargetSnapshot
 
 if TYPE_CHECKING:
-    from shadowscale.shadow_tests.models import ChartSeries, TimelineEntry, VariantStats
+    from shadowscale.shadow_tests.endpoint_models import DescribedEndpoint, EndpointConfig, ModelDefinition
+    from shadowscale.shadow_tests.models import (
+        ChartSeries,
+        DiffSummary,
+        MachineState,
+        RestoreRecord,
+        ShadowTestReport,
+        TimelineEntry,
+        VariantStats,
+    )
+    from shadowscale.shared.diff_contract import DiffConfig
 
 
-class StoredTest(NamedTuple):
-    """A shadow test's traces on its endpoint's lease item."""
+@dataclass(frozen=True)
+class StoredShadowTest:
+    """A shadow test's traces on its endpoint's state item."""
 
-    owner: str | None
-    record: str | None
-    approval_token: str | None
-    recovered_by: str | None
+    owner: str | None = None
+    record: RestoreRecord | None = None
+    approval_token: str | None = None
+    recovered_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,45 +46,57 @@ class ExecutionFacts:
 
 
 class EndpointConfigs(Protocol):
-    def describe_endpoint(self, endpoint: str) -> dict[str, Any]: ...
+    """SageMaker: the endpoint, its configs and models. Retried calls find their work done (idempotent)."""
 
-    def describe_config(self, name: str) -> dict[str, Any] | None: ...
+    def describe_endpoint(self, endpoint: str) -> DescribedEndpoint: ...
 
-    def create_config(self, request: dict[str, Any]) -> None: ...
+    def describe_config(self, name: str) -> EndpointConfig | None: ...
+
+    def create_config(self, config: EndpointConfig) -> None: ...
 
     def delete_config(self, name: str) -> bool: ...
 
     def update_endpoint(self, endpoint: str, config_name: str) -> None: ...
 
-    def set_variant_weight(self, endpoint: str, variant: str, weight: float) -> None: ...
+    def set_variant_weight(self, endpoint: str, variant: str, weight: float) -> None:
+        """ShadowSamplingRefused where SageMaker does not set a shadow variant's weight in place."""
+        ...
 
     def set_instance_count(self, endpoint: str, variant: str, instances: int) -> None: ...
 
-    def describe_model(self, name: str) -> dict[str, Any]: ...
+    def describe_model(self, name: str) -> ModelDefinition:
+        """ModelNotFound if there is none."""
+        ...
 
-    def create_model(self, request: dict[str, Any]) -> None: ...
+    def create_model(self, model: ModelDefinition) -> None: ...
 
     def delete_model(self, name: str) -> bool: ...
 
 
 class ScalingRegistry(Protocol):
-    def snapshot(self, endpoint: str, variants: Sequence[str]) -> tuple[ScalingTargetSnapshot, ...]: ...
+    """Application Auto Scaling registrations of an endpoint's variants, with their policies."""
 
-    def registered(self, endpoint: str, variants: Sequence[str]) -> dict[str, ScalableTarget]: ...
+    def snapshot(self, endpoint: str, variants: Sequence[str]) -> tuple[ScalingTargetSnapshot, ...]: ...
 
     def deregister(self, endpoint: str, variant: str) -> None: ...
 
     def restore(self, endpoint: str, target: ScalingTargetSnapshot, *, variant: str | None = None) -> None: ...
 
 
-class TestRecords(Protocol):
-    def claim_test(self, endpoint: str, owner: str, seconds: int, now: datetime) -> None: ...
+class ShadowTestRecords(Protocol):
+    """Which test owns an endpoint, what it recorded to restore it, its approval token, its recovery claim."""
 
-    def save(self, endpoint: str, owner: str, record: str) -> None: ...
+    def claim_test(self, endpoint: str, owner: str, seconds: int, now: datetime) -> None:
+        """EndpointLocked, naming the owner, if another test owns the endpoint."""
+        ...
+
+    def save(self, endpoint: str, owner: str, record: RestoreRecord) -> None:
+        """LockLost if `owner` no longer owns the endpoint."""
+        ...
 
     def save_approval_token(self, endpoint: str, owner: str, token: str) -> None: ...
 
-    def load(self, endpoint: str) -> StoredTest: ...
+    def load(self, endpoint: str) -> StoredShadowTest: ...
 
     def claim_recovery(
         self, endpoint: str, owner: str, claimant: str, *, replacing: str | None, lease_seconds: int, now: datetime
@@ -92,9 +116,19 @@ class VariantMetrics(Protocol):
 
 
 class ObjectStore(Protocol):
-    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> str: ...
+    """The data bucket, as a shadow test writes and reads it (keys: bucket_layout.py)."""
 
-    def get_json(self, bucket: str, key: str) -> dict[str, Any] | None: ...
+    def put_diff_config(self, bucket: str, config: DiffConfig) -> None: ...
+
+    def diff_summary(self, bucket: str, test_id: str) -> DiffSummary | None: ...
+
+    def put_report(self, bucket: str, key: str, report: ShadowTestReport, html: str) -> None:
+        """`key`.json and `key`.html (`key` without its extension)."""
+        ...
+
+    def mark_notified(self, bucket: str, key: str, at: datetime, by: str) -> None: ...
+
+    def exists(self, bucket: str, key: str) -> bool: ...
 
 
 class Notifier(Protocol):
@@ -102,8 +136,12 @@ class Notifier(Protocol):
 
 
 class Timeline(Protocol):
+    """A Step Functions execution: its history as a timeline, its facts, the last state it entered."""
+
     def timeline(self, execution_arn: str, limit: int = 400) -> tuple[TimelineEntry, ...]: ...
 
     def describe(self, execution_arn: str) -> ExecutionFacts | None: ...
 
-    def last_state(self, execution_arn: str) -> dict[str, Any] | None: ...
+    def last_state(self, execution_arn: str) -> MachineState | None:
+        """The machine state the execution last entered a state with, once it had a plan."""
+        ...

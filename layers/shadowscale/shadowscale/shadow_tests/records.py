@@ -3,12 +3,14 @@ its approval token, and the recovery claim. The same item carries the endpoint l
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from shadowscale.shadow_tests.ports import StoredTest
+from shadowscale.shadow_tests.models import RestoreRecord
+from shadowscale.shadow_tests.ports import StoredShadowTest
 from shadowscale.shared.aws_errors import error_code, raise_domain_error
 from shadowscale.shared.endpoint_state import CONDITION_FAILED
 from shadowscale.shared.errors import EndpointLocked, LockLost
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 
-class ShadowTestRecord:
+class DynamoShadowTestRecords:
     """A running shadow test's ownership of its endpoint, plan, snapshot and approval token, on the endpoint's
     lease item.
 
@@ -70,13 +72,13 @@ class ShadowTestRecord:
                 raise LockLost(f"shadow test {owner!r} no longer owns {endpoint!r}") from exc
             raise_domain_error(exc, f"save {attribute} for {endpoint}")
 
-    def save(self, endpoint: str, owner: str, record: str) -> None:
-        self._set(endpoint, owner, "shadowTest", record)
+    def save(self, endpoint: str, owner: str, record: RestoreRecord) -> None:
+        self._set(endpoint, owner, "shadowTest", json.dumps(record.model_dump(mode="json", by_alias=True)))
 
     def save_approval_token(self, endpoint: str, owner: str, token: str) -> None:
         self._set(endpoint, owner, "approvalToken", token)
 
-    def load(self, endpoint: str) -> StoredTest:
+    def load(self, endpoint: str) -> StoredShadowTest:
         """The owning test, its record, approval token and recovering execution as stored now."""
         try:
             item = self._client.get_item(
@@ -84,9 +86,10 @@ class ShadowTestRecord:
             ).get("Item", {})
         except ClientError as exc:
             raise_domain_error(exc, f"read state of {endpoint}")
-        return StoredTest(
+        record = item.get("shadowTest", {}).get("S")
+        return StoredShadowTest(
             owner=item.get("testOwner", {}).get("S"),
-            record=item.get("shadowTest", {}).get("S"),
+            record=RestoreRecord.model_validate_json(record) if record else None,
             approval_token=item.get("approvalToken", {}).get("S"),
             recovered_by=item.get("recoveredBy", {}).get("S"),
         )

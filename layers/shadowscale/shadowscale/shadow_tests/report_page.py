@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from html import escape
 from itertools import pairwise
 
-from shadowscale.shadow_tests.models import ChartSeries, ShadowTestReport
+from shadowscale.shadow_tests.models import ChartSeries, Evaluation, ShadowTestReport
 
 _COLOURS = {"production": "#1f77b4", "shadow": "#d62728"}
 _TITLES = {
@@ -85,10 +85,8 @@ def _rows(pairs: Sequence[tuple[str, object]]) -> str:
     return "".join(f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>" for key, value in pairs)
 
 
-def render_html(report: ShadowTestReport, production_variant: str | None, shadow_variant: str | None) -> str:
-    evaluation = report.evaluation
-    colour = _OUTCOME_COLOURS.get(report.outcome, "#d62728" if report.outcome != "removed" else "#ff7f0e")
-    summary = [
+def _summary(report: ShadowTestReport) -> list[tuple[str, object]]:
+    summary: list[tuple[str, object]] = [
         ("Endpoint", report.endpoint),
         ("Outcome", report.outcome),
         ("Verdict", report.verdict or "-"),
@@ -106,46 +104,66 @@ def render_html(report: ShadowTestReport, production_variant: str | None, shadow
         )
     if report.failure:
         summary.append(("Failure", f"{report.failure.get('error', '')}: {report.failure.get('cause', '')}"))
-    gates = ""
-    if evaluation is not None:
-        gate_rows = "".join(
-            f"<tr class='{escape(gate.status)}'><td>{escape(gate.name)}</td><td>{escape(gate.status)}</td>"
-            f"<td>{'' if gate.observed is None else gate.observed}</td>"
-            f"<td>{'' if gate.threshold is None else gate.threshold}</td><td>{escape(gate.detail)}</td></tr>"
-            for gate in evaluation.gates
-        )
-        gates = (
-            f"<h2>Gates (window from {escape(evaluation.window_start.isoformat())}, step {evaluation.step_index + 1},"
-            f" evaluated at {escape(evaluation.at.isoformat())})"
-            "</h2><table><tr><th>gate</th><th>status</th><th>observed</th><th>threshold</th><th>detail</th></tr>"
-            f"{gate_rows}</table>"
-        )
-        if evaluation.hard_limit_breached:
-            gates += f"<p class='fail'>Hard limit breached: {escape(evaluation.hard_limit_breached)}</p>"
-    diff = ""
-    if report.diff_summary:
-        shown = [(key, value) for key, value in report.diff_summary.items() if not isinstance(value, dict | list)]
-        state = report.diff_summary_state or "provisional"
-        diff = f"<h2>Response diffs ({escape(state)})</h2><p>{escape(pairs_line(report) or '')}</p>"
-        if report.diff_note:
-            diff += f"<p class='muted'>{escape(report.diff_note)}</p>"
-        diff += f"<table>{_rows(shown)}</table>"
-        samples = report.diff_summary.get("mismatchSamples") or report.diff_summary.get("mismatches")
-        if isinstance(samples, list) and samples:
-            items = "".join(f"<li><pre>{escape(json.dumps(sample)[:1500])}</pre></li>" for sample in samples[:10])
-            redacted = report.diff_summary.get("redactedFields")
-            # Say what was blanked, and claim nothing when the comparison had nothing to blank.
-            listed = ", ".join(map(str, redacted)) if isinstance(redacted, list) else ""
-            what = f" ({escape(listed)} redacted)" if listed else ""
-            diff += f"<h3>Sample of mismatches{what}</h3><ol>{items}</ol>"
+    return summary
+
+
+def _gates(evaluation: Evaluation | None) -> str:
+    if evaluation is None:
+        return ""
+    gate_rows = "".join(
+        f"<tr class='{escape(gate.status)}'><td>{escape(gate.name)}</td><td>{escape(gate.status)}</td>"
+        f"<td>{'' if gate.observed is None else gate.observed}</td>"
+        f"<td>{'' if gate.threshold is None else gate.threshold}</td><td>{escape(gate.detail)}</td></tr>"
+        for gate in evaluation.gates
+    )
+    gates = (
+        f"<h2>Gates (window from {escape(evaluation.window_start.isoformat())}, step {evaluation.step_index + 1},"
+        f" evaluated at {escape(evaluation.at.isoformat())})"
+        "</h2><table><tr><th>gate</th><th>status</th><th>observed</th><th>threshold</th><th>detail</th></tr>"
+        f"{gate_rows}</table>"
+    )
+    if evaluation.hard_limit_breached:
+        gates += f"<p class='fail'>Hard limit breached: {escape(evaluation.hard_limit_breached)}</p>"
+    return gates
+
+
+def _diffs(report: ShadowTestReport) -> str:
+    if not report.diff_summary:
+        return ""
+    shown = [(key, value) for key, value in report.diff_summary.items() if not isinstance(value, dict | list)]
+    state = report.diff_summary_state or "provisional"
+    diff = f"<h2>Response diffs ({escape(state)})</h2><p>{escape(pairs_line(report) or '')}</p>"
+    if report.diff_note:
+        diff += f"<p class='muted'>{escape(report.diff_note)}</p>"
+    diff += f"<table>{_rows(shown)}</table>"
+    samples = report.diff_summary.get("mismatchSamples") or report.diff_summary.get("mismatches")
+    if isinstance(samples, list) and samples:
+        items = "".join(f"<li><pre>{escape(json.dumps(sample)[:1500])}</pre></li>" for sample in samples[:10])
+        redacted = report.diff_summary.get("redactedFields")
+        # Say what was blanked, and claim nothing when the comparison had nothing to blank.
+        listed = ", ".join(map(str, redacted)) if isinstance(redacted, list) else ""
+        what = f" ({escape(listed)} redacted)" if listed else ""
+        diff += f"<h3>Sample of mismatches{what}</h3><ol>{items}</ol>"
+    return diff
+
+
+def _longest_state(report: ShadowTestReport) -> str:
+    if len(report.timeline) <= 1:
+        return ""
+    longest = max(pairwise(report.timeline), key=lambda pair: (pair[1].at - pair[0].at).total_seconds())
+    return f"<p class='muted'>Longest state: {escape(longest[0].state)}</p>"
+
+
+def render_html(report: ShadowTestReport, production_variant: str | None, shadow_variant: str | None) -> str:
+    colour = _OUTCOME_COLOURS.get(report.outcome, "#d62728" if report.outcome != "removed" else "#ff7f0e")
+    summary = _summary(report)
+    gates = _gates(report.evaluation)
+    diff = _diffs(report)
     timeline = "".join(
         f"<li><time>{escape(entry.at.isoformat())}</time> {escape(entry.state)} — {escape(entry.event)}</li>"
         for entry in report.timeline
     )
-    durations = ""
-    if len(report.timeline) > 1:
-        longest = max(pairwise(report.timeline), key=lambda pair: (pair[1].at - pair[0].at).total_seconds())
-        durations = f"<p class='muted'>Longest state: {escape(longest[0].state)}</p>"
+    durations = _longest_state(report)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Shadow test {escape(report.test_id)}: {escape(report.outcome)}</title>

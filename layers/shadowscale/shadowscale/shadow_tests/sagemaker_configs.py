@@ -1,11 +1,22 @@
-"""SageMaker endpoint configs, models and UpdateEndpoint for the shadow-test lifecycle."""
+"""SageMaker endpoint configs, models and UpdateEndpoint for the shadow test: its EndpointConfigs port.
+
+The documents go to and from the endpoint models through sagemaker_documents.py; here are the calls, and
+SageMaker's errors as the domain's (a retried call that finds its work done is no error)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from shadowscale.shadow_tests.endpoint_models import DescribedEndpoint, EndpointConfig, ModelDefinition
+from shadowscale.shadow_tests.sagemaker_documents import (
+    config_of,
+    config_request,
+    endpoint_of,
+    model_of,
+    model_request,
+)
 from shadowscale.shared.aws_errors import error_code, error_message, raise_domain_error
 from shadowscale.shared.endpoint import VariantUpdate
 from shadowscale.shared.errors import EndpointConfigNotVisible, ModelNotFound, ShadowSamplingRefused
@@ -40,28 +51,28 @@ class SageMakerEndpointConfigs:
     def __init__(self, client: SageMakerClient) -> None:
         self._client = client
 
-    def describe_endpoint(self, endpoint: str) -> dict[str, Any]:
+    def describe_endpoint(self, endpoint: str) -> DescribedEndpoint:
         try:
-            return dict(self._client.describe_endpoint(EndpointName=endpoint))
+            return endpoint_of(self._client.describe_endpoint(EndpointName=endpoint))
         except ClientError as exc:
             raise_domain_error(exc, f"DescribeEndpoint {endpoint}")
 
-    def describe_config(self, name: str) -> dict[str, Any] | None:
+    def describe_config(self, name: str) -> EndpointConfig | None:
         try:
-            return dict(self._client.describe_endpoint_config(EndpointConfigName=name))
+            return config_of(self._client.describe_endpoint_config(EndpointConfigName=name))
         except ClientError as exc:
             if _missing(exc):
                 return None
             raise_domain_error(exc, f"DescribeEndpointConfig {name}")
 
-    def create_config(self, request: dict[str, Any]) -> None:
+    def create_config(self, config: EndpointConfig) -> None:
         """Idempotent: a retried task finds its config already there."""
         try:
-            self._client.create_endpoint_config(**request)
+            self._client.create_endpoint_config(**config_request(config))
         except ClientError as exc:
             if _already_exists(exc):
                 return
-            raise_domain_error(exc, f"CreateEndpointConfig {request.get('EndpointConfigName')}")
+            raise_domain_error(exc, f"CreateEndpointConfig {config.name}")
 
     def delete_config(self, name: str) -> bool:
         try:
@@ -77,7 +88,7 @@ class SageMakerEndpointConfigs:
 
         Never `RetainAllVariantProperties=true`: botocore's model lists DataCaptureConfig among the
         retained properties and excluding it is "(Not currently supported.)", so retaining could keep
-        the old capture destination. Configs carry the live counts instead (see domain/shadow_test.py)."""
+        the old capture destination. Configs carry the live counts instead (see config_plans.py)."""
         try:
             self._client.update_endpoint(
                 EndpointName=endpoint, EndpointConfigName=config_name, RetainAllVariantProperties=False
@@ -107,21 +118,21 @@ class SageMakerEndpointConfigs:
             endpoint, [VariantUpdate(variant=variant, instances=instances)]
         )
 
-    def describe_model(self, name: str) -> dict[str, Any]:
+    def describe_model(self, name: str) -> ModelDefinition:
         try:
-            return dict(self._client.describe_model(ModelName=name))
+            return model_of(self._client.describe_model(ModelName=name))
         except ClientError as exc:
             if _missing(exc):
                 raise ModelNotFound(f"model {name!r} does not exist") from exc
             raise_domain_error(exc, f"DescribeModel {name}")
 
-    def create_model(self, request: dict[str, Any]) -> None:
+    def create_model(self, model: ModelDefinition) -> None:
         try:
-            self._client.create_model(**request)
+            self._client.create_model(**model_request(model))
         except ClientError as exc:
             if _already_exists(exc):
                 return
-            raise_domain_error(exc, f"CreateModel {request.get('ModelName')}")
+            raise_domain_error(exc, f"CreateModel {model.name}")
 
     def delete_model(self, name: str) -> bool:
         try:

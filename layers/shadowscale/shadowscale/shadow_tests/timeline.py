@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shadowscale.shadow_tests.models import TimelineEntry
+from shadowscale.shadow_tests.models import MachineState, TimelineEntry
 from shadowscale.shadow_tests.ports import ExecutionFacts
 from shadowscale.shared.aws_errors import error_code, raise_domain_error
 
@@ -75,7 +75,7 @@ class ExecutionTimeline:
             error=described.get("error"),
         )
 
-    def last_state(self, execution_arn: str) -> dict[str, Any] | None:
+    def last_state(self, execution_arn: str) -> MachineState | None:
         """The machine state the execution last entered a state with, once it had a plan. The newest event
         is found by its id, not by the page order (`reverseOrder` is not honoured everywhere)."""
         newest: tuple[int, dict[str, Any]] | None = None
@@ -97,4 +97,4 @@ class ExecutionTimeline:
             if error_code(exc) == "ExecutionDoesNotExist":
                 return None
             raise_domain_error(exc, f"GetExecutionHistory {execution_arn}")
-        return newest[1] if newest is not None else None
+        return MachineState.model_validate(newest[1]) if newest is not None else None

@@ -1,4 +1,5 @@
-"""The shadow-test tasks function's composition root: real adapters wired to the lifecycle, built once
+"""The shadow-test tasks function's composition root: real adapters wired to the steps, the report and the
+recovery, built once
 per container on first use. The clock is an argument (wall time when deployed, the local cloud's own
 clock there)."""
 
@@ -6,10 +7,14 @@ from __future__ import annotations
 
 from functools import cache
 
+from shadowscale.shadow_tests.data_bucket import DataBucketObjects
+from shadowscale.shadow_tests.endpoint_hold import WriterHold
 from shadowscale.shadow_tests.entrypoints import ShadowTestEntryPoints
-from shadowscale.shadow_tests.lifecycle import ShadowLifecycle
+from shadowscale.shadow_tests.lifecycle import ShadowTestSteps
 from shadowscale.shadow_tests.notifier import SnsNotifier
-from shadowscale.shadow_tests.records import ShadowTestRecord
+from shadowscale.shadow_tests.records import DynamoShadowTestRecords
+from shadowscale.shadow_tests.recovery import ShadowTestRecovery
+from shadowscale.shadow_tests.reports import ShadowTestReports
 from shadowscale.shadow_tests.sagemaker_configs import SageMakerEndpointConfigs
 from shadowscale.shadow_tests.timeline import ExecutionTimeline
 from shadowscale.shadow_tests.variant_metrics import EndpointMetrics
@@ -24,22 +29,43 @@ from shadowscale.shared.settings import Settings, get_settings
 
 def build_entrypoints(settings: Settings, clock: Clock) -> ShadowTestEntryPoints:
     dynamodb = clients.dynamodb()
-    lifecycle = ShadowLifecycle(
+    hold = WriterHold(DynamoEndpointState(dynamodb, settings.state_table), clock)
+    records = DynamoShadowTestRecords(dynamodb, settings.state_table)
+    objects = DataBucketObjects(S3Objects(clients.s3()))
+    metrics = EndpointMetrics(clients.cloudwatch())
+    timeline = ExecutionTimeline(clients.stepfunctions())
+    steps = ShadowTestSteps(
         configs=SageMakerEndpointConfigs(clients.sagemaker()),
         scaling=VariantScalableTargets(clients.application_autoscaling()),
-        leases=DynamoEndpointState(dynamodb, settings.state_table),
-        records=ShadowTestRecord(dynamodb, settings.state_table),
-        metrics=EndpointMetrics(clients.cloudwatch()),
-        objects=S3Objects(clients.s3()),
-        notifier=SnsNotifier(clients.sns()),
-        timeline=ExecutionTimeline(clients.stepfunctions()),
+        hold=hold,
+        records=records,
+        metrics=metrics,
+        objects=objects,
         diffs=QueueDiffControl(clients.sqs(), settings.capture_diff_queue_url),
         handover=QueuePromotionAnnouncer(clients.sqs(), settings.intent_queue_url),
         clock=clock,
         data_bucket=settings.data_bucket,
         default_topic_arn=settings.notification_topic_arn,
     )
-    return ShadowTestEntryPoints(lifecycle)
+    reports = ShadowTestReports(
+        objects=objects,
+        metrics=metrics,
+        timeline=timeline,
+        notifier=SnsNotifier(clients.sns()),
+        records=records,
+        clock=clock,
+        data_bucket=settings.data_bucket,
+    )
+    recovery = ShadowTestRecovery(
+        timeline=timeline,
+        records=records,
+        objects=objects,
+        hold=hold,
+        clock=clock,
+        data_bucket=settings.data_bucket,
+        default_topic_arn=settings.notification_topic_arn,
+    )
+    return ShadowTestEntryPoints(steps, reports, recovery)
 
 
 @cache

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from shadowscale.capacity.events import AlarmStateValue
-
 IN_SERVICE = "InService"
+# A CloudWatch alarm's state, as alarm events and the autopilot's memory of them name it.
+AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 
 
 class VariantObservation(BaseModel):

@@ -1,13 +1,14 @@
 """Per-endpoint lease and memory in one DynamoDB item, so a decision costs two calls: take, release.
 
 The shadow-test state machine takes the same lease (owner `shadow-test:<execution ARN>`), which is how
-the autopilot and a running test never write to one endpoint at the same time.
+the autopilot and a running test never write to one endpoint at the same time. This is the adapter of the
+EndpointStateStore port (shared.endpoint_lease); domain code imports the port, never this module.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -18,8 +19,6 @@ from shadowscale.shared.errors import EndpointLocked, LockLost
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
-
-    pass
 
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -90,17 +89,3 @@ def read_memory(client: DynamoDBClient, table: str, endpoint: str) -> tuple[Endp
     stored = item.get("memory", {}).get("S")
     memory = EndpointMemory.model_validate_json(stored) if stored else EndpointMemory()
     return memory, item.get("leaseOwner", {}).get("S")
-
-
-class EndpointStateStore(Protocol):
-    def acquire(self, endpoint: str, owner: str, lease_seconds: int, now: datetime) -> EndpointMemory:
-        """Take the endpoint's lease and return its memory; raises EndpointLocked if someone else holds it."""
-        ...
-
-    def release(self, endpoint: str, owner: str, memory: EndpointMemory | None) -> None:
-        """Drop the lease, saving `memory` unless it is None; raises LockLost if the lease was taken over."""
-        ...
-
-    def peek(self, endpoint: str) -> EndpointMemory:
-        """The endpoint's memory as stored now, without the lease (to decide read-only while it is held)."""
-        ...

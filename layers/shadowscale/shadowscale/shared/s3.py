@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from shadowscale.shared.aws_errors import error_code, raise_domain_error
+from shadowscale.shared.stored_bytes import StoredBytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    pass
+# StoredBytes is what get() returns; ports import it from shared.stored_bytes, free of the SDK.
+__all__ = ["MISSING_CODES", "S3Objects", "StoredBytes"]
 
 
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -47,11 +48,3 @@ class S3Objects:
             return None
         loaded: dict[str, Any] = json.loads(found.body)
         return loaded
-
-
-@dataclass(frozen=True)
-class StoredBytes:
-    """An object's bytes and its (unquoted) ETag."""
-
-    body: bytes
-    etag: str

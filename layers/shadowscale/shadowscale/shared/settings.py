@@ -1,7 +1,10 @@
 """Settings as one typed model, read from the environment once, at the edge.
 
-Defaults for deployed functions live in template.yaml Globals; the defaults here are for tools and
-tests. Domain code receives a Settings object; it never reads os.environ itself.
+template.yaml Globals gives every function every variable. The stack's resources (tables, queues, bucket,
+topic) have no default here: a function started without one fails before its first AWS call, naming the
+variable, instead of calling a table or queue that does not exist. The tunables keep defaults equal to the
+Globals values (tests/static/test_settings_in_template.py keeps the two in step). Domain code receives a
+Settings object; it never reads os.environ itself.
 """
 
 from __future__ import annotations
@@ -9,22 +12,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import ErrorDetails
 
 from shadowscale.shared.errors import ConfigurationError
-from shadowscale.shared.validation import field_problems
+
+# A resource the stack creates: its name, URL or ARN, never empty (nor only blanks).
+Resource = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# DynamoDB table names are 3 to 255 characters.
+TableName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=255)]
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     stage: str = Field(default="dev", alias="STAGE")
-    policy_table: str = Field(default="shadowscale-policies", alias="POLICY_TABLE", min_length=3)
-    state_table: str = Field(default="shadowscale-endpoint-state", alias="STATE_TABLE", min_length=3)
-    idempotency_table: str = Field(default="shadowscale-idempotency", alias="IDEMPOTENCY_TABLE", min_length=3)
-    intent_queue_url: str = Field(default="", alias="INTENT_QUEUE_URL")
-    dead_letter_queue_url: str = Field(default="", alias="DEAD_LETTER_QUEUE_URL")
+    policy_table: TableName = Field(alias="POLICY_TABLE")
+    state_table: TableName = Field(alias="STATE_TABLE")
+    idempotency_table: TableName = Field(alias="IDEMPOTENCY_TABLE")
+    intent_queue_url: Resource = Field(alias="INTENT_QUEUE_URL")
+    dead_letter_queue_url: Resource = Field(alias="DEAD_LETTER_QUEUE_URL")
     # A global kill switch on top of each policy's own dryRun.
     dry_run: bool = Field(default=False, alias="DRY_RUN")
     # How long one invocation may spend retrying a busy endpoint before it defers the change.
@@ -39,17 +48,29 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(default=3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
     metrics_namespace: str = Field(default="Shadowscale", alias="POWERTOOLS_METRICS_NAMESPACE")
     # Shadow tests: reports, capture and diff summaries live in one bucket; notices go to one topic.
-    data_bucket: str = Field(default="", alias="DATA_BUCKET")
-    notification_topic_arn: str = Field(default="", alias="NOTIFICATION_TOPIC_ARN")
+    data_bucket: Resource = Field(alias="DATA_BUCKET")
+    notification_topic_arn: Resource = Field(alias="NOTIFICATION_TOPIC_ARN")
     # The response-diff pipeline's queue: S3 notifications of capture, and the lifecycle's close requests.
-    capture_diff_queue_url: str = Field(default="", alias="CAPTURE_DIFF_QUEUE_URL")
+    capture_diff_queue_url: Resource = Field(alias="CAPTURE_DIFF_QUEUE_URL")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         try:
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
-            raise ConfigurationError(f"invalid settings: {field_problems(exc)}") from exc
+            problems = "; ".join(_problem(error) for error in exc.errors())
+            raise ConfigurationError(
+                f"invalid settings: {problems} (template.yaml Globals gives every function these variables)"
+            ) from exc
+
+
+def _problem(error: ErrorDetails) -> str:
+    variable = ".".join(str(part) for part in error["loc"]) or "(environment)"
+    if error["type"] == "missing":
+        return f"{variable} is not set"
+    if error["type"] == "string_too_short" and not str(error.get("input", "")).strip():
+        return f"{variable} is empty"
+    return f"{variable}: {error['msg']}"
 
 
 @cache

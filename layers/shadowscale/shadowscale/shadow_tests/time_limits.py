@@ -1,0 +1,13 @@
+"""How long a shadow test's holds last and how long its waits may take: the steps, the recovery and the
+history budget (which counts the polls of those waits) read the same numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# How long past the planned end the lease still holds: waits for InService, approval, clean-up.
+LEASE_MARGIN_SECONDS = 6 * 3600
+# How long a restore waits for SageMaker to finish (or roll back) an update before it gives up.
+RESTORE_PATIENCE = timedelta(hours=6)
+# How long the lease stays with a test whose recovery runs: the recovery machine's own timeout.
+RECOVERY_LEASE_SECONDS = 36 * 3600

@@ -1,0 +1,187 @@
+"""The response-diff functions' entry points on in-memory fakes: the SQS batch answered with the messages
+to retry (ReportBatchItemFailures), unreadable bodies set aside, and the backfill's three tasks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from shadowscale.response_diffs.backfill import BackfillTasks
+from shadowscale.response_diffs.entrypoints import CaptureDiffEntryPoints
+from shadowscale.response_diffs.pipeline import CaptureDiffPipeline
+from shadowscale.shared.diff_contract import DiffConfig
+from shadowscale.shared.errors import AwsServiceUnavailable, CaptureObjectUnreadable, InvalidEvent
+
+from tests.capture_factories import PRODUCTION, SHADOW, T0, diff_config, key, lines, record, times
+from tests.fakes import InMemoryDiffStore, ManualClock, RecordingCloser, RecordingDiffMetrics, RecordingQuarantine
+
+TEST = "test-1"
+
+
+@dataclass
+class FlakyConfigStore(InMemoryDiffStore):
+    """A store whose config reads of one test fail (a 503): that test's close cannot run."""
+
+    flaky_test: str = ""
+
+    def load_config(self, test_id: str) -> DiffConfig | None:
+        if test_id == self.flaky_test:
+            raise AwsServiceUnavailable(f"GetObject diffs/{test_id}/config.json: 503 SlowDown")
+        return super().load_config(test_id)
+
+
+class World:
+    def __init__(self) -> None:
+        self.store = FlakyConfigStore()
+        self.store.configs[TEST] = diff_config()
+        self.quarantine = RecordingQuarantine()
+        self.clock = ManualClock(T0 + timedelta(minutes=5))
+        pipeline = CaptureDiffPipeline(self.store, RecordingDiffMetrics(), self.clock, RecordingCloser())
+        self.entrypoints = CaptureDiffEntryPoints(pipeline, self.quarantine, BackfillTasks(pipeline, "data"))
+
+    def capture(self, variant: str, name: str, count: int = 5) -> tuple[str, str]:
+        records = [record(f"e-{index}", at, body=f"{index},1") for index, at in enumerate(times(T0, count))]
+        object_key = key(variant, T0, name)
+        return object_key, self.store.add(object_key, lines(*records))
+
+
+def notification(object_key: str, etag: str) -> str:
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": "data"}, "object": {"key": object_key, "eTag": etag}},
+                }
+            ]
+        }
+    )
+
+
+def close_request(test_id: str) -> str:
+    return json.dumps({"kind": "shadowscale.close-diffs", "testId": test_id, "endedAt": T0.isoformat()})
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {"messageId": f"m-{index}", "receiptHandle": f"r-{index}", "body": body, "eventSource": "aws:sqs"}
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+class TestBatch:
+    def test_given_an_unreadable_object_and_a_failed_close_when_batched_then_exactly_their_messages_are_retried(
+        self,
+    ) -> None:
+        # GIVEN a good production object, a shadow object whose read fails, a body that is not JSON, S3's
+        # test event and a close request of a test whose config cannot be read
+        world = World()
+        good = world.capture(PRODUCTION, "p001")
+        flaky = world.capture(SHADOW, "s001")
+        world.store.fail_reads.add(flaky[0])
+        world.store.flaky_test = "other-test"
+        event = sqs_event(
+            notification(*good),
+            notification(*flaky),
+            "not json",
+            '{"Service":"Amazon S3","Event":"s3:TestEvent"}',
+            close_request("other-test"),
+        )
+
+        # WHEN the batch is handled
+        response = world.entrypoints.batch(event, None)
+
+        # THEN the unreadable object's and the failed close's messages are retried, in the batch's order;
+        # the body that cannot be understood is set aside instead (no retry can fix it)
+        assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-4"}]}
+        [(function, reason, held)] = world.quarantine.quarantined
+        assert (function, held) == ("capture_diff", {"messageId": "m-2", "body": "not json"})
+        assert "not JSON" in reason
+
+    def test_given_every_message_understood_and_diffed_when_batched_then_nothing_is_retried(self) -> None:
+        world = World()
+        event = sqs_event(
+            notification(*world.capture(PRODUCTION, "p001")), notification(*world.capture(SHADOW, "s001"))
+        )
+
+        assert world.entrypoints.batch(event, None) == {"batchItemFailures": []}
+        assert world.store.json(f"diffs/{TEST}/summary.json")["paired"] == 5
+
+    @pytest.mark.parametrize("event", [[], {"records": []}, {"Records": [{"messageId": "m-0"}]}])
+    def test_given_no_sqs_event_when_batched_then_invalid_event(self, event: Any) -> None:
+        with pytest.raises(InvalidEvent):
+            World().entrypoints.batch(event, None)
+
+
+class TestBackfillTasks:
+    def test_given_a_request_when_the_three_tasks_run_then_each_answers_as_the_state_machine_reads_it(self) -> None:
+        world = World()
+        production_key, etag = world.capture(PRODUCTION, "p001")
+        since, until = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+
+        plan = world.entrypoints.backfill_task(
+            {
+                "task": "start",
+                "input": {"testId": TEST, "run": "r1", "since": since.isoformat(), "until": until.isoformat()},
+            },
+            None,
+        )
+        item = {"testId": TEST, "run": "r1", "object": {"Key": production_key, "Etag": etag}}
+        task = {"task": "object", "item": item, **{name: plan[name] for name in ("comparison", "since", "until")}}
+        diffed = world.entrypoints.backfill_task(task, None)
+        skipped = world.entrypoints.backfill_task({**task, "until": T0.isoformat()}, None)
+        finished = world.entrypoints.backfill_task(
+            {"task": "finish", "testId": TEST, "run": "r1", "comparison": plan["comparison"]}, None
+        )
+
+        assert plan == {
+            "testId": TEST,
+            "run": "r1",
+            "prefix": f"capture/{TEST}/",
+            "bucket": "data",
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "comparison": diff_config().model_dump(mode="json", by_alias=True),
+        }
+        assert diffed == {"key": production_key, "status": "processed", "records": 5}
+        assert skipped == {"key": production_key, "status": "skipped"}
+        assert finished == {
+            "summaryKey": f"diffs/{TEST}/backfill/r1/summary.json",
+            "paired": 0,
+            "exactMatchRate": None,
+            "withinToleranceRate": None,
+        }
+
+    def test_given_an_object_that_cannot_be_read_when_diffed_then_capture_object_unreadable(self) -> None:
+        # The state machine retries this error by its class name.
+        world = World()
+        production_key, etag = world.capture(PRODUCTION, "p001")
+        world.store.fail_reads.add(production_key)
+        item = {"testId": TEST, "run": "r1", "object": {"Key": production_key, "Etag": etag}}
+        comparison = diff_config().model_dump(mode="json", by_alias=True)
+
+        with pytest.raises(CaptureObjectUnreadable):
+            world.entrypoints.backfill_task({"task": "object", "item": item, "comparison": comparison}, None)
+
+    @pytest.mark.parametrize(
+        ("event", "expected"),
+        [
+            ({"task": "start", "input": {"testId": TEST}}, "run: Field required"),
+            ({"task": "start", "input": {"testId": "gone", "run": "r1"}}, "no shadow test 'gone'"),
+            (
+                {"task": "start", "input": {"testId": "gone", "run": "r1", "comparison": {"tolerance": 1}}},
+                "comparison.tolerance",
+            ),
+            ({"task": "rewind"}, "unknown backfill task 'rewind'"),
+        ],
+    )
+    def test_given_input_that_cannot_run_when_started_then_invalid_event_names_why(
+        self, event: dict[str, Any], expected: str
+    ) -> None:
+        with pytest.raises(InvalidEvent, match=expected):
+            World().entrypoints.backfill_task(event, None)
