@@ -237,7 +237,7 @@ class CountingStore:
         self.gets = self.puts = 0
 
     def read_capture(self, key: str) -> Any:  # noqa: ANN401
-        from shadowscale.shared.s3 import StoredBytes
+        from shadowscale.shared.stored_bytes import StoredBytes
 
         self.gets += 1
         return StoredBytes(Path(self.paths[key]).read_bytes(), key)

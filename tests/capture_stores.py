@@ -19,7 +19,7 @@ from shadowscale.response_diffs.ports import StoredState
 from shadowscale.response_diffs.state import WindowRef
 from shadowscale.shared.diff_contract import DiffConfig
 from shadowscale.shared.errors import DiffStateConflict, DiffStateCorrupt
-from shadowscale.shared.s3 import StoredBytes
+from shadowscale.shared.stored_bytes import StoredBytes
 
 
 def _no_step(step: str) -> None:

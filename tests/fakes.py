@@ -33,7 +33,7 @@ from shadowscale.shared.errors import (
     PolicyNotFound,
 )
 from shadowscale.shared.handover import PromotionHandover
-from shadowscale.shared.s3 import StoredBytes
+from shadowscale.shared.stored_bytes import StoredBytes
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from shadowscale.shared.settings import Settings
 
+from tests.factories import DEPLOYED_ENVIRONMENT
 from tests.static.deployed_template import sam_template, translated_template
 
 
@@ -31,7 +32,7 @@ def test_every_default_in_settings_is_the_value_globals_gives() -> None:
         value = given[field.alias]
         if isinstance(value, dict):  # !Ref to a parameter: its default
             value = parameters[value["Ref"]]["Default"]
-        parsed = getattr(Settings.model_validate({**_resources(), str(field.alias): str(value)}), name)
+        parsed = getattr(Settings.model_validate({**DEPLOYED_ENVIRONMENT, str(field.alias): str(value)}), name)
         if parsed != field.default:
             differ[str(field.alias)] = f"Settings {field.default!r}, Globals {value!r}"
     assert not differ, f"defaults that differ from template.yaml Globals: {differ}"
@@ -39,17 +40,4 @@ def test_every_default_in_settings_is_the_value_globals_gives() -> None:
 
 def test_the_stacks_resources_are_required() -> None:
     required = {str(field.alias) for field in Settings.model_fields.values() if field.is_required()}
-    assert required == set(_resources())
-
-
-def _resources() -> dict[str, str]:
-    return {
-        "POLICY_TABLE": "shadowscale-dev-policies",
-        "STATE_TABLE": "shadowscale-dev-endpoint-state",
-        "IDEMPOTENCY_TABLE": "shadowscale-dev-idempotency",
-        "INTENT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shadowscale-dev-deferred-changes",
-        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shadowscale-dev-dead-letters",
-        "DATA_BUCKET": "shadowscale-dev-data-123456789012-us-east-1",
-        "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:shadowscale-dev-notifications",
-        "CAPTURE_DIFF_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shadowscale-dev-capture-diffs",
-    }
+    assert required == set(DEPLOYED_ENVIRONMENT)

@@ -7,17 +7,9 @@ import pytest
 from shadowscale.shared.errors import ConfigurationError
 from shadowscale.shared.settings import Settings
 
-# What template.yaml Globals gives every function (the resources; the tunables keep their defaults).
-DEPLOYED = {
-    "POLICY_TABLE": "shadowscale-dev-policies",
-    "STATE_TABLE": "shadowscale-dev-endpoint-state",
-    "IDEMPOTENCY_TABLE": "shadowscale-dev-idempotency",
-    "INTENT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shadowscale-dev-deferred-changes",
-    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shadowscale-dev-dead-letters",
-    "DATA_BUCKET": "shadowscale-dev-data-123456789012-us-east-1",
-    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:shadowscale-dev-notifications",
-    "CAPTURE_DIFF_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shadowscale-dev-capture-diffs",
-}
+from tests.factories import DEPLOYED_ENVIRONMENT
+
+DEPLOYED = DEPLOYED_ENVIRONMENT
 
 
 def without(name: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from shadowscale.shadow_tests.models import (
     lease_owner,
     parse_shadow_test_input,
 )
+from shadowscale.shadow_tests.sagemaker_documents import config_of, config_request, endpoint_of
 from shadowscale.shared.errors import InvalidShadowTestInput
 
 from tests.conftest import load_event
@@ -225,13 +226,13 @@ def test_shadow_config_keeps_production_live_and_captures_both() -> None:
             "takenAt": T0,
         }
     )
-    request_body = config_plans.shadow_config_request(plan, snapshot)
+    request_body = config_request(config_plans.shadow_config(plan, snapshot))
     [production] = request_body["ProductionVariants"]
     [shadow] = request_body["ShadowProductionVariants"]
     assert production["InitialInstanceCount"] == 5  # the autopilot's live count, not the config's
     assert shadow["InitialVariantWeight"] == pytest.approx(0.5)  # 25 % of production's weight 2.0
     assert request_body["DataCaptureConfig"]["DestinationS3Uri"] == "s3://b/capture/run"
-    promoted = config_plans.promoted_config_request(plan, snapshot)
+    promoted = config_request(config_plans.promoted_config(plan, snapshot))
     assert promoted["ProductionVariants"][0]["InitialInstanceCount"] == 5
     assert "DataCaptureConfig" not in promoted  # the snapshot had none
 
@@ -265,12 +266,14 @@ def test_a_ramp_config_carries_the_step_weight_and_the_live_production_count() -
         sampling={"ramp": [{"percent": 10, "bakeMinutes": 10}, {"percent": 50, "bakeMinutes": 10}]}
     )
     # WHEN the second step's config is built
-    request = config_plans.ramp_config_request(plan, snapshot, 1, production_instances=4)
+    request = config_request(config_plans.ramp_config(plan, snapshot, 1, production_instances=4))
     # THEN it is the shadow config with 50 % sampling, 4 production instances, and a name of its own
     assert request["EndpointConfigName"] == plan.ramp_config_name(1) != plan.shadow_config_name
     assert request["ProductionVariants"][0]["InitialInstanceCount"] == 4
     assert request["ShadowProductionVariants"][0]["InitialVariantWeight"] == pytest.approx(0.5)
-    assert request["DataCaptureConfig"] == config_plans.shadow_config_request(plan, snapshot)["DataCaptureConfig"]
+    assert (
+        request["DataCaptureConfig"] == config_request(config_plans.shadow_config(plan, snapshot))["DataCaptureConfig"]
+    )
     assert plan.ramp_config_names == (plan.ramp_config_name(1),)
     assert len(plan.ramp_config_name(1)) <= 63  # SageMaker's limit for config names
 
@@ -292,8 +295,8 @@ def _described(**capture: Any) -> dict[str, Any]:
 
 def test_a_live_endpoint_like_its_config_has_no_mismatch() -> None:
     plan, snapshot = _plan_and_snapshot(sampling={"percent": 25})
-    config = config_plans.shadow_config_request(plan, snapshot)
-    assert config_plans.live_mismatches(config, _described()) == []
+    config = config_request(config_plans.shadow_config(plan, snapshot))
+    assert config_plans.mismatches(config_of(config), endpoint_of(_described())) == []
 
 
 @pytest.mark.parametrize(
@@ -308,8 +311,8 @@ def test_a_live_endpoint_like_its_config_has_no_mismatch() -> None:
 )
 def test_each_difference_between_config_and_live_endpoint_is_named(described: dict[str, Any], named: str) -> None:
     plan, snapshot = _plan_and_snapshot(sampling={"percent": 25})
-    config = config_plans.shadow_config_request(plan, snapshot)
-    found = config_plans.live_mismatches(config, described)
+    config = config_request(config_plans.shadow_config(plan, snapshot))
+    found = config_plans.mismatches(config_of(config), endpoint_of(described))
     assert len(found) == 1
     assert named in found[0]
 
@@ -317,7 +320,7 @@ def test_each_difference_between_config_and_live_endpoint_is_named(described: di
 def test_capture_off_in_both_is_no_mismatch() -> None:
     config = {"ProductionVariants": [{"VariantName": "primary"}]}
     described = {"ProductionVariants": [{"VariantName": "primary"}]}
-    assert config_plans.live_mismatches(config, described) == []
+    assert config_plans.mismatches(config_of(config), endpoint_of(described)) == []
 
 
 def test_given_a_provisional_summary_when_the_pair_gate_runs_then_it_says_which_summary_it_counted() -> None:

@@ -10,7 +10,7 @@ from typing import Protocol
 from shadowscale.response_diffs.models import DiffMetrics
 from shadowscale.response_diffs.state import WindowRef
 from shadowscale.shared.diff_contract import DiffConfig
-from shadowscale.shared.s3 import StoredBytes
+from shadowscale.shared.stored_bytes import StoredBytes
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from shadowscale.response_diffs.state import WindowRef
 from shadowscale.shared.aws_errors import error_code, raise_domain_error
 from shadowscale.shared.diff_contract import DiffConfig, diff_config_key
 from shadowscale.shared.errors import CaptureObjectForbidden, DiffStateConflict, DiffStateCorrupt
-from shadowscale.shared.s3 import S3Objects, StoredBytes
+from shadowscale.shared.s3 import S3Objects
 from shadowscale.shared.sdk_features import require_conditional_writes
+from shadowscale.shared.stored_bytes import StoredBytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -7,9 +7,7 @@ is what the dry-run report shows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import JsonValue
 
@@ -27,7 +25,6 @@ from shadowscale.shadow_tests.models import (
     VariantStats,
     Verdict,
 )
-from shadowscale.shadow_tests.sagemaker_documents import config_of, config_request, endpoint_of
 from shadowscale.shared.diff_contract import CAPTURE_ROOT, DiffConfig
 
 # Variant properties an endpoint config entry may carry that we copy as they are.
@@ -229,34 +226,6 @@ def original_config(snapshot: EndpointSnapshot) -> EndpointConfig:
         kms_key_id=snapshot.kms_key_id,
         tags={"shadowscale:restored-from-snapshot": snapshot.taken_at.isoformat()},
     )
-
-
-# --- the same configs as the CreateEndpointConfig requests they become (the dry-run report shows these) ---
-
-
-def shadow_config_request(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
-    return config_request(shadow_config(plan, snapshot))
-
-
-def ramp_config_request(
-    plan: ShadowTestPlan, snapshot: EndpointSnapshot, step_index: int, production_instances: int | None
-) -> dict[str, Any]:
-    return config_request(ramp_config(plan, snapshot, step_index, production_instances))
-
-
-def promoted_config_request(
-    plan: ShadowTestPlan, snapshot: EndpointSnapshot, production_instances: int | None = None
-) -> dict[str, Any]:
-    return config_request(promoted_config(plan, snapshot, production_instances))
-
-
-def original_config_request(snapshot: EndpointSnapshot) -> dict[str, Any]:
-    return config_request(original_config(snapshot))
-
-
-def live_mismatches(config: Mapping[str, Any], described: Mapping[str, Any]) -> list[str]:
-    """`mismatches` of a DescribeEndpointConfig (or CreateEndpointConfig) document and a DescribeEndpoint one."""
-    return mismatches(config_of(config), endpoint_of(described))
 
 
 def _weight(variant: dict[str, JsonValue]) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from shadowscale.shadow_tests.bucket_layout import notified_key, report_key
@@ -42,7 +43,7 @@ class _Ended:
     facts: ExecutionFacts | None
     recovered_by: str
 
-    @property
+    @cached_property
     def raw_input(self) -> object:
         document = self.request.input if self.request.input is not None else (self.facts.input if self.facts else None)
         try:

@@ -25,6 +25,7 @@ from shadowscale.shadow_tests.models import (
 from shadowscale.shadow_tests.outcomes import outcome_of, verdict_of
 from shadowscale.shadow_tests.ports import Notifier, ObjectStore, ShadowTestRecords, Timeline, VariantMetrics
 from shadowscale.shadow_tests.report_page import notification, render_html
+from shadowscale.shadow_tests.sagemaker_documents import config_request
 from shadowscale.shared.clock import Clock
 from shadowscale.shared.validation import SAGEMAKER_NAME
 
@@ -187,8 +188,8 @@ def reference(report: ShadowTestReport) -> ReportRef:
 def dry_run_plan(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
     """What the test would create and change, for `dryRun: true`: the requests as SageMaker would get them."""
     planned: dict[str, Any] = {
-        "shadowConfig": config_plans.shadow_config_request(plan, snapshot),
-        "promotedConfig": config_plans.promoted_config_request(plan, snapshot),
+        "shadowConfig": config_request(config_plans.shadow_config(plan, snapshot)),
+        "promotedConfig": config_request(config_plans.promoted_config(plan, snapshot)),
         "steps": [step.model_dump(mode="json", by_alias=True) for step in plan.request.steps],
         "restoresTo": snapshot.config_name,
         "scalingTargets": [target.model_dump(mode="json", by_alias=True) for target in snapshot.scaling_targets],

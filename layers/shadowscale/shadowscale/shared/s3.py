@@ -13,9 +13,6 @@ from shadowscale.shared.stored_bytes import StoredBytes
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-# StoredBytes is what get() returns; ports import it from shared.stored_bytes, free of the SDK.
-__all__ = ["MISSING_CODES", "S3Objects", "StoredBytes"]
-
 
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 

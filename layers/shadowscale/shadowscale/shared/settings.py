@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic_core import ErrorDetails
 
 from shadowscale.shared.errors import ConfigurationError
+from shadowscale.shared.validation import field_problems
 
 # A resource the stack creates: its name, URL or ARN, never empty (nor only blanks).
 Resource = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -58,19 +59,18 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
-            problems = "; ".join(_problem(error) for error in exc.errors())
+            problems = field_problems(exc, whole="(environment)", problem=_variable_problem)
             raise ConfigurationError(
                 f"invalid settings: {problems} (template.yaml Globals gives every function these variables)"
             ) from exc
 
 
-def _problem(error: ErrorDetails) -> str:
-    variable = ".".join(str(part) for part in error["loc"]) or "(environment)"
+def _variable_problem(error: ErrorDetails) -> str:
     if error["type"] == "missing":
-        return f"{variable} is not set"
+        return " is not set"
     if error["type"] == "string_too_short" and not str(error.get("input", "")).strip():
-        return f"{variable} is empty"
-    return f"{variable}: {error['msg']}"
+        return " is empty"
+    return f": {error['msg']}"
 
 
 @cache

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from shadowscale.shared.errors import InvalidEvent
 
 
-def field_problems(exc: ValidationError, prefix: str = "", whole: str = "(input)") -> str:
-    """Every problem of a validation error on one line, each naming its field ('a.b: reason')."""
+def _as_pydantic_says(error: ErrorDetails) -> str:
+    return f": {error['msg']}"
+
+
+def field_problems(
+    exc: ValidationError,
+    prefix: str = "",
+    whole: str = "(input)",
+    problem: Callable[[ErrorDetails], str] = _as_pydantic_says,
+) -> str:
+    """Every problem of a validation error on one line, each naming its field ('a.b: reason'); `problem`
+    words what follows the field's name."""
     return "; ".join(
-        f"{prefix}{'.'.join(str(part) for part in err['loc']) or whole}: {err['msg']}" for err in exc.errors()
+        f"{prefix}{'.'.join(str(part) for part in err['loc']) or whole}{problem(err)}" for err in exc.errors()
     )
 
 
