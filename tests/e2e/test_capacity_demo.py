@@ -135,7 +135,10 @@ def test_a_healthy_candidate_is_promoted_and_a_bad_one_rejected(monday: Monday) 
     for test in (promoted, rejected):
         page = Path(test["report"]).read_text()
         assert f'<span class="badge">{test["outcome"]}</span>' in page
-        assert "<svg" in page
+        assert 'id="shadowscale-data"' in page  # the charts' data, drawn by the inlined uPlot
+        assert (
+            page.count("data-metric=") >= 10
+        )  # a chart per SageMaker metric (tests/e2e/test_report_browser.py draws them)
         assert (output / "shadow-tests" / f"{test['name']}.json").exists()
 
 

@@ -259,3 +259,14 @@ def test_given_a_failed_test_when_reported_then_the_failure_is_in_the_report(wor
     assert world.metrics.series_asked == []
     assert report.started_at == plan.started_at
     assert report.finished_at - plan.started_at == timedelta(minutes=2)
+
+
+def test_given_a_ramped_test_when_reported_then_the_report_carries_each_sampling_step_for_the_page_markers(
+    world: ShadowWorld,
+) -> None:
+    plan, snapshot = planned(
+        world, sampling={"ramp": [{"percent": 10, "bakeMinutes": 10}, {"percent": 50, "bakeMinutes": 10}]}
+    )
+    world.clock.advance(minutes=30)
+    world.reports.report(removed_state(plan, snapshot, world))
+    assert world.objects.report(plan).sampling_percents == (10.0, 50.0)

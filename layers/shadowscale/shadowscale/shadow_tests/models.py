@@ -451,6 +451,8 @@ class ShadowTestReport(_Strict):
     evaluation: Evaluation | None = None
     approval: Approval | None = None
     timeline: tuple[TimelineEntry, ...] = ()
+    # The share of requests copied to the shadow at each step, in order: the page marks each change.
+    sampling_percents: tuple[float, ...] = Field(default=(), alias="samplingPercents")
     charts: tuple[ChartSeries, ...] = ()
     diff_summary: dict[str, JsonValue] | None = Field(default=None, alias="diffSummary")
     # "final" once the diff pipeline closed every window; "provisional" while capture may still land.

@@ -1,5 +1,8 @@
-"""The shadow test's report as one self-contained HTML page (inline CSS and SVG, no scripts, no fetches),
-and the short text that goes out by SNS."""
+"""The shadow test's report as one self-contained HTML page (the vendored uPlot, its stylesheet and the
+report's data inlined; nothing is fetched), and the short text that goes out by SNS.
+
+Every time on the page is on one clock: the one the test ran on (the metrics' and the execution history's
+timestamps), in UTC, with the offset from the test's start. The renderer never reads the time."""
 
 from __future__ import annotations
 
@@ -7,19 +10,32 @@ import json
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from html import escape
 from itertools import pairwise
 
-from shadowscale.shadow_tests.models import ChartSeries, Evaluation, ShadowTestReport
+from shadowscale.shadow_tests.models import Evaluation, ShadowTestReport
+from shadowscale.shadow_tests.report_charts import (
+    CHART_SCRIPT,
+    Chart,
+    Marker,
+    chart_data,
+    charts_of,
+    json_for_script,
+    markers_of,
+    offset,
+    uplot_assets,
+    when,
+)
+from shadowscale.shadow_tests.report_diffs import (
+    counts_table,
+    distribution_table,
+    fields_table,
+    histograms,
+    rates_table,
+    samples_html,
+)
 
-_COLOURS = {"production": "#1f77b4", "shadow": "#d62728"}
-_TITLES = {
-    "latencyP50Ms": "ModelLatency p50 (ms)",
-    "latencyP99Ms": "ModelLatency p99 (ms)",
-    "invocations": "Invocations per period",
-    "errors5xx": "5XX errors per period",
-    "modelErrors": "Model errors per period",
-}
 _OUTCOME_COLOURS = {
     "promoted": "#2ca02c",
     "dry-run": "#7f7f7f",
@@ -30,55 +46,26 @@ _OUTCOME_COLOURS = {
 # ASCII satisfies both readings of the API reference (older revisions say ASCII, newer ones UTF-8).
 SNS_SUBJECT_MAX = 99
 _ELLIPSIS = "..."
-
-
-def _chart(title: str, series: list[tuple[str, ChartSeries]], width: int = 560, height: int = 180) -> str:
-    points = [point for _, line in series for point in line.points]
-    if not points:
-        return f"<figure><figcaption>{escape(title)}</figcaption><p class='muted'>no datapoints</p></figure>"
-    start = min(point.at for point in points).timestamp()
-    end = max(point.at for point in points).timestamp()
-    top = max(point.value for point in points) or 1.0
-    span = (end - start) or 1.0
-    pad = 30
-
-    def xy(at: float, value: float) -> str:
-        x = pad + (at - start) / span * (width - 2 * pad)
-        y = height - pad - value / top * (height - 2 * pad)
-        return f"{x:.1f},{y:.1f}"
-
-    lines = []
-    for role, line in series:
-        coords = " ".join(xy(point.at.timestamp(), point.value) for point in line.points)
-        lines.append(
-            f"<polyline fill='none' stroke='{_COLOURS.get(role, '#555')}' stroke-width='2' points='{coords}'>"
-            f"<title>{escape(role)}: {escape(line.variant)}</title></polyline>"
-        )
-    legend = " ".join(
-        f"<tspan fill='{_COLOURS.get(role, '#555')}'>■ {escape(role)} ({escape(line.variant)})</tspan>"
-        for role, line in series
-    )
-    return (
-        f"<figure><figcaption>{escape(title)}</figcaption>"
-        f"<svg viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img'>"
-        f"<line x1='{pad}' y1='{height - pad}' x2='{width - pad}' y2='{height - pad}' stroke='#999'/>"
-        f"<line x1='{pad}' y1='{pad}' x2='{pad}' y2='{height - pad}' stroke='#999'/>"
-        f"<text x='2' y='{pad}' font-size='10'>{top:.3g}</text>"
-        f"<text x='{pad}' y='{height - 8}' font-size='10'>{legend}</text>"
-        f"{''.join(lines)}</svg></figure>"
-    )
-
-
-def _charts(report: ShadowTestReport, production: str | None, shadow: str | None) -> str:
-    figures = []
-    for metric, title in _TITLES.items():
-        series: list[tuple[str, ChartSeries]] = []
-        for role, variant in (("production", production), ("shadow", shadow)):
-            line = next((c for c in report.charts if c.metric == metric and c.variant == variant), None)
-            if line is not None:
-                series.append((role, line))
-        figures.append(_chart(title, series))
-    return "".join(figures)
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1320px;padding:0 1rem;color:#222}
+.badge{display:inline-block;padding:.2rem .6rem;border-radius:4px;color:#fff}
+table{border-collapse:collapse;margin:.5rem 0} td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.fail td{background:#fde0e0} tr.pass td{background:#e3f6e3} tr.insufficient-data td{background:#fff5d6}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(640px,1fr));gap:1rem}
+figure.chart{margin:0;padding:.5rem;border:1px solid #eee;border-radius:6px}
+figure.chart figcaption{font-weight:600;margin-bottom:.25rem} table.summary{width:100%;font-size:.85rem}
+.muted{color:#777} .fail{color:#b00} .clipped{color:#8a5a00;font-size:.85rem;margin:.2rem 0}
+.markers span{display:inline-block;margin-right:1rem} .legend-line{display:inline-block;width:1.5rem;
+border-top:2px dashed #9467bd;vertical-align:middle} .legend-line.decision{border-top:2px solid #2ca02c}
+.legend-line.sampling{border-top-color:#7f7f7f}
+.sample{border:1px solid #ddd;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}
+.side-by-side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+pre.payload{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;padding:.5rem;margin:0;
+max-height:32rem;overflow:auto}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.25rem 0}
+dl.meta dt{color:#555} dl.meta dd{margin:0}
+"""
 
 
 def _rows(pairs: Sequence[tuple[str, object]]) -> str:
@@ -91,11 +78,13 @@ def _summary(report: ShadowTestReport) -> list[tuple[str, object]]:
         ("Outcome", report.outcome),
         ("Verdict", report.verdict or "-"),
         ("Reason", report.reason),
-        ("Started", report.started_at.isoformat() if report.started_at else "-"),
-        ("Finished", report.finished_at.isoformat()),
+        ("Started", when(report.started_at) if report.started_at else "-"),
+        ("Finished", f"{when(report.finished_at)} ({offset(report.finished_at, report.started_at) or '-'})"),
         ("Final endpoint config", report.final_config_name or "-"),
         ("Execution", report.execution_arn),
     ]
+    if report.sampling_percents:
+        summary.append(("Sampling", " → ".join(f"{percent:g} %" for percent in report.sampling_percents)))
     if report.candidate:
         summary.append(("Candidate", json.dumps(report.candidate, sort_keys=True)))
     if report.approval:
@@ -107,19 +96,26 @@ def _summary(report: ShadowTestReport) -> list[tuple[str, object]]:
     return summary
 
 
-def _gates(evaluation: Evaluation | None) -> str:
+def _gate_number(value: float | None) -> str:
+    if value is None:
+        return ""
+    # Counts in full (10,930, not 1.093e+04); ratios and rates to four significant digits.
+    return f"{value:,.0f}" if value.is_integer() else f"{value:.4g}"
+
+
+def _gates(evaluation: Evaluation | None, start: datetime | None) -> str:
     if evaluation is None:
         return ""
     gate_rows = "".join(
         f"<tr class='{escape(gate.status)}'><td>{escape(gate.name)}</td><td>{escape(gate.status)}</td>"
-        f"<td>{'' if gate.observed is None else gate.observed}</td>"
-        f"<td>{'' if gate.threshold is None else gate.threshold}</td><td>{escape(gate.detail)}</td></tr>"
+        f"<td class='num'>{_gate_number(gate.observed)}</td><td class='num'>{_gate_number(gate.threshold)}</td>"
+        f"<td>{escape(gate.detail)}</td></tr>"
         for gate in evaluation.gates
     )
     gates = (
-        f"<h2>Gates (window from {escape(evaluation.window_start.isoformat())}, step {evaluation.step_index + 1},"
-        f" evaluated at {escape(evaluation.at.isoformat())})"
-        "</h2><table><tr><th>gate</th><th>status</th><th>observed</th><th>threshold</th><th>detail</th></tr>"
+        f"<h2>Gates (window from {escape(when(evaluation.window_start))}, step {evaluation.step_index + 1},"
+        f" evaluated at {escape(when(evaluation.at))} {escape(offset(evaluation.at, start))})</h2>"
+        "<table><tr><th>gate</th><th>status</th><th>observed</th><th>threshold</th><th>detail</th></tr>"
         f"{gate_rows}</table>"
     )
     if evaluation.hard_limit_breached:
@@ -127,59 +123,122 @@ def _gates(evaluation: Evaluation | None) -> str:
     return gates
 
 
-def _diffs(report: ShadowTestReport) -> str:
-    if not report.diff_summary:
+def _stat(value: float, unit: str) -> str:
+    return f"{value:,.4g} {escape(unit)}"
+
+
+def summary_table(chart: Chart) -> str:
+    """Production and shadow over the test: min, average, max and percentiles of the series, with units."""
+    head = "".join(f"<th class='num'>{name}</th>" for name in ("min", "average", "max", "p50", "p90", "p99"))
+    rows = []
+    for line in chart.lines:
+        stats = line.summary
+        cells = (
+            "".join(
+                f"<td class='num'>{_stat(value, chart.unit)}</td>"
+                for value in (stats.minimum, stats.average, stats.maximum, stats.p50, stats.p90, stats.p99)
+            )
+            if stats
+            else "<td colspan='6' class='muted'>no datapoints</td>"
+        )
+        rows.append(f"<tr><th>{escape(line.label)}</th>{cells}</tr>")
+    return f"<table class='summary'><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _figure(chart: Chart) -> str:
+    plot = (
+        f"<div class='plot' id='{chart.dom_id}'></div>"
+        if chart.has_points
+        else f"<p class='muted' id='{chart.dom_id}' data-empty='true'>no datapoints</p>"
+    )
+    return (
+        f"<figure class='chart' data-metric='{escape(chart.spec.metric)}' data-unit='{escape(chart.unit)}'>"
+        f"<figcaption>{escape(chart.spec.title)} ({escape(chart.unit)})</figcaption>{plot}{summary_table(chart)}"
+        "</figure>"
+    )
+
+
+def _marker_legend(markers: Sequence[Marker], start: datetime | None) -> str:
+    if not markers:
+        return "<p class='muted'>No sampling change or decision in the execution's history.</p>"
+    items = "".join(
+        f"<span><i class='legend-line {marker.kind}'></i> {escape(marker.label)} at {escape(when(marker.at))}"
+        f" {escape(offset(marker.at, start))}</span>"
+        for marker in markers
+    )
+    return f"<p class='markers'>{items}</p>"
+
+
+def _diffs(report: ShadowTestReport, drawn: list[dict[str, object]]) -> str:
+    summary = report.diff_summary
+    if not summary:
         return ""
-    shown = [(key, value) for key, value in report.diff_summary.items() if not isinstance(value, dict | list)]
     state = report.diff_summary_state or "provisional"
     diff = f"<h2>Response diffs ({escape(state)})</h2><p>{escape(pairs_line(report) or '')}</p>"
     if report.diff_note:
         diff += f"<p class='muted'>{escape(report.diff_note)}</p>"
-    diff += f"<table>{_rows(shown)}</table>"
-    samples = report.diff_summary.get("mismatchSamples") or report.diff_summary.get("mismatches")
-    if isinstance(samples, list) and samples:
-        items = "".join(f"<li><pre>{escape(json.dumps(sample)[:1500])}</pre></li>" for sample in samples[:10])
-        redacted = report.diff_summary.get("redactedFields")
-        # Say what was blanked, and claim nothing when the comparison had nothing to blank.
-        listed = ", ".join(map(str, redacted)) if isinstance(redacted, list) else ""
-        what = f" ({escape(listed)} redacted)" if listed else ""
-        diff += f"<h3>Sample of mismatches{what}</h3><ol>{items}</ol>"
-    return diff
+    diff += counts_table(summary) + rates_table(summary) + distribution_table(summary)
+    figures = ""
+    for histogram in histograms(summary):
+        drawn.append(histogram)
+        figures += (
+            f"<figure class='chart histogram' data-metric='{escape(str(histogram['id']))}'>"
+            f"<figcaption>Distribution of the {escape(str(histogram['title']))} (pairs; bars by power of two, 0"
+            f" = equal)</figcaption><div class='plot' id='{escape(str(histogram['id']))}'></div></figure>"
+        )
+    if figures:
+        diff += f"<div class='charts'>{figures}</div>"
+    return diff + fields_table(summary) + samples_html(summary, report.diff_summary_uri)
 
 
 def _longest_state(report: ShadowTestReport) -> str:
     if len(report.timeline) <= 1:
         return ""
     longest = max(pairwise(report.timeline), key=lambda pair: (pair[1].at - pair[0].at).total_seconds())
-    return f"<p class='muted'>Longest state: {escape(longest[0].state)}</p>"
+    spent = round((longest[1].at - longest[0].at).total_seconds())
+    return f"<p class='muted'>Longest state: {escape(longest[0].state)} ({spent // 60} min {spent % 60} s)</p>"
+
+
+def _timeline(report: ShadowTestReport) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(when(entry.at))}</td><td class='num'>{escape(offset(entry.at, report.started_at))}</td>"
+        f"<td>{escape(entry.state)}</td><td>{escape(entry.event)}</td></tr>"
+        for entry in report.timeline
+    )
+    return (
+        f"<h2>Timeline</h2>{_longest_state(report)}"
+        "<table class='timeline'><thead><tr><th>time (UTC)</th><th>since start</th><th>state</th><th>event</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def render_html(report: ShadowTestReport, production_variant: str | None, shadow_variant: str | None) -> str:
     colour = _OUTCOME_COLOURS.get(report.outcome, "#d62728" if report.outcome != "removed" else "#ff7f0e")
-    summary = _summary(report)
-    gates = _gates(report.evaluation)
-    diff = _diffs(report)
-    timeline = "".join(
-        f"<li><time>{escape(entry.at.isoformat())}</time> {escape(entry.state)} — {escape(entry.event)}</li>"
-        for entry in report.timeline
-    )
-    durations = _longest_state(report)
+    charts = charts_of(report, production_variant, shadow_variant)
+    markers = markers_of(report.timeline, report.sampling_percents)
+    histogram_data: list[dict[str, object]] = []
+    diff = _diffs(report, histogram_data)
+    data = {**chart_data(charts, markers, report.started_at, report.finished_at), "histograms": histogram_data}
+    script, stylesheet = uplot_assets()
+    figures = "".join(_figure(chart) for chart in charts)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Shadow test {escape(report.test_id)}: {escape(report.outcome)}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}}
-.badge{{display:inline-block;padding:.2rem .6rem;border-radius:4px;color:#fff;background:{colour}}}
-table{{border-collapse:collapse;margin:.5rem 0}} td,th{{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}}
-tr.fail td{{background:#fde0e0}} tr.pass td{{background:#e3f6e3}} tr.insufficient-data td{{background:#fff5d6}}
-figure{{display:inline-block;margin:.5rem}} .muted{{color:#777}} .fail{{color:#b00}}
-</style></head><body>
+<style>{stylesheet}</style><style>{_STYLE}.badge{{background:{colour}}}</style></head><body>
 <h1>Shadow test on {escape(report.endpoint)} <span class="badge">{escape(report.outcome)}</span></h1>
-<table>{_rows(summary)}</table>
-{gates}
-<h2>Production vs shadow</h2>{_charts(report, production_variant, shadow_variant)}
+<table>{_rows(_summary(report))}</table>
+{_gates(report.evaluation, report.started_at)}
+<h2>Production vs shadow</h2>
+<p class="muted">All times are UTC on the clock the test ran on (CloudWatch's and the execution history's
+timestamps); T+ is the time since the test started. A point is plotted at the start of the period it
+covers.</p>
+{_marker_legend(markers, report.started_at)}
+<div class="charts">{figures}</div>
 {diff}
-<h2>Timeline</h2>{durations}<ol>{timeline}</ol>
+{_timeline(report)}
+<script type="application/json" id="shadowscale-data">{json_for_script(data)}</script>
+<script>{script}</script>
+<script>{CHART_SCRIPT}</script>
 </body></html>
 """
 

@@ -133,6 +133,7 @@ class ShadowTestReports:
             evaluation=state.progress,
             approval=state.approval,
             timeline=self.timeline.timeline(plan.execution_arn),
+            sampling_percents=tuple(step.percent for step in plan.request.steps),
             charts=self._charts(plan, state, now),
             diff_summary=diff.document if diff is not None else None,
             diff_summary_state=diff_state,

@@ -34,7 +34,15 @@ _STATS: dict[str, tuple[str, str, str, float]] = {
     "memoryPercent": (INSTANCE_NAMESPACE, "MemoryUtilization", "Average", 1.0),
 }
 _SUMMED = {"invocations", "errors4xx", "errors5xx", "modelErrors"}
-CHARTED = ("latencyP50Ms", "latencyP99Ms", "invocations", "errors5xx", "modelErrors")
+# The report charts what SageMaker's shadow-test page shows: every statistic the gates read, plus the
+# instance metrics a variant publishes only on some instance types (disk on all; GPU on GPU instances).
+_CHART_STATS: dict[str, tuple[str, str, str, float]] = {
+    **_STATS,
+    "diskPercent": (INSTANCE_NAMESPACE, "DiskUtilization", "Average", 1.0),
+    "gpuPercent": (INSTANCE_NAMESPACE, "GPUUtilization", "Average", 1.0),
+    "gpuMemoryPercent": (INSTANCE_NAMESPACE, "GPUMemoryUtilization", "Average", 1.0),
+}
+CHARTED = tuple(_CHART_STATS)
 
 
 def _window_period(start: datetime, end: datetime) -> int:
@@ -52,7 +60,7 @@ class EndpointMetrics:
         queries: list[dict[str, Any]] = []
         for index, variant in enumerate(variants):
             for name in names:
-                namespace, metric, statistic, _ = _STATS[name]
+                namespace, metric, statistic, _ = _CHART_STATS[name]
                 queries.append(
                     {
                         "Id": f"v{index}_{name.lower()}",
@@ -74,7 +82,7 @@ class EndpointMetrics:
                 )
         found: dict[str, list[tuple[datetime, float]]] = {}
         try:
-            # 500 queries per call: 2 variants x 10 statistics fits in one.
+            # 500 queries per call: 2 variants x 13 statistics fits in one.
             pages = self._client.get_paginator("get_metric_data").paginate(
                 MetricDataQueries=queries,  # type: ignore[arg-type]
                 StartTime=start,
@@ -116,7 +124,7 @@ class EndpointMetrics:
         charts = []
         for variant in variants:
             for name in CHARTED:
-                scale = _STATS[name][3]
+                scale = _CHART_STATS[name][3]
                 points = sorted(found.get(f"{variant}|{name}", []))
                 charts.append(
                     ChartSeries(
