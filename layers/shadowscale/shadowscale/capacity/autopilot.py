@@ -188,7 +188,7 @@ class Autopilot:
             decision = decide(policy, observation, memory, self.clock.now())
             outcome: Outcome
             changes: tuple[VariantChange, ...] = decision.effective_changes
-            idle_reasons = tuple(change.reason for change in decision.changes if change not in changes)
+            idle_reasons: tuple[str, ...] = ()
             if decision.superseded:
                 outcome, changes = "superseded", ()
             elif decision.wait_until is not None:
@@ -197,7 +197,8 @@ class Autopilot:
                     self._defer(endpoint, source, reason="cooldown", delay=0, not_before=decision.wait_until)
                     saved = decision.memory
             elif not changes:
-                outcome, saved = "no-change", decision.memory
+                # Only a no-change report explains idle variants; an applied one lists what it changed.
+                outcome, saved, idle_reasons = "no-change", decision.memory, _idle_notes(decision)
             elif dry_run:
                 outcome = "dry-run"
             else:
@@ -251,7 +252,7 @@ class Autopilot:
         observation = self._observe(policy)
         decision = decide(policy, observation, self.state.peek(endpoint), now)
         held = f"endpoint held by shadow test {holder}"
-        notes = decision.notes + tuple(change.reason for change in decision.changes)
+        notes = decision.notes + _idle_notes(decision)
         if decision.superseded:
             return DecisionReport(endpoint=endpoint, source_event=event_id, outcome="superseded", notes=notes)
         changes = decision.effective_changes
@@ -349,6 +350,12 @@ class Autopilot:
     @staticmethod
     def _report(report: DecisionReport) -> DecisionReport:
         return log_decision(report)
+
+
+def _idle_notes(decision: Decision) -> tuple[str, ...]:
+    """Why each variant that does not change stays, naming it ("candidate: within bounds; nothing to do")."""
+    changing = decision.effective_changes
+    return tuple(f"{change.variant}: {change.reason}" for change in decision.changes if change not in changing)
 
 
 def _delay_until(moment: datetime, now: datetime) -> int:

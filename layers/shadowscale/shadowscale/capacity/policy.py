@@ -6,17 +6,19 @@ every validation message names the field path and the reason.
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from functools import cached_property
 from itertools import pairwise
-from typing import Literal, Self
+from typing import Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from shadowscale.capacity.schedule_expressions import ScheduleExpression, ScheduleExpressionError
 from shadowscale.shared.errors import InvalidPolicy
-from shadowscale.shared.validation import SAGEMAKER_NAME, describe_validation_error
+from shadowscale.shared.validation import SAGEMAKER_NAME
 
 API_VERSION = "shadowscale/v1"
 
@@ -244,4 +246,44 @@ def parse_policy(document: object) -> CapacityPolicy:
     try:
         return CapacityPolicy.model_validate(document)
     except ValidationError as exc:
-        raise InvalidPolicy(describe_validation_error(exc, "policy")) from exc
+        raise InvalidPolicy(f"invalid policy: {_policy_problems(exc)}") from exc
+
+
+def _policy_problems(exc: ValidationError) -> str:
+    """Each root problem once: a length error of a list whose items failed is their echo, not a problem
+    of its own (pydantic counts the failed items out: "variants: Tuple should have at least 1 item")."""
+    errors = exc.errors()
+    failed_inside = {err["loc"][:depth] for err in errors for depth in range(1, len(err["loc"]))}
+    kept = [err for err in errors if not (err["type"] == "too_short" and err["loc"] in failed_inside)]
+    return "; ".join(f"{'.'.join(str(part) for part in err['loc']) or '(document)'}: {_problem(err)}" for err in kept)
+
+
+def _problem(error: ErrorDetails) -> str:
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"])
+    known = _field_names_at(error["loc"][:-1])
+    unknown = str(error["loc"][-1])
+    close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else f" (known fields: {', '.join(sorted(known))})"
+    return f"unknown field{hint}"
+
+
+def _field_names_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The aliases a policy accepts at `loc` (e.g. ('variants', 0) → VariantPolicy's), by walking the models."""
+    model: type[BaseModel] | None = CapacityPolicy
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue  # an item of a tuple field: same model as the field
+        field = next((f for name, f in model.model_fields.items() if part in {name, f.alias}), None)
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((found for arg in get_args(annotation) if (found := _model_in(arg)) is not None), None)

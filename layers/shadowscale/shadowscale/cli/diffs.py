@@ -1,6 +1,6 @@
 """`shadowscale diffs ...`: read a shadow test's response diffs, and diff its capture again (backfill).
 Everything goes through the stack's outputs and public APIs: the same commands work against AWS and the
-local cloud (`--endpoint-url`)."""
+local cloud (`--endpoint-url`). The click options live in cli.main."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shadowscale.cli.errors import NotFound
 from shadowscale.cli.policy_wiring import DeployedOutputs
 from shadowscale.response_diffs.models import RunningDiffSummary
 from shadowscale.shared.diff_contract import diffs_prefix
@@ -80,9 +81,18 @@ class DiffCommands:
 
     def show(self) -> int:
         key = f"{diffs_prefix(self._args.test_id, self._args.backfill)}summary.json"
-        body = self.client("s3").get_object(Bucket=self.outputs().DataBucketName, Key=key)["Body"].read()
-        if self._args.json:
-            self._out(body.decode())
+        bucket = self.outputs().DataBucketName
+        s3 = self.client("s3")
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey as exc:
+            run = f"backfill run {self._args.backfill!r} of " if self._args.backfill else ""
+            raise NotFound(
+                f"no response-diff summary for {run}shadow test {self._args.test_id!r} (s3://{bucket}/{key}): "
+                "is the name right, and did the test capture and pair anything yet?"
+            ) from exc
+        if self._args.output == "json":
+            self._out(json.dumps(json.loads(body), indent=2, sort_keys=True))
             return 0
         summary = RunningDiffSummary.model_validate_json(body)
         self._out(
@@ -124,7 +134,9 @@ class DiffCommands:
             time.sleep(self._args.poll_seconds)
         self._out(f"execution {described['status']}")
         if described["status"] != "SUCCEEDED":
-            self._out(f"  {described.get('error', '')}: {described.get('cause', '')}")
+            from shadowscale.cli.follow import cause_line
+
+            self._out(f"  {cause_line(described.get('error'), described.get('cause'))}")
             return 1
         self._out(json.dumps(json.loads(described.get("output") or "{}"), indent=2))
         return 0
@@ -138,29 +150,3 @@ def _check_backfill(document: dict[str, Any]) -> None:
         BackfillRequest.model_validate(document)
     except ValidationError as exc:
         raise InvalidShadowTestInput(f"invalid backfill input: {field_problems(exc)}") from exc
-
-
-def add_diff_commands(
-    commands: Any,  # noqa: ANN401  (argparse's private subparsers type)
-    aws_options: Callable[[argparse.ArgumentParser], None],
-    client: ClientFactory,
-) -> None:
-    diffs = commands.add_parser("diffs", help="response diffs of shadow tests").add_subparsers(
-        dest="action", required=True
-    )
-    show = diffs.add_parser("show", help="a test's response-diff summary (or --json)")
-    aws_options(show)
-    show.add_argument("test_id", help="the shadow test's id (its execution name)")
-    show.add_argument("--backfill", metavar="RUN", help="a backfill run's summary instead of the live one")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(run=lambda args: DiffCommands(args, client).show())
-    backfill = diffs.add_parser("backfill", help="diff a test's capture again (a Distributed Map over S3)")
-    aws_options(backfill)
-    backfill.add_argument("test_id")
-    backfill.add_argument("--run", dest="run_name", help="the run's name (default: run-<UTC timestamp>)")
-    backfill.add_argument("--since", help="only capture written at or after this ISO time")
-    backfill.add_argument("--until", help="only capture written before this ISO time")
-    backfill.add_argument("--comparison", help="a JSON file of comparison settings for this run")
-    backfill.add_argument("--wait", action="store_true", help="wait for the run and print its summary")
-    backfill.add_argument("--poll-seconds", type=float, default=5.0)
-    backfill.set_defaults(run=lambda args: DiffCommands(args, client).backfill())

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from shadowscale.capacity.policy import CapacityPolicy, ScheduleWindow
+from shadowscale.cli.errors import NotFound, UsageProblem
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.type_defs import StackTypeDef
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
@@ -31,10 +33,56 @@ class DeployedOutputs(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     @classmethod
-    def from_stack(cls, cloudformation: CloudFormationClient, stack_name: str) -> Self:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-        outputs = {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    def from_stack(cls, cloudformation: CloudFormationClient, stack_name: str | None) -> Self:
+        """The outputs of `stack_name`, or of the one stack in the region that has them all (None)."""
+        stack = cls._discover(cloudformation) if stack_name is None else cls._described(cloudformation, stack_name)
+        outputs = _outputs_of(stack)
+        missing = sorted(set(cls.required_outputs()) - set(outputs))
+        if missing:
+            raise UsageProblem(
+                f"stack {stack['StackName']!r} lacks the outputs {', '.join(missing)}: "
+                "is it a shadowscale stack, deployed from this version's template.yaml?"
+            )
         return cls.model_validate(outputs)
+
+    @classmethod
+    def required_outputs(cls) -> tuple[str, ...]:
+        return tuple(name for name, field in cls.model_fields.items() if field.is_required())
+
+    @staticmethod
+    def _described(cloudformation: CloudFormationClient, stack_name: str) -> StackTypeDef:
+        try:
+            return cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        except cloudformation.exceptions.ClientError as exc:
+            # CloudFormation answers ValidationError "Stack with id X does not exist" for a missing stack.
+            if exc.response.get("Error", {}).get("Code") == "ValidationError":
+                region = cloudformation.meta.region_name
+                raise NotFound(f"stack {stack_name!r} not found in {region}") from exc
+            raise
+
+    @classmethod
+    def _discover(cls, cloudformation: CloudFormationClient) -> StackTypeDef:
+        wanted = set(cls.required_outputs())
+        candidates = [
+            stack
+            for page in cloudformation.get_paginator("describe_stacks").paginate()
+            for stack in page["Stacks"]
+            if wanted <= set(_outputs_of(stack)) and not stack["StackStatus"].startswith("DELETE")
+        ]
+        region = cloudformation.meta.region_name
+        if not candidates:
+            raise NotFound(
+                f"no shadowscale stack found in {region}: deploy one (sam deploy), "
+                "or name it with --stack-name or SHADOWSCALE_STACK"
+            )
+        if len(candidates) > 1:
+            names = ", ".join(sorted(stack["StackName"] for stack in candidates))
+            raise UsageProblem(f"several shadowscale stacks in {region} ({names}): pick one with --stack-name")
+        return candidates[0]
+
+
+def _outputs_of(stack: StackTypeDef) -> dict[str, str]:
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
 class StackOutputs(DeployedOutputs):
