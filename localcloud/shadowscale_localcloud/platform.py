@@ -38,6 +38,7 @@ from shadowscale_localcloud.alarm_evaluation import AlarmEvaluator
 from shadowscale_localcloud.autoscaling_gaps import AutoScalingGapFill
 from shadowscale_localcloud.cloudwatch_alarm_updates import AlarmUpdatesKeepState
 from shadowscale_localcloud.cloudwatch_gaps import CloudWatchPercentiles, CloudWatchValueCounts
+from shadowscale_localcloud.endpoint_invocations import EndpointInvocations, ModelFunction, models_from_environment
 from shadowscale_localcloud.eventbridge_delivery import RuleTargetDelivery
 from shadowscale_localcloud.iam_enforcement import AccessDenied, IamEnforcement, RoleSessions, sqs_poll_checks
 from shadowscale_localcloud.lambda_runtime import InProcessLambdaRuntime
@@ -101,6 +102,10 @@ class LocalCloud:
     rule_targets: RuleTargetDelivery | None = None  # EventBridge rule → Lambda target, retries, DLQ
     autoscaling_gaps: AutoScalingGapFill = field(default_factory=AutoScalingGapFill)
     simulations: list[SimulatedEndpoint] = field(default_factory=list)
+    # SageMaker model name → the user's model for InvokeEndpoint (a function or "module:function"), over
+    # SHADOWSCALE_LOCAL_MODELS; models not named keep the simulated answers.
+    models: dict[str, ModelFunction | str] = field(default_factory=dict)
+    invocations: EndpointInvocations | None = None
     alarm_evaluator: AlarmEvaluator | None = None
     _next_alarm_evaluation: datetime | None = None
     stepfunctions: StepFunctionsOnTheClock | None = None
@@ -147,6 +152,10 @@ class LocalCloud:
             invoke=self._invoke, start=self._start_as_rule_target, now=self.clock.now, client=self.client
         )
         self.autoscaling_gaps.install()
+        self.invocations = EndpointInvocations(clock=self.clock.now, simulations=self.simulations, lock=self.clock_lock)
+        for model_name, function in {**models_from_environment(), **self.models}.items():
+            self.invocations.serve_model(model_name, function)
+        self.invocations.install()
         self.stack = deploy_stack(
             self._session, self.root, stack_name=self.stack_name, stage=self.stage, parameters=self.parameters
         )
@@ -191,6 +200,8 @@ class LocalCloud:
             self.scheduler_clock.uninstall()
         self.request_validation.uninstall()
         self.autoscaling_gaps.uninstall()
+        if self.invocations is not None:
+            self.invocations.uninstall()
         if self._mock is not None:
             self._mock.stop()
 
@@ -202,6 +213,12 @@ class LocalCloud:
 
     def client(self, service: str) -> Any:  # noqa: ANN401
         return self._session.client(service, region_name=REGION)
+
+    def serve_model(self, model_name: str, function: ModelFunction | str) -> None:
+        """InvokeEndpoint on a variant of SageMaker model `model_name` answers with `function` from now on."""
+        self.models[model_name] = function
+        if self.invocations is not None:
+            self.invocations.serve_model(model_name, function)
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -334,6 +351,12 @@ class LocalCloud:
     # --- EventBridge Scheduler ----------------------------------------------------------------
 
     def _schedules(self) -> list[dict[str, Any]]:
+        # Every advance asks; the scheduler gap counts Create/Update/Delete, so the API is read only after one.
+        if self.scheduler_clock is None:
+            return self._read_schedules()
+        return self.scheduler_clock.listing(self._read_schedules)
+
+    def _read_schedules(self) -> list[dict[str, Any]]:
         scheduler = self.client("scheduler")
         found = []
         for group in scheduler.list_schedule_groups().get("ScheduleGroups", []):

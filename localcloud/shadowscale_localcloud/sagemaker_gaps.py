@@ -244,6 +244,7 @@ class SageMakerGapFill:
             if gaps._not_yet_visible(config_name):
                 raise ValidationError(message=f'Could not find endpoint configuration "{config_name}".')
             endpoint = original_create_endpoint(backend, **kwargs)
+            _keep_zero_weights(endpoint.production_variants, backend.endpoint_configs[config_name].production_variants)
             gaps._endpoint_shadows[endpoint.endpoint_name] = _variant_states(
                 gaps._shadow_variants.get(endpoint.endpoint_config_name, [])
             )
@@ -273,6 +274,7 @@ class SageMakerGapFill:
             live = {variant["VariantName"]: variant for variant in endpoint.production_variants}
             endpoint.endpoint_config_name = config_name
             endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+            _keep_zero_weights(endpoint.production_variants, config.production_variants)
             retain = str(response._get_param("RetainAllVariantProperties", False)).lower() == "true"
             excluded = {
                 str(entry.get("VariantPropertyType"))
@@ -396,6 +398,14 @@ def _keep_what_the_update_left_out(variants: list[dict[str, Any]], before: dict[
                 kept = previous.get(desired) or previous.get(current) or previous.get(fallback)
                 variant[desired] = kept
                 variant[current] = kept
+
+
+def _keep_zero_weights(variants: list[dict[str, Any]], configured: list[dict[str, Any]]) -> None:
+    """moto drops an InitialVariantWeight of 0 (a falsy test); SageMaker shows it as the variant's weight."""
+    zero = {entry["VariantName"] for entry in configured if entry.get("InitialVariantWeight") == 0}
+    for variant in variants:
+        if variant["VariantName"] in zero:
+            variant["CurrentWeight"] = variant["DesiredWeight"] = 0.0
 
 
 def _variant_states(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:

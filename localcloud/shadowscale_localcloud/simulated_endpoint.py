@@ -16,7 +16,8 @@ data capture):
   PutMetricData implementation (AWS/SageMaker: Invocations, InvocationsPerInstance, ModelLatency and
   OverheadLatency as Values/Counts in microseconds, Invocation4XXErrors, Invocation5XXErrors,
   InvocationModelErrors with Sum = count and Average = rate; /aws/sagemaker/Endpoints:
-  CPUUtilization, MemoryUtilization); no requests, no invocation metrics, as in SageMaker;
+  CPUUtilization, MemoryUtilization, DiskUtilization, and GPUUtilization and GPUMemoryUtilization on GPU
+  instance types); no requests, no invocation metrics, as in SageMaker;
 - data capture, when the endpoint's capture is started: sampled requests become capture records in S3
   through moto's PutObject implementation (so bucket notifications fire), one file per variant per
   minute under `<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl`, delivered late.
@@ -255,6 +256,11 @@ class ServingVariant:
     name: str
     instances: int
     weight: float
+    instance_type: str = ""  # from the endpoint config; GPU metrics only for GPU instance families
+
+
+# The accelerated families (ml.g*, ml.p*) publish GPUUtilization and GPUMemoryUtilization; CPU ones do not.
+GPU_INSTANCE_FAMILIES = ("ml.g", "ml.p")
 
 
 @dataclass(frozen=True)
@@ -294,12 +300,22 @@ def read_serving_state(backend: Any, endpoint_name: str) -> tuple[str, ServingSt
     except ValidationError:
         return None
 
+    try:  # DescribeEndpoint's variant summaries carry no instance type; the config's variants do
+        config = backend.describe_endpoint_config(described["EndpointConfigName"])
+    except ValidationError:  # the config may be deleted while the endpoint runs on
+        config = {}
+    instance_types = {
+        entry["VariantName"]: str(entry.get("InstanceType") or "")
+        for entry in [*(config.get("ProductionVariants") or []), *(config.get("ShadowProductionVariants") or [])]
+    }
+
     def variants(entries: list[dict[str, Any]]) -> tuple[ServingVariant, ...]:
         return tuple(
             ServingVariant(
                 entry["VariantName"],
                 int(entry.get("CurrentInstanceCount") or 0),
                 float(entry["CurrentWeight"]) if entry.get("CurrentWeight") is not None else 1.0,
+                instance_types.get(entry["VariantName"], ""),
             )
             for entry in entries
         )
@@ -307,13 +323,10 @@ def read_serving_state(backend: Any, endpoint_name: str) -> tuple[str, ServingSt
     summary = described.get("DataCaptureConfig") or {}
     capture = None
     if summary.get("EnableCapture") and summary.get("CaptureStatus") == "Started":
-        try:
-            configured = (
-                backend.describe_endpoint_config(described["EndpointConfigName"]).get("DataCaptureConfig") or {}
-            )
-        except ValidationError:  # the config may be deleted while the endpoint runs on
-            configured = {}
+        configured = config.get("DataCaptureConfig") or {}
         modes = {option.get("CaptureMode") for option in configured.get("CaptureOptions") or []} or {"Input", "Output"}
+        if "InputAndOutput" in modes:  # CaptureOption's third mode (CloudFormation's allowed values)
+            modes |= {"Input", "Output"}
         headers = configured.get("CaptureContentTypeHeader") or {}
         bucket, _, prefix = summary["DestinationS3Uri"].removeprefix("s3://").partition("/")
         capture = CaptureConfig(
@@ -474,7 +487,7 @@ class SimulatedEndpoint:
             raise RuntimeError("call start_at() first")
         start = self._next_step
         self._next_step = start + timedelta(seconds=self.step_seconds)
-        state = self._serving_state()
+        state = self.serving_state()
         if state is None or not state.production:
             return []
         rng = _seeded("endpoint", self.seed, self.name, start.timestamp())
@@ -499,12 +512,13 @@ class SimulatedEndpoint:
             steps.append(step)
             if state.capture is not None:
                 self._capture_shadow(state.capture, shadow, step, share, captured)
-        self._publish(SAGEMAKER, invocation_metrics)
-        self._publish(ENDPOINT_INSTANCES, instance_metrics)
+        self.publish(SAGEMAKER, invocation_metrics)
+        self.publish(ENDPOINT_INSTANCES, instance_metrics)
         self.history.extend(steps)
         return steps
 
-    def _serving_state(self) -> ServingState | None:
+    def serving_state(self) -> ServingState | None:
+        """The endpoint as it serves now: as described while InService, else as when it last was."""
         from moto.sagemaker.models import sagemaker_backends
 
         read = read_serving_state(sagemaker_backends[self.account][self.region], self.name)
@@ -600,10 +614,18 @@ class SimulatedEndpoint:
             instance_metrics += [
                 datum("CPUUtilization", "Percent", Value=server.vcpus_per_instance * (2.0 + 93.0 * busy)),
                 datum("MemoryUtilization", "Percent", Value=server.memory_utilization + 10.0 * busy),
+                # 0-100 % of the instance's disk used by its containers (SageMaker's CloudWatch metrics page):
+                # the model's artefacts, plus a little scratch space under load.
+                datum("DiskUtilization", "Percent", Value=min(100.0, 18.0 + 4.0 * busy)),
             ]
+            if variant.instance_type.startswith(GPU_INSTANCE_FAMILIES):  # one GPU per instance: 0-100 %
+                instance_metrics += [
+                    datum("GPUUtilization", "Percent", Value=5.0 + 90.0 * busy),
+                    datum("GPUMemoryUtilization", "Percent", Value=35.0 + 15.0 * busy),
+                ]
         return step
 
-    def _publish(self, namespace: str, metric_data: list[dict[str, Any]]) -> None:
+    def publish(self, namespace: str, metric_data: list[dict[str, Any]]) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
 
         if metric_data:
@@ -652,19 +674,22 @@ class SimulatedEndpoint:
 
     def _record(self, capture: CaptureConfig, server: ModelServer, request: _Request, at: datetime) -> str:
         """One line in SageMaker's capture format."""
-        capture_data: dict[str, Any] = {}
-        if capture.capture_input:
-            capture_data["endpointInput"] = _payload(capture, self.capture.input_content_type, request.body, "INPUT")
-        if capture.capture_output:
-            capture_data["endpointOutput"] = _payload(
-                capture, server.output_content_type, server.respond(request.body), "OUTPUT"
-            )
-        metadata = {"eventId": request.event_id}
-        if request.inference_id is not None:
-            metadata["inferenceId"] = request.inference_id
-        metadata["inferenceTime"] = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        record = {"captureData": capture_data, "eventMetadata": metadata, "eventVersion": "0"}
-        return json.dumps(record, separators=(",", ":"))
+        return capture_line(
+            capture,
+            CapturedExchange(
+                input_content_type=self.capture.input_content_type,
+                input_body=request.body.encode(),
+                output_content_type=server.output_content_type,
+                output_body=server.respond(request.body).encode(),
+                event_id=request.event_id,
+                inference_id=request.inference_id,
+            ),
+            at,
+        )
+
+    def keep_invocation_record(self, capture: CaptureConfig, variant: str, at: datetime, line: str) -> None:
+        """A record of a request a client sent (InvokeEndpoint): into the same files as the simulated ones."""
+        self._keep_record(capture, variant, at, line)
 
     def _keep_record(self, capture: CaptureConfig, variant: str, at: datetime, line: str) -> None:
         window = _floor(at, self.capture.file_seconds)
@@ -698,9 +723,41 @@ class SimulatedEndpoint:
             self.capture_files.append(f"s3://{bucket}/{object_key}")
 
 
-def _payload(capture: CaptureConfig, content_type: str, text: str, mode: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class CapturedExchange:
+    """One request and its answer as data capture sees them."""
+
+    input_content_type: str
+    input_body: bytes
+    output_content_type: str
+    output_body: bytes
+    event_id: str
+    inference_id: str | None
+
+
+def capture_line(capture: CaptureConfig, exchange: CapturedExchange, at: datetime) -> str:
+    """One line in SageMaker's capture format, with the halves the capture options ask for."""
+    capture_data: dict[str, Any] = {}
+    if capture.capture_input:
+        capture_data["endpointInput"] = _payload(capture, exchange.input_content_type, exchange.input_body, "INPUT")
+    if capture.capture_output:
+        capture_data["endpointOutput"] = _payload(capture, exchange.output_content_type, exchange.output_body, "OUTPUT")
+    metadata = {"eventId": exchange.event_id}
+    if exchange.inference_id is not None:
+        metadata["inferenceId"] = exchange.inference_id
+    metadata["inferenceTime"] = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record = {"captureData": capture_data, "eventMetadata": metadata, "eventVersion": "0"}
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _payload(capture: CaptureConfig, content_type: str, body: bytes, mode: str) -> dict[str, str]:
     encoding = capture.encoding(content_type)
-    data = text if encoding != "BASE64" else base64.b64encode(text.encode()).decode()
+    if encoding != "BASE64":
+        try:
+            return {"observedContentType": content_type, "mode": mode, "data": body.decode(), "encoding": encoding}
+        except UnicodeDecodeError:  # a listed text type whose bytes are not text: kept intact as base64
+            encoding = "BASE64"
+    data = base64.b64encode(body).decode()
     return {"observedContentType": content_type, "mode": mode, "data": data, "encoding": encoding}
 
 

@@ -7,6 +7,10 @@ Status Change" events that the cleanup function listens to. Installed, this modu
   that time (schedules, queue deliveries, simulated traffic) happens during it;
 - Retry intervals pass on the clock without delivering anything (nothing else runs in a retry);
 - every execution that ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) emits its status-change event;
+- the interpreter reads the time from the clock: execution start and stop dates, history event
+  timestamps, `$$.Execution.StartTime`, `$$.State.EnteredTime` and timestamp Waits are on the clock the
+  metrics and the functions use (AWS has one clock: HistoryEvent's timestamp is when the event occurred),
+  so a report's timeline and its charts line up;
 - a test can `hold_waits()` to stop executions at their next Wait state (to act on a running test,
   e.g. abort it mid-bake) and `release_waits()` to let them go on;
 - the execution quotas hold as AWS documents them (ExecutionQuotas, below).
@@ -28,6 +32,8 @@ counts them (sources: shadowscale/domain/execution_history.py, which also holds 
 
 from __future__ import annotations
 
+import datetime as datetime_module
+import importlib
 import json
 import threading
 import types
@@ -243,6 +249,34 @@ class ExecutionQuotas:
         )
 
 
+# moto's Step Functions modules that read `datetime.datetime.now()`, each given a `datetime` whose now is the clock's.
+_CLOCK_READERS = (
+    "moto.stepfunctions.parser.models",
+    "moto.stepfunctions.parser.backend.execution",
+    "moto.stepfunctions.parser.asl.eval.event.event_manager",
+    "moto.stepfunctions.parser.asl.component.state.state",
+    "moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl",
+)
+
+
+def _datetime_on(now: Callable[[], datetime]) -> types.ModuleType:
+    """A stand-in for the `datetime` module whose `datetime.now()` is `now()`; everything else is the real one."""
+
+    class ClockDatetime(datetime):
+        @classmethod
+        def now(cls, tz: datetime_module.tzinfo | None = None) -> ClockDatetime:
+            current = now().astimezone(tz or UTC)
+            stamp = cls.fromtimestamp(current.timestamp(), tz=current.tzinfo)
+            return stamp if tz is not None else stamp.replace(tzinfo=None)  # naive, as the real now() (UTC here)
+
+    stand_in = types.ModuleType("datetime")
+    stand_in.__dict__.update(vars(datetime_module))
+    stand_in.datetime = ClockDatetime  # type: ignore[attr-defined]
+    return stand_in
+
+
 @dataclass
 class StepFunctionsOnTheClock:
     advance: Callable[[float], None]  # move the clock and run what is due meanwhile
@@ -318,6 +352,16 @@ class StepFunctionsOnTheClock:
 
         # The retrier reads `time.sleep` from its module: give it a `time` whose sleep is the clock's.
         clock_time = types.SimpleNamespace(sleep=lambda seconds: gaps.sleep(float(seconds)))
+        clock_datetime = _datetime_on(lambda: gaps.now())
+        readers = [importlib.import_module(name) for name in _CLOCK_READERS]
+        self._originals["datetime_readers"] = [(module, getattr(module, "datetime")) for module in readers]  # noqa: B009
+        for module in readers:
+            setattr(module, "datetime", clock_datetime)  # noqa: B010
+        # StopExecution's stop date comes from moto's own utcnow (naive UTC), read in the base models module.
+        from moto.stepfunctions import models as base_models
+
+        self._originals["stop_clock"] = getattr(base_models, "utcnow")  # noqa: B009  (imported, not exported)
+        setattr(base_models, "utcnow", lambda: gaps.now().astimezone(UTC).replace(tzinfo=None))  # noqa: B010
         setattr(wait_function.WaitFunction, "_wait_interval", wait_interval)  # noqa: B010
         setattr(execution_module.BaseExecutionWorkerCommunication, "terminated", terminated)  # noqa: B010
         setattr(retrier_decl, "time", clock_time)  # noqa: B010
@@ -335,4 +379,9 @@ class StepFunctionsOnTheClock:
         setattr(wait_function.WaitFunction, "_wait_interval", self._originals["wait"])  # noqa: B010
         setattr(execution_module.BaseExecutionWorkerCommunication, "terminated", self._originals["terminated"])  # noqa: B010
         setattr(retrier_decl, "time", self._originals["retrier_time"])  # noqa: B010
+        for module, original in self._originals["datetime_readers"]:
+            setattr(module, "datetime", original)  # noqa: B010
+        from moto.stepfunctions import models as base_models
+
+        setattr(base_models, "utcnow", self._originals["stop_clock"])  # noqa: B010
         self._originals = {}

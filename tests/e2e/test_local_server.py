@@ -1,101 +1,128 @@
-"""`make local-up`: the README's AWS CLI commands, as written, against the local cloud's server mode."""
+"""`make local-up`: every command of the README's local-mode section, as written, against the server mode,
+with nothing set up beforehand but what the README says (`eval "$(make -s local-env)"`)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-AWS = REPO / ".tools" / "awscli" / "bin" / "aws"
-README_PORT = "5000"
+from tests.e2e.local_server import REPO, RunningServer, local_server, run_shell
+
+pytestmark = pytest.mark.skipif(
+    not (REPO / ".tools" / "awscli" / "bin" / "aws").exists(), reason="make tools installs the AWS CLI"
+)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def readme_commands() -> list[str]:
+def readme_lines() -> list[str]:
     text = (REPO / "README.md").read_text()
     block = re.search(r"<!-- local-cloud-cli -->\n```bash\n(.*?)```\n<!-- /local-cloud-cli -->", text, re.DOTALL)
     assert block is not None, "README lost its local-cloud command block"
-    return [line for line in block.group(1).splitlines() if line.startswith("aws ")]
+    return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    port = str(_free_port())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shadowscale_localcloud.server", "--port", port, "--speed", "1"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(REPO / "layers" / "shadowscale"), str(REPO / "localcloud")]),
-        },
-    )
-    assert process.stdout is not None
+def server() -> Iterator[RunningServer]:
+    with local_server("--speed", "60") as running:  # make local-up's default speed
+        yield running
+
+
+def _json_after(output: str) -> object:
+    """The JSON document after the body invoke-endpoint wrote to /dev/stdout."""
+    return json.loads(output[output.index("{") :])
+
+
+def test_the_readme_commands_work_as_written_against_the_server(server: RunningServer) -> None:
+    setup, *commands = readme_lines()
+    assert setup == 'eval "$(make -s local-env)"'
+    (
+        describe,
+        invoke,
+        clock,
+        count_before,
+        set_alarm,
+        count_after,
+        start,
+        describe_execution,
+        list_capture,
+        invoke_function,
+    ) = commands
+
+    def run(command: str) -> str:
+        done: subprocess.CompletedProcess[str] = run_shell([setup, command], server.port)
+        return done.stdout
+
+    # GIVEN the server is up and a shell that ran only the README's eval
+    # WHEN each README command runs THEN it does what the README says
+    assert json.loads(run(describe))["EndpointStatus"] == "InService"
+
+    answered = run(invoke)
+    assert re.match(r"^0\.\d{6},[01]", answered), answered  # the simulated model's CSV answer
+    metadata = _json_after(answered)
+    assert metadata == {"ContentType": "text/csv", "InvokedProductionVariant": "primary"}
+
+    told = json.loads(run(clock))
+    assert set(told) == {"now", "speed", "stack"}
+    assert told["speed"] == 60.0
+    assert told["stack"] == "shadowscale-local"
+    assert datetime.fromisoformat(told["now"]) >= datetime.now(UTC) - timedelta(minutes=2)
+
+    before = int(run(count_before))
+    run(set_alarm)
+    assert int(run(count_after)) > before  # the applied policy scaled out on the alarm
+
+    assert json.loads(run(start))["executionArn"].endswith(":local-try-1")
     deadline = time.monotonic() + 120
-    for line in process.stdout:
-        if line.strip() == "ready":
-            break
-        assert time.monotonic() < deadline, "the local cloud did not come up"
-    try:
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def aws(command: str, port: str) -> str:
-    """Run one README line as written (only the port differs), with the AWS CLI from .tools."""
-    arguments = shlex.split(command.replace(f"localhost:{README_PORT}", f"localhost:{port}"))
-    environment = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_PAGER": ""}
-    environment.pop("AWS_ENDPOINT_URL", None)
-    done = subprocess.run(
-        [str(AWS), *arguments[1:]], cwd=REPO, capture_output=True, text=True, env=environment, timeout=120, check=False
-    )
-    assert done.returncode == 0, f"{command}\n{done.stderr}"
-    return done.stdout
-
-
-def test_the_readme_commands_work_against_the_server(server: str) -> None:
-    # (at --speed 1 the alarm's next evaluation is a minute away: the state set by hand is still there)
-    describe, set_alarm, start, describe_execution, list_capture = readme_commands()
-
-    # GIVEN the server is up WHEN the README's commands run THEN each does what the README says
-    assert json.loads(aws(describe, server))["EndpointStatus"] == "InService"
-
-    aws(set_alarm, server)
-    alarms = aws(
-        f"aws --endpoint-url http://localhost:{server} --region us-east-1 cloudwatch describe-alarms "
-        "--alarm-names fraud-detector-latency-high",
-        server,
-    )
-    assert json.loads(alarms)["MetricAlarms"][0]["StateValue"] == "ALARM"
-
-    assert json.loads(aws(start, server))["executionArn"].endswith(":local-try-1")
-    deadline = time.monotonic() + 120
-    while (status := json.loads(aws(describe_execution, server))["status"]) == "RUNNING":
+    while (status := json.loads(run(describe_execution))["status"]) == "RUNNING":
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert status == "SUCCEEDED"
 
-    listed = aws(list_capture, server)
+    listed = run(list_capture)
     assert "/fraud-detector/primary/" in listed
     assert "/fraud-detector/shadow/" in listed  # the shadow variant's own folder
     assert ".jsonl" in listed
+
+    # the Docker-free way to run one function on a sample event: the function's answer (its decision), then
+    # the CLI's own response, one JSON document after the other on stdout
+    decided = run(invoke_function)
+    report, end = json.JSONDecoder().raw_decode(decided)
+    assert report["endpoint"] == "fraud-detector"
+    assert report["source_event"].startswith("tick:fraud-detector:business-hours.start:")
+    assert report["outcome"] in {"no-change", "applied", "deferred"}
+    assert json.loads(decided[end:]) == {"StatusCode": 200}
+
+
+def test_the_server_prints_the_exports_make_local_env_prints(server: RunningServer) -> None:
+    # GIVEN the banner WHEN make local-env runs for the same port THEN the same export lines
+    emitted = run_shell(["make -s local-env"], server.port).stdout.splitlines()
+    printed = [line for line in server.banner if line.startswith("export ")]
+    assert emitted == printed
+    assert server.exports["AWS_ENDPOINT_URL"] == f"http://localhost:{server.port}"
+    assert server.exports["AWS_ACCESS_KEY_ID"]
+    assert server.exports["AWS_SECRET_ACCESS_KEY"]
+    assert server.exports["AWS_DEFAULT_REGION"] == "us-east-1"
+
+
+def test_without_the_exports_the_aws_cli_has_no_credentials(server: RunningServer) -> None:
+    # GIVEN a shell that skipped the eval WHEN a command runs THEN it fails as users saw (the eval matters)
+    done = run_shell(
+        [f"aws --endpoint-url http://localhost:{server.port} --region us-east-1 sagemaker list-endpoints"],
+        server.port,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Unable to locate credentials" in done.stderr
+
+
+def test_the_start_is_quiet_and_fast(server: RunningServer) -> None:
+    # moto's notes on skipped template resources are filtered; the banner says what is there
+    assert "No Moto CloudFormation support" not in server.stderr()
+    assert "not supported by moto's CloudFormation implementation" not in server.stderr()
+    assert any(line.strip().startswith("policy examples/capacity_policy.yaml applied") for line in server.banner)
+    assert server.ready_seconds < 60

@@ -70,6 +70,7 @@ class World:
         instances: int = 1,
         shadow: tuple[int, float] | None = None,
         capture: dict[str, Any] | None = None,
+        shadow_instance_type: str = "ml.m5.large",
     ) -> None:
         """`primary` (weight 1) and, when asked, a `shadow` variant (instances, weight) and data capture."""
         for model in ("primary-model", "candidate-model"):
@@ -79,12 +80,14 @@ class World:
                 ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution",
             )
 
-        def variant(name: str, model: str, count: int, weight: float) -> dict[str, Any]:
+        def variant(
+            name: str, model: str, count: int, weight: float, instance_type: str = "ml.m5.large"
+        ) -> dict[str, Any]:
             return {
                 "VariantName": name,
                 "ModelName": model,
                 "InitialInstanceCount": count,
-                "InstanceType": "ml.m5.large",
+                "InstanceType": instance_type,
                 "InitialVariantWeight": weight,
             }
 
@@ -93,7 +96,7 @@ class World:
             "ProductionVariants": [variant("primary", "primary-model", instances, 1.0)],
         }
         if shadow is not None:
-            config["ShadowProductionVariants"] = [variant("shadow", "candidate-model", *shadow)]
+            config["ShadowProductionVariants"] = [variant("shadow", "candidate-model", *shadow, shadow_instance_type)]
         if capture is not None:
             self.s3.create_bucket(Bucket=BUCKET)
             config["DataCaptureConfig"] = {"DestinationS3Uri": f"s3://{BUCKET}/captures", **capture}
@@ -198,6 +201,28 @@ def test_given_shadow_variant_when_traffic_flows_then_each_variant_publishes_sag
     assert 0.4 < world.total("Invocations", "shadow") / primary < 0.6  # shadow weight 0.5 of production 1.0
     assert world.total("InvocationsPerInstance", "primary") == primary / 2
     assert 10 * 60 * 20 * 0.9 < primary < 10 * 60 * 20 * 1.1
+
+
+def test_given_a_gpu_shadow_then_only_it_publishes_gpu_utilisation_and_every_variant_its_disk(world: World) -> None:
+    # GIVEN a CPU production variant and a shadow on a GPU instance type (ml.g4dn)
+    world.endpoint(instances=1, shadow=(1, 1.0), shadow_instance_type="ml.g4dn.xlarge")
+    simulation = world.simulate(TrafficPattern.flat(20))
+
+    # WHEN traffic flows
+    world.run(simulation, 5)
+
+    # THEN the instance namespace has disk for both, GPU only for the GPU variant, all within 0-100 %
+    def instance_metric(name: str, variant: str) -> list[float]:
+        return list(world.metric(name, variant, "Average", namespace="/aws/sagemaker/Endpoints"))
+
+    for variant in ("primary", "shadow"):
+        assert instance_metric("DiskUtilization", variant)
+        assert all(0.0 <= value <= 100.0 for value in instance_metric("DiskUtilization", variant))
+    for name in ("GPUUtilization", "GPUMemoryUtilization"):
+        assert instance_metric(name, "primary") == []
+        gpu = instance_metric(name, "shadow")
+        assert gpu
+        assert all(0.0 < value <= 100.0 for value in gpu)
 
 
 def test_model_latency_is_published_in_microseconds_with_percentiles_as_the_history_reports(world: World) -> None:
