@@ -52,7 +52,7 @@ def case(matrix: MatrixCloud, matrix_case: MatrixCase, record_property: Any) -> 
 
 def _stop_leftovers(matrix: MatrixCloud, case: Case) -> None:
     """A case that did not settle must not run on into the next one: stop what still runs, let it end."""
-    stepfunctions = matrix.cloud.client("stepfunctions")
+    stepfunctions = matrix.client("stepfunctions")
     for arn, execution in matrix.executions(case.since).items():
         if execution["status"] == "RUNNING":
             stepfunctions.stop_execution(executionArn=arn, cause="fault matrix: case over")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from typing import Any, Literal
 from shadowscale.shadow_tests.models import ShadowTestPlan
 from shadowscale_localcloud.faults import FaultInjector, RecordedCall
 from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
+from shadowscale_localcloud.resources import ACCOUNT, REGION
 
 from tests.integration.test_shadow_lifecycle import (
     MONDAY_0800_UTC,
@@ -38,8 +41,29 @@ ScenarioName = Literal["promote", "remove"]
 SCENARIOS: tuple[ScenarioName, ...] = ("promote", "remove")
 SETTLE_BOUND = timedelta(days=3)  # simulated time a case may take to settle after its start
 SETTLE_WALL_SECONDS = 120.0
+# Settling wakes when an execution's end is delivered; this only bounds how late it sees anything else.
+SETTLE_WAKE_SECONDS = 0.25
 POLICY = "invocations-per-instance"
 TEST_INPUT: dict[str, Any] = {"durationMinutes": 10, "evaluationPeriodMinutes": 5, "inServiceTimeoutMinutes": 60}
+
+
+class EndsSignalled(list[dict[str, Any]]):
+    """The Step Functions gap's `ended` (the status-change events of ended executions, each appended once
+    its delivery is done), signalling every append: settling waits for it instead of polling."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        super().__init__(events)
+        self.grown = threading.Condition()
+
+    def append(self, event: dict[str, Any]) -> None:
+        with self.grown:
+            super().append(event)
+            self.grown.notify_all()
+
+    def wait_past(self, count: int, timeout: float) -> None:
+        """Until it holds more than `count` events, or `timeout` seconds have passed."""
+        with self.grown:
+            self.grown.wait_for(lambda: len(self) > count, timeout)
 
 
 @dataclass
@@ -47,15 +71,28 @@ class MatrixCloud:
     cloud: LocalCloud
     faults: FaultInjector
     notifications_url: str
+    ended: EndsSignalled = field(default_factory=lambda: EndsSignalled([]))
+    _machines: list[str] | None = None
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        """The operator's client, made once (a boto3 client costs milliseconds to make; the harness asks
+        hundreds of times a case). Only for the test's own thread."""
+        if service not in self._clients:
+            self._clients[service] = self.cloud.client(service)
+        return self._clients[service]
 
     def state_machines(self) -> list[str]:
-        machines = self.cloud.client("stepfunctions").list_state_machines()["stateMachines"]
-        return [str(machine["stateMachineArn"]) for machine in machines]
+        """The stack's state machines (deployed once with the stack: listed once)."""
+        if self._machines is None:
+            machines = self.client("stepfunctions").list_state_machines()["stateMachines"]
+            self._machines = [str(machine["stateMachineArn"]) for machine in machines]
+        return self._machines
 
     def executions(self, since: datetime) -> dict[str, dict[str, Any]]:
         """Executions of every state machine of the stack started at or after `since` (wall time, as
         moto stamps them; it lists the newest first, so only the first pages are read)."""
-        stepfunctions = self.cloud.client("stepfunctions")
+        stepfunctions = self.client("stepfunctions")
         found: dict[str, dict[str, Any]] = {}
         for machine in self.state_machines():
             for page in stepfunctions.get_paginator("list_executions").paginate(stateMachineArn=machine):
@@ -65,9 +102,45 @@ class MatrixCloud:
                     break
         return found
 
+    def unsettled(self, since: datetime) -> list[str]:
+        """What settling waits for, read from moto's backend in-process (as ListExecutions would answer,
+        without a request per poll): every RUNNING execution of the stack's machines or, when none runs,
+        those started at or after `since` whose end the local cloud has not delivered yet."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        machines = set(self.state_machines())
+        executions = [
+            execution
+            for machine in list(stepfunctions_parser_backends[ACCOUNT][REGION].state_machines)
+            if machine.arn in machines
+            for execution in list(machine.executions)
+        ]
+        running = [str(execution.execution_arn) for execution in executions if _status(execution) == "RUNNING"]
+        if running:
+            return running
+        ended = {event["detail"]["executionArn"] for event in list(self.ended)}
+        return [
+            str(execution.execution_arn)
+            for execution in executions
+            if execution.start_date >= since and execution.execution_arn not in ended
+        ]
+
+    def deliveries_due(self) -> bool:
+        """Messages waiting in a queue an event source mapping reads (the local cloud delivers them on the
+        clock): GetQueueAttributes' three counts, read from moto's queues in-process."""
+        from moto.sqs.models import sqs_backends
+
+        queues = sqs_backends[ACCOUNT][REGION].queues
+        return any(
+            queue.approximate_number_of_messages
+            or queue.approximate_number_of_messages_delayed
+            or queue.approximate_number_of_messages_not_visible
+            for queue in (queues[name] for name in list(self.cloud._mappings))
+        )
+
     def notifications(self) -> list[dict[str, str]]:
         """Every notification delivered to the subscribed queue since the last call."""
-        sqs = self.cloud.client("sqs")
+        sqs = self.client("sqs")
         found: list[dict[str, str]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=self.notifications_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -79,6 +152,12 @@ class MatrixCloud:
                 sqs.delete_message(QueueUrl=self.notifications_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def _status(execution: Any) -> str:  # moto's interpreter's Execution
+    # moto lists an execution just before it sets it RUNNING: no status yet counts as running.
+    status = getattr(execution, "exec_status", None)
+    return str(status.value) if status is not None else "RUNNING"
+
+
 @contextmanager
 def matrix_cloud(stack_name: str) -> Iterator[MatrixCloud]:
     with LocalCloud(root=REPO, clock=AcceleratedClock(MONDAY_0800_UTC), stack_name=stack_name) as cloud:
@@ -87,8 +166,11 @@ def matrix_cloud(stack_name: str) -> Iterator[MatrixCloud]:
         url = sqs.create_queue(QueueName=f"{stack_name}-notifications")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=cloud.outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=arn)
+        assert cloud.stepfunctions is not None
+        ended = EndsSignalled(cloud.stepfunctions.ended)
+        cloud.stepfunctions.ended = ended  # the gap appends to whatever list it holds: now one that signals
         with FaultInjector(principals=cloud.role_sessions, now=cloud.clock.now) as faults:
-            yield MatrixCloud(cloud, faults, str(url))
+            yield MatrixCloud(cloud, faults, str(url), ended)
 
 
 def endpoint_name(case_id: str) -> str:
@@ -146,7 +228,7 @@ class Case:
             **TEST_INPUT,
             **overrides,
         }
-        started = self.cloud.client("stepfunctions").start_execution(
+        started = self.matrix.client("stepfunctions").start_execution(
             stateMachineArn=self.cloud.outputs["ShadowTestStateMachineArn"],
             name=name or f"{self.endpoint}-{len(self.others)}",
             input=json.dumps(document),
@@ -163,53 +245,25 @@ class Case:
         delivered to EventBridge) and no queued delivery is due, within SETTLE_BOUND of simulated time
         after the case began. Returns what is still running when the bound is hit."""
         assert self.started_at is not None
-        cloud, stepfunctions_gaps = self.cloud, self.cloud.stepfunctions
-        assert stepfunctions_gaps is not None
+        cloud, matrix = self.cloud, self.matrix
         wall_deadline = time.monotonic() + SETTLE_WALL_SECONDS
-        stepfunctions = cloud.client("stepfunctions")
-        machines = self.matrix.state_machines()
         while True:
-            running = [
-                str(execution["executionArn"])
-                for machine in machines
-                for execution in stepfunctions.list_executions(stateMachineArn=machine, statusFilter="RUNNING")[
-                    "executions"
-                ]
-            ]
-            if not running:
-                ended = {event["detail"]["executionArn"] for event in stepfunctions_gaps.ended}
-                running = [arn for arn in self.matrix.executions(self.since) if arn not in ended]
+            seen = len(matrix.ended)  # before reading: an end delivered after this wakes the wait at once
+            running = matrix.unsettled(self.since)
             out_of_time = cloud.clock.now() - self.started_at > SETTLE_BOUND or time.monotonic() > wall_deadline
             if running:
                 if out_of_time:
                     return [arn.split(":", 6)[-1] for arn in running]
-                time.sleep(0.02)
+                matrix.ended.wait_past(seen, SETTLE_WAKE_SECONDS)
                 continue
-            if out_of_time or not self._deliveries_due():
+            if out_of_time or not matrix.deliveries_due():
                 return []
             cloud.advance(60)
-
-    def _deliveries_due(self) -> bool:
-        """Messages waiting in a queue an event source mapping reads (the local cloud delivers them on the clock)."""
-        sqs = self.cloud.client("sqs")
-        for queue_name in self.cloud._mappings:
-            url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesDelayed",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )["Attributes"]
-            if any(int(value) for value in attributes.values()):
-                return True
-        return False
 
     # --- the guarantee ------------------------------------------------------------------------
 
     def report(self, run: ShadowTestRun) -> tuple[dict[str, Any] | None, str | None]:
-        s3 = self.cloud.client("s3")
+        s3 = self.matrix.client("s3")
         prefix = f"reports/{self.endpoint}/{ShadowTestPlan.test_id_of(run.execution_arn)}/"
         bucket = self.cloud.outputs["DataBucketName"]
         found: list[Any] = []
@@ -224,7 +278,7 @@ class Case:
         """The promoted config's name, as the test planned it: from the plan any state of the test's
         execution or of a recovery of it passed on (the execution may have failed, with no output)."""
         assert self.run is not None
-        stepfunctions = self.cloud.client("stepfunctions")
+        stepfunctions = self.matrix.client("stepfunctions")
         for arn in self.matrix.executions(self.since):
             described = stepfunctions.describe_execution(executionArn=arn)
             if arn != self.run.execution_arn and self.run.execution_arn not in (described.get("input") or ""):
@@ -240,7 +294,7 @@ class Case:
 
     def state(self) -> dict[str, Any]:
         """The endpoint's actual state, as a failure message shows it."""
-        sagemaker = self.cloud.client("sagemaker")
+        sagemaker = self.matrix.client("sagemaker")
         described: dict[str, Any] = {}
         try:
             described = sagemaker.describe_endpoint(EndpointName=self.endpoint)
@@ -282,7 +336,7 @@ class Case:
     def scaling_targets(self) -> dict[str, tuple[int, int, list[str]]]:
         """The endpoint's scalable targets and their policies' names, by variant (asked by resource id:
         DescribeScalableTargets pages at 50 targets, and a worker's cloud holds hundreds)."""
-        autoscaling = self.cloud.client("application-autoscaling")
+        autoscaling = self.matrix.client("application-autoscaling")
         found: dict[str, tuple[int, int, list[str]]] = {}
         resources = [f"endpoint/{self.endpoint}/variant/{variant}" for variant in ("primary", "shadow")]
         targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=resources)
@@ -317,7 +371,7 @@ class Case:
         if state["variants"] != [variant]:
             broken.append(f"production variants {state['variants']}, expected [{variant!r}]")
         if state["config"]:
-            config = self.cloud.client("sagemaker").describe_endpoint_config(EndpointConfigName=state["config"])
+            config = self.matrix.client("sagemaker").describe_endpoint_config(EndpointConfigName=state["config"])
             models = [v["ModelName"] for v in config["ProductionVariants"]]
             if models != [model]:
                 broken.append(f"config {state['config']} serves {models}, expected [{model!r}]")
@@ -347,7 +401,7 @@ class Case:
             broken.append("report.json not written")
         if html is None:
             broken.append("report.html not written")
-        elif outcome is not None and f'<span class="badge">{outcome}</span>' not in html:
+        elif outcome is not None and not re.search(f'<span class="badge"[^>]*>{re.escape(str(outcome))}</span>', html):
             broken.append(f"report.html does not show the outcome {outcome!r}")
         if report is not None and (outcome == "promoted") != on_promoted:
             broken.append(
