@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from shadowscale.shadow_tests.models import ShadowTestPlan
@@ -90,8 +90,8 @@ class MatrixCloud:
         return self._machines
 
     def executions(self, since: datetime) -> dict[str, dict[str, Any]]:
-        """Executions of every state machine of the stack started at or after `since` (wall time, as
-        moto stamps them; it lists the newest first, so only the first pages are read)."""
+        """Executions of every state machine of the stack started at or after `since` (on the cloud's
+        clock, as the local cloud stamps them; listed newest first)."""
         stepfunctions = self.client("stepfunctions")
         found: dict[str, dict[str, Any]] = {}
         for machine in self.state_machines():
@@ -189,8 +189,11 @@ class Case:
     run: ShadowTestRun | None = None
     others: list[ShadowTestRun] = field(default_factory=list)  # further executions on the same endpoint
     started_at: datetime | None = None
-    since: datetime = field(default_factory=lambda: datetime.now(UTC))  # wall time: executions after it are the case's
+    since: datetime = field(init=False)  # on the cloud's clock: executions started after it are the case's
     notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.since = self.cloud.clock.now()
 
     @property
     def cloud(self) -> LocalCloud:
@@ -206,7 +209,7 @@ class Case:
     def deploy(self) -> ShadowTestRun:
         self.endpoint = self.endpoint or endpoint_name(self.case_id)
         self.matrix.notifications()  # drain what earlier cases left
-        self.since = datetime.now(UTC) - timedelta(milliseconds=1)
+        self.since = self.cloud.clock.now() - timedelta(milliseconds=1)
         self.started_at = self.cloud.clock.now()
         self.run = deploy_endpoint(self.cloud, self.endpoint)
         shadow_latency = 21.0 if self.scenario == "promote" else 60.0
