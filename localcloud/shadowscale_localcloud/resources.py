@@ -100,6 +100,32 @@ def create_models(sagemaker: Any, *names: str) -> None:  # noqa: ANN401
             )
 
 
+def create_one_variant_endpoint(
+    sagemaker: Any,  # noqa: ANN401
+    name: str,
+    candidate_model: str,
+    wait: Callable[[float], None] | None = None,
+    *,
+    instances: int = 2,
+) -> None:
+    """An endpoint `name` serving `<name>-v1` on one production variant `primary` (config `<name>-config-1`),
+    with `candidate_model` registered beside it: where a shadow test starts."""
+    create_models(sagemaker, f"{name}-v1", candidate_model)
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config-1",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": f"{name}-v1",
+                "InitialInstanceCount": instances,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    create_endpoint_once_visible(sagemaker, name, f"{name}-config-1", wait)
+
+
 def create_endpoint_once_visible(
     sagemaker: Any,  # noqa: ANN401
     name: str,

@@ -88,23 +88,9 @@ def silence_moto_template_notices() -> None:
 def seed_endpoint(cloud: LocalCloud, root: Path) -> list[str]:
     """A one-variant production endpoint with a candidate model registered, ready for a shadow test, and
     the example capacity policy applied to it; what was applied, for the start-up banner."""
-    from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
+    from shadowscale_localcloud.resources import create_one_variant_endpoint
 
-    sagemaker = cloud.client("sagemaker")
-    create_models(sagemaker, f"{ENDPOINT}-v1", CANDIDATE_MODEL)
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{ENDPOINT}-config-1",
-        ProductionVariants=[
-            {
-                "VariantName": "primary",
-                "ModelName": f"{ENDPOINT}-v1",
-                "InitialInstanceCount": 2,
-                "InstanceType": "ml.m5.xlarge",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    create_endpoint_once_visible(sagemaker, ENDPOINT, f"{ENDPOINT}-config-1", cloud.advance)
+    create_one_variant_endpoint(cloud.client("sagemaker"), ENDPOINT, CANDIDATE_MODEL, cloud.advance)
     cloud.client("cloudwatch").put_metric_alarm(
         AlarmName=f"{ENDPOINT}-latency-high",
         Namespace="AWS/SageMaker",

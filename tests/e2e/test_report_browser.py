@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
+from shadowscale_localcloud.resources import create_one_variant_endpoint
 from shadowscale_localcloud.simulated_endpoint import CaptureSimulation, ModelServer, TrafficPattern
 
 pytestmark = pytest.mark.e2e
@@ -59,21 +59,7 @@ class Rendered:
 
 
 def _endpoint(cloud: LocalCloud, name: str, candidate: ModelServer) -> None:
-    sagemaker = cloud.client("sagemaker")
-    create_models(sagemaker, f"{name}-v1", f"{name}-v2")
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{name}-config-1",
-        ProductionVariants=[
-            {
-                "VariantName": "primary",
-                "ModelName": f"{name}-v1",
-                "InitialInstanceCount": 2,
-                "InstanceType": "ml.m5.xlarge",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    create_endpoint_once_visible(sagemaker, name, f"{name}-config-1", cloud.advance)
+    create_one_variant_endpoint(cloud.client("sagemaker"), name, f"{name}-v2", cloud.advance)
     production = ModelServer(output_content_type="application/json")
     cloud.simulate(
         name,

@@ -16,7 +16,7 @@ from shadowscale.shadow_tests.history_budget import _estimate
 from shadowscale.shadow_tests.models import parse_shadow_test_input
 from shadowscale.shared.errors import InvalidShadowTestInput
 from shadowscale_localcloud.platform import AcceleratedClock, LocalCloud
-from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
+from shadowscale_localcloud.resources import create_one_variant_endpoint
 
 REPO = Path(__file__).resolve().parents[2]
 ENDPOINT = "budget-endpoint"
@@ -60,21 +60,7 @@ def test_the_longest_accepted_test_completes_within_the_history_limit(cloud: Loc
     assert not accepted(duration + 1)
     document = {**SETTINGS, "durationMinutes": duration}
     estimate = _estimate(parse_shadow_test_input(document))
-    sagemaker = cloud.client("sagemaker")
-    create_models(sagemaker, f"{ENDPOINT}-v1", f"{ENDPOINT}-v2")
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{ENDPOINT}-config-1",
-        ProductionVariants=[
-            {
-                "VariantName": "primary",
-                "ModelName": f"{ENDPOINT}-v1",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.xlarge",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    create_endpoint_once_visible(sagemaker, ENDPOINT, f"{ENDPOINT}-config-1", cloud.advance)
+    create_one_variant_endpoint(cloud.client("sagemaker"), ENDPOINT, f"{ENDPOINT}-v2", cloud.advance, instances=1)
 
     started = cloud.client("stepfunctions").start_execution(
         stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name="longest", input=json.dumps(document)
