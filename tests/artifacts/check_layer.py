@@ -144,10 +144,9 @@ def function_closure(modules: dict[str, Path]) -> tuple[set[str], set[str]]:
     return reached, reached - set(modules)
 
 
-def is_declared_package_data(path: Path) -> bool:
-    """Whether pyproject's [tool.setuptools.package-data] declares the file (the report's vendored charting
-    library): data the package reads at run time, not a stray."""
-    declared: dict[str, list[str]] = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"].get("package-data", {})
+def is_declared_package_data(path: Path, declared: dict[str, list[str]]) -> bool:
+    """Whether pyproject's [tool.setuptools.package-data] (`declared`) names the file (the report's vendored
+    charting library): data the package reads at run time, not a stray."""
     for package, patterns in declared.items():
         folder = LAYER.joinpath(*package.split("."))
         if path.is_relative_to(folder) and any(path.relative_to(folder).match(pattern) for pattern in patterns):
@@ -168,10 +167,11 @@ def package_problems() -> list[str]:
     if (PACKAGE / "cli").exists():
         found.append("the cli must not ship in the layer (it stays on the operator's machine)")
     found += [f"{tool} must not ship in the layer (test tooling)" for tool in TEST_TOOLING if (LAYER / tool).exists()]
+    declared: dict[str, list[str]] = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"].get("package-data", {})
     strays = [
         str(path.relative_to(LAYER))
         for path in PACKAGE.rglob("*")
-        if path.is_file() and path.suffix != ".py" and not is_declared_package_data(path)
+        if path.is_file() and path.suffix != ".py" and not is_declared_package_data(path, declared)
     ]
     if strays:
         found.append(f"the package carries files that are not modules: {', '.join(sorted(strays))}")
