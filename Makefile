@@ -108,9 +108,13 @@ local-up: venv ## the local cloud as a server on 127.0.0.1 (PORT=5000, SPEED=60,
 local-env: ## the export lines for a shell using local-up: eval "$$(make -s local-env)"
 	@$(BIN)/python -m shadowscale_localcloud.server --print-env --port $(PORT)
 
-bench: venv ## cold-start ratio and AWS calls per decision
-	$(BIN)/python bench/capacity_bench.py
-	$(BIN)/python bench/diff_bench.py
+# Every bench runs even when one before it fails; the summary's table says PASS or MISS for each
+# figure, and `make bench` fails when any figure missed or a bench did not write its figures.
+BENCHES := cold_start_bench capacity_bench diff_bench backfill_bench
+bench: venv ## cold start, AWS calls per decision, diff engine and backfill at scale: one PASS/MISS table
+	@mkdir -p bench-output && rm -f $(addprefix bench-output/,$(addsuffix .json,$(BENCHES)))
+	@for bench in $(BENCHES); do echo "== bench/$$bench.py"; $(BIN)/python bench/$$bench.py || echo "bench/$$bench.py failed"; done
+	$(BIN)/python bench/summary.py $(BENCHES)
 
 build: venv $(SAM) ## sam build (arm64 layer built without Docker)
 	$(OFFLINE_AWS) PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --template template.yaml

@@ -1,18 +1,9 @@
-"""Capacity functions benchmark: cold initialisation and AWS API calls per steady-state scaling decision.
+"""Capacity functions benchmark: AWS API calls per steady-state scaling decision.
 
-Part 1, cold init. Each sample is a fresh interpreter (`sys.executable -c ...`) timed from inside with
-time.perf_counter, so interpreter start-up is excluded. The floor is `import boto3` plus
-`boto3.client("sagemaker")`; a handler sample is `import app` (the function's directory and
-layers/shadowscale first on sys.path, cwd = the function directory) plus `app.entrypoints()`, which
-builds every boto3 client and Powertools utility the handler uses. Children get the template's Globals
-environment (dummy table names and queue URLs), region, dummy credentials, PATH/HOME and the variables the
-Lambda runtime sets (LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME, ...); tracing stays on, as in Lambda.
-One discarded run of each warms the .pyc caches, then floor and handler runs alternate (floor, alarm,
-floor, scheduled, floor, deferred, ...) for ROUNDS rounds; each handler is compared with the floor runs
-alternated with it (ratio of medians, target <= 1.3x). The slowest handler is run once more under
-`-X importtime` to show where import time goes.
+Cold start of every function moved to bench/cold_start_bench.py (it imports this module's template and
+offline-environment helpers).
 
-Part 2, API calls. In this process, on moto (`mock_aws`, no network): the three tables, both queues and a
+In this process, on moto (`mock_aws`, no network): the three tables, both queues and a
 SageMaker endpoint `fraud-detector` (variants primary and candidate, one instance each), the policy from
 tests/factories.py stored through PolicyRepository (primary's cooldowns set to 0, so that back-to-back
 scale-outs are not held by a cooldown). Every botocore API call of every client and session is recorded by
@@ -34,14 +25,12 @@ import json
 import os
 import platform
 import re
-import statistics
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -179,248 +168,6 @@ def offline_aws_environment() -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-
-
-# ------------------------------------------------------------------------------------------------ part 1
-
-
-@dataclass
-class Sample:
-    total_ms: float
-    import_ms: float
-
-
-@dataclass
-class ColdInit:
-    handler: str
-    handler_samples: list[Sample] = field(default_factory=list)
-    floor_samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def handler_median(self) -> float:
-        return statistics.median(sample.total_ms for sample in self.handler_samples)
-
-    @property
-    def floor_median(self) -> float:
-        return statistics.median(sample.total_ms for sample in self.floor_samples)
-
-    @property
-    def ratio(self) -> float:
-        return self.handler_median / self.floor_median
-
-    def summary(self) -> dict[str, object]:
-        handler_ms = [round(sample.total_ms, 2) for sample in self.handler_samples]
-        floor_ms = [round(sample.total_ms, 2) for sample in self.floor_samples]
-        return {
-            "handler_ms": {"median": round(self.handler_median, 2), "min": min(handler_ms), "samples": handler_ms},
-            "handler_import_app_ms": {
-                "median": round(statistics.median(sample.import_ms for sample in self.handler_samples), 2),
-                "samples": [round(sample.import_ms, 2) for sample in self.handler_samples],
-            },
-            "floor_ms": {"median": round(self.floor_median, 2), "min": min(floor_ms), "samples": floor_ms},
-            "ratio_of_medians": round(self.ratio, 3),
-            "target_ratio": TARGET_RATIO,
-            "pass": self.ratio <= TARGET_RATIO,
-        }
-
-
-def child_environment(handler: str) -> dict[str, str]:
-    """What a child sees: template Globals, offline AWS settings, and the variables the Lambda runtime sets.
-
-    LAMBDA_TASK_ROOT matters: without it the X-Ray SDK believes it runs outside Lambda and, at import,
-    builds a centralised sampler with two botocore sessions and X-Ray clients, which Lambda never does.
-    """
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
-    for name in ("LANG", "LC_ALL", "TMPDIR"):
-        if name in os.environ:
-            environment[name] = os.environ[name]
-    environment.update(template_globals_environment())
-    environment.update(offline_aws_environment())
-    environment.update(
-        {
-            "LAMBDA_TASK_ROOT": str(FUNCTIONS / handler),
-            "AWS_LAMBDA_FUNCTION_NAME": f"shadowscale-bench-{handler.replace('_', '-')}",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        }
-    )
-    # Deliberately absent: POWERTOOLS_TRACE_DISABLED (Lambda runs the tracer), PYTHONDONTWRITEBYTECODE.
-    return environment
-
-
-def run_child(code: str, cwd: Path, environment: Mapping[str, str], *, importtime: bool = False) -> tuple[Sample, str]:
-    command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code]
-    done = subprocess.run(
-        command, cwd=cwd, env=dict(environment), capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"child failed ({done.returncode}) in {cwd}:\n{done.stderr[-4000:]}")
-    marks = [line.split() for line in done.stdout.splitlines() if line.startswith("BENCH ")]
-    if not marks:
-        raise RuntimeError(f"child printed no timing in {cwd}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    _, total, imported = marks[-1]
-    return Sample(total_ms=float(total) * 1000, import_ms=float(imported) * 1000), done.stderr
-
-
-def handler_code(handler: str) -> str:
-    return HANDLER_CODE.format(function_dir=str(FUNCTIONS / handler), layer_dir=str(LAYER))
-
-
-@dataclass
-class Imported:
-    module: str
-    self_ms: float
-    cumulative_ms: float
-    depth: int
-    parent: str | None = None
-
-    @property
-    def package(self) -> str:
-        return self.module.split(".")[0]
-
-
-def parse_importtime(stderr: str) -> list[Imported]:
-    """`-X importtime` lines between the child's start and end marks (the timed region only), with parents.
-
-    Python prints a module when its import finishes, so its children come just before it, one level deeper.
-    """
-    rows: list[Imported] = []
-    pending: dict[int, list[Imported]] = {}
-    inside = False
-    for line in stderr.splitlines():
-        if line == "BENCH-START":
-            inside = True
-        elif line == "BENCH-END":
-            break
-        elif inside and (found := IMPORTTIME_LINE.match(line)):
-            self_us, cumulative_us, indent, module = found.groups()
-            row = Imported(module.strip(), int(self_us) / 1000, int(cumulative_us) / 1000, max(0, len(indent) - 1) // 2)
-            for child in pending.pop(row.depth + 1, []):
-                child.parent = row.module
-            pending.setdefault(row.depth, []).append(row)
-            rows.append(row)
-    return rows
-
-
-def deployed_packages() -> set[str]:
-    """Top-level import names a deployed function can import: the stdlib, the layer's closure, the runtime's boto3."""
-    requirements = (LAYER / "requirements.txt").read_text().splitlines()
-    layer = {line.split("==")[0].strip().lower().replace("-", "_") for line in requirements if "==" in line}
-    # What the Lambda Python runtime ships (boto3 and its closure), plus the function and the shared package.
-    runtime = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six", "app", "shadowscale"}
-    return set(sys.stdlib_module_names) | layer | runtime
-
-
-def measure_cold_init() -> dict[str, object]:
-    environments = {handler: child_environment(handler) for handler in HANDLERS}
-    results = {handler: ColdInit(handler) for handler in HANDLERS}
-    # Warm the .pyc caches (and the OS page cache): one discarded run of each.
-    run_child(FLOOR_CODE, FUNCTIONS / HANDLERS[0], environments[HANDLERS[0]])
-    for handler in HANDLERS:
-        run_child(handler_code(handler), FUNCTIONS / handler, environments[handler])
-    for _ in range(ROUNDS):
-        for handler in HANDLERS:
-            floor, _ = run_child(FLOOR_CODE, FUNCTIONS / handler, environments[handler])
-            measured, _ = run_child(handler_code(handler), FUNCTIONS / handler, environments[handler])
-            results[handler].floor_samples.append(floor)
-            results[handler].handler_samples.append(measured)
-
-    slowest = max(results.values(), key=lambda result: result.handler_median).handler
-    traced, stderr = run_child(handler_code(slowest), FUNCTIONS / slowest, environments[slowest], importtime=True)
-    imports = parse_importtime(stderr)
-    by_name = {row.module: row for row in imports}
-    deployed = deployed_packages()
-    # Outermost imports of packages a deployed function would not have (dev dependencies found by patch_all, ...).
-    foreign = [
-        row
-        for row in imports
-        if row.package not in deployed
-        and (row.parent is None or by_name[row.parent].package in deployed)
-        and not row.package.startswith("_sysconfigdata")
-    ]
-    all_floors = [sample.total_ms for result in results.values() for sample in result.floor_samples]
-    return {
-        "rounds": ROUNDS,
-        "floor_definition": 'fresh process: import boto3 + boto3.client("sagemaker", region_name="us-east-1")',
-        "handler_definition": "fresh process: import app + app.entrypoints() (shadowscale.capacity.wiring)",
-        "child_environment": {
-            name: value for name, value in environments[slowest].items() if name not in {"PATH", "HOME"}
-        },
-        "floor_all_runs_ms": {"median": round(statistics.median(all_floors), 2), "min": round(min(all_floors), 2)},
-        "handlers": {handler: result.summary() for handler, result in results.items()},
-        "importtime": {
-            "handler": slowest,
-            "run_total_ms_under_importtime": round(traced.total_ms, 2),
-            "import_app_ms_under_importtime": round(traced.import_ms, 2),
-            "top_by_cumulative": [
-                asdict(row) for row in sorted(imports, key=lambda row: row.cumulative_ms, reverse=True)[:10]
-            ],
-            "top_by_self": [asdict(row) for row in sorted(imports, key=lambda row: row.self_ms, reverse=True)[:10]],
-            "not_in_lambda_deployment": {
-                "modules": [
-                    {"module": row.module, "inside": row.parent, "cumulative_ms": row.cumulative_ms} for row in foreign
-                ],
-                "cumulative_ms": round(sum(row.cumulative_ms for row in foreign), 2),
-            },
-        },
-    }
-
-
-def print_cold_init(report: Mapping[str, Any]) -> None:
-    print(f"1. Cold initialisation: {report['rounds']} alternating rounds, fresh process per sample, start-up excluded")
-    print(f"   floor   = {report['floor_definition']}")
-    print(f"   handler = {report['handler_definition']}")
-    print("   children: template Globals env (dummy resources), tracer ON, Lambda runtime vars (LAMBDA_TASK_ROOT, ...)")
-    print()
-    rows = []
-    for handler, result in report["handlers"].items():
-        rows.append(
-            [
-                handler,
-                f"{result['handler_ms']['median']:.1f}",
-                f"{result['handler_ms']['min']:.1f}",
-                f"{result['handler_import_app_ms']['median']:.1f}",
-                f"{result['floor_ms']['median']:.1f}",
-                f"{result['floor_ms']['min']:.1f}",
-                f"{result['ratio_of_medians']:.2f}x",
-                f"<= {TARGET_RATIO}x",
-                "PASS" if result["pass"] else "MISS",
-            ]
-        )
-    headers = ["handler", "median ms", "min ms", "of which import app", "floor median", "floor min", "ratio"]
-    print(table([*headers, "target", "result"], rows, right={1, 2, 3, 4, 5, 6}))
-    floor_all = report["floor_all_runs_ms"]
-    print(
-        f"   floor over all {len(HANDLERS) * report['rounds']} runs: "
-        f"median {floor_all['median']:.1f} ms, min {floor_all['min']:.1f} ms"
-    )
-    print("   ratio = handler median / median of the floor runs alternated with that handler")
-    print()
-    traced = report["importtime"]
-    print(
-        f"   Where {traced['handler']}'s time goes (-X importtime, one run, informative): the run took "
-        f"{traced['run_total_ms_under_importtime']:.1f} ms with importtime's overhead;"
-    )
-    print(
-        f"   `import app` {traced['import_app_ms_under_importtime']:.1f} ms of it, the rest is app.entrypoints() "
-        "building clients and utilities. Top 10 imports"
-    )
-    for key, title in (("top_by_cumulative", "cumulative"), ("top_by_self", "self (own module body)")):
-        rows = [
-            [row["module"], str(row["parent"] or "-"), f"{row['cumulative_ms']:.1f}", f"{row['self_ms']:.1f}"]
-            for row in traced[key]
-        ]
-        print(f"   by {title}:")
-        print(table(["module", "inside (enclosing import)", "cumulative ms", "self ms"], rows, right={2, 3}))
-    foreign = traced["not_in_lambda_deployment"]
-    print(
-        "   of which imports of packages a deployed function does not have (not stdlib, layer requirements.txt "
-        f"or the runtime's boto3): {foreign['cumulative_ms']:.1f} ms"
-    )
-    for row in foreign["modules"]:
-        if row["cumulative_ms"] >= 0.5:
-            print(f"     {row['module']:<24} {row['cumulative_ms']:6.1f} ms  inside {row['inside']}")
 
 
 # ------------------------------------------------------------------------------------------------ part 2
@@ -732,9 +479,26 @@ def print_api_calls(report: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ main
 
 
+def figures(report: Mapping[str, Any]) -> list[dict[str, object]]:
+    """One figure per scenario: its worst control-plane call count, passed only on the intended path."""
+    return [
+        {
+            "figure": f"control-plane calls ({key}) {scenario['title']}",
+            "value": scenario["control_plane_calls_max"],
+            "unit": "calls",
+            "target": f"<= {TARGET_CONTROL_PLANE_CALLS}",
+            "passed": bool(scenario["pass"] and scenario["as_expected"]),
+            "detail": (
+                f"expected outcome {scenario['expected_outcome']}: "
+                f"{'reached' if scenario['as_expected'] else 'NOT reached, the count is not of the intended path'}"
+            ),
+        }
+        for key, scenario in report["scenarios"].items()
+    ]
+
+
 def main() -> int:
     started = time.perf_counter()
-    cold_init = measure_cold_init()
     api_calls = measure_api_calls()
     elapsed = time.perf_counter() - started
     report: dict[str, object] = {
@@ -742,15 +506,13 @@ def main() -> int:
         "python": sys.version.split()[0],
         "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "elapsed_seconds": round(elapsed, 1),
-        "cold_init": cold_init,
         "api_calls": api_calls,
+        "figures": figures(api_calls),
     }
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
 
     print(f"shadowscale capacity bench - Python {report['python']}, {report['platform']}")
-    print()
-    print_cold_init(cold_init)
     print()
     print_api_calls(api_calls)
     print()

@@ -197,6 +197,18 @@ class InMemoryDiffStore:
     def keys(self, prefix: str) -> list[str]:
         return sorted(key for key in self.objects if key.startswith(prefix))
 
+    # --- the backfill's BackfillStorage port (keys() above is its listing) ------------------------
+
+    def folders(self, prefix: str) -> list[str]:
+        """ListObjectsV2's CommonPrefixes with Delimiter "/"."""
+        return sorted(
+            {f"{prefix}{key[len(prefix) :].split('/')[0]}/" for key in self.keys(prefix) if "/" in key[len(prefix) :]}
+        )
+
+    def read(self, key: str) -> bytes | None:
+        found = self.objects.get(key)
+        return found.body if found is not None else None
+
     # --- the DiffStore port ---------------------------------------------------------------------
 
     def read_capture(self, key: str) -> StoredBytes | None:

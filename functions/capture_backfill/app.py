@@ -1,6 +1,6 @@
-"""One task of the capture-backfill state machine: {"task": "start" | "object" | "finish", ...} → its result.
+"""One task of the capture-backfill state machine: {"task": "start" | "slice" | "finish", ...} → its result.
 
-Errors propagate with their class names (DiffStateConflict, CaptureObjectUnreadable, ...): the state
+Errors propagate with their class names (CaptureObjectUnreadable, DiffStateCorrupt, ...): the state
 machine's Retry clauses match on them.
 """
 

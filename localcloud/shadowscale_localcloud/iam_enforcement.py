@@ -218,6 +218,10 @@ class RoleSessions:
 
         original = boto_client.boto_client_for
         sessions = self
+        # Building a client costs milliseconds and every SDK-integration state asks for one; clients are
+        # thread-safe and the role's credentials are fixed per session, so one client per key serves all.
+        made: dict[tuple[str, str, str, bool], Any] = {}
+        made_lock = threading.Lock()
 
         def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:  # noqa: ANN401
             role_arn = getattr(state_credentials, "role_arn", None)
@@ -227,6 +231,14 @@ class RoleSessions:
             credentials = sessions.credentials(
                 role_arn, f"StepFunctions-{role_name}", f"state machine role {role_name}"
             )
+            key = (region, service, credentials.access_key_id, botocore_stubber.enabled)
+            with made_lock:
+                found = made.get(key)
+                if found is None:
+                    found = made[key] = new_client(region, service, credentials)
+                return found
+
+        def new_client(region: str, service: str, credentials: RoleCredentials) -> Any:  # noqa: ANN401
             extra = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
             make_client: Any = boto3.client  # typed per service name only
             return make_client(
@@ -630,9 +642,10 @@ def _cloudwatch_unscoped(request: Request, backends: Backends, iam: IamEnforceme
     return [Check(_action(request), "*")]
 
 
-@operation("cloudwatch", "DescribeAlarms", "PutMetricAlarm")
+@operation("cloudwatch", "DescribeAlarms", "PutMetricAlarm", "DeleteAlarms")
 def _cloudwatch_alarms(request: Request, backends: Backends, iam: IamEnforcement) -> list[Check]:
-    # Both authorise on the alarm (Service Authorization Reference, CloudWatch: resource type alarm*).
+    # All three authorise on the alarm (Service Authorization Reference, CloudWatch: resource type alarm*);
+    # DeleteAlarms names its alarms as DescribeAlarms does.
     # DescribeAlarms names its alarms as AlarmNames.member.N (query protocol); without names it lists all.
     if request.operation == "PutMetricAlarm":
         names = [request.param("AlarmName")]

@@ -117,6 +117,8 @@ class LocalCloud:
     clock_lock: threading.RLock = field(default_factory=threading.RLock)
     _mock: Any = None
     _session: Any = None
+    _clients: dict[str, Any] = field(default_factory=dict)  # service → the operator's client
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
     _mappings: dict[str, tuple[str, int]] = field(default_factory=dict)  # queue name → (function arn, batch)
     _pending: dict[str, _Pending] = field(default_factory=dict)  # message id → due/receives
     _last_tick: dict[str, datetime] = field(default_factory=dict)  # schedule → last instant examined
@@ -135,6 +137,7 @@ class LocalCloud:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106  (moto accepts any)
+        self._clients.clear()
         self.role_sessions = RoleSessions().install()
         if self.enforce_iam:
             self.iam = IamEnforcement(self.role_sessions).install()
@@ -212,7 +215,13 @@ class LocalCloud:
         self.stop()
 
     def client(self, service: str) -> Any:  # noqa: ANN401
-        return self._session.client(service, region_name=REGION)
+        # One client per service: building one costs milliseconds, a test asks for hundreds, and botocore
+        # clients are thread-safe (a Session's client() is not: hence the lock).
+        with self._clients_lock:
+            found = self._clients.get(service)
+            if found is None:
+                found = self._clients[service] = self._session.client(service, region_name=REGION)
+            return found
 
     def serve_model(self, model_name: str, function: ModelFunction | str) -> None:
         """InvokeEndpoint on a variant of SageMaker model `model_name` answers with `function` from now on."""

@@ -3,8 +3,9 @@
 The demo's whole journey (schedules, alarms through the EventBridge rule and an alarm action, deferred
 changes through the SQS event source mapping, a variant under Auto Scaling, a shadow test that promotes
 and one a person rejects, response diffs closed on time) runs on the local cloud with IAM enforced, then
-a shadow test with a derived candidate model is aborted mid-bake (a recovery execution restores), a close
-request arrives early, a malformed message reaches the diff queue, and a backfill diffs a test again.
+a shadow test with a derived candidate model is aborted mid-bake (a recovery execution restores), a
+guarded promotion rolls back on its alarm, a close request arrives early, a malformed message reaches the
+diff queue, and a backfill diffs a test again.
 Every authorisation is recorded; a statement is needed when it was the only grant of at least one call.
 """
 
@@ -21,6 +22,7 @@ from shadowscale_localcloud import demo
 from shadowscale_localcloud.iam_enforcement import AuthorizationRecord
 from shadowscale_localcloud.platform import LocalCloud
 
+from tests.e2e.test_guarded_promotion import roll_back_a_guarded_promotion
 from tests.integration.test_shadow_lifecycle import deploy_endpoint
 
 pytestmark = pytest.mark.e2e
@@ -102,6 +104,8 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journey]:
             assert cloud.iam is not None
             cloud.runtime.log_sink = None  # the demo closed its log file
             aborted = abort_a_derived_candidate_mid_bake(cloud)
+            # A guarded promotion's alarms: created, read when SageMaker rolls back, deleted.
+            assert roll_back_a_guarded_promotion(cloud, "guarded-iam")["outcome"] == "rolled-back"
             # An early close request goes back on the queue; a malformed message is dead-lettered.
             send_to_diff_queue(
                 cloud, CloseDiffs(test_id="promote-v2", ended_at=cloud.clock.now()).model_dump_json(by_alias=True)
@@ -196,7 +200,7 @@ def test_the_journey_ran_every_flow(journey: Journey) -> None:
         "sagemaker:CreateModel",  # the derived candidate
         "lambda:EventSourceMapping",  # both queues' mappings polled with their function's role
         "lambda:Invoke",  # schedules (their role) and the state machines (theirs)
-        "s3:ListBucket",  # the backfill's ItemReader
+        "s3:ListBucket",  # the backfill listing its hour folders and their objects
         "sns:Publish",
     ):
         assert expected in operations

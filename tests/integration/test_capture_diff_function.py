@@ -158,6 +158,10 @@ def test_backfill_diffs_a_tests_capture_again_over_a_distributed_map(cloud: Loca
     assert again["exactMatches"] == live["exactMatches"]
     assert again["final"] is True
     assert again["objectsProcessed"] == 6
+    # One item per hour slice (the capture's hour, and its neighbours within reach), each with its partial
+    slices = capture.keys("backfill/again/slices/")
+    assert len(slices) >= 2
+    assert sum(capture.json(key.split("history-1/", 1)[1])["objectsProcessed"] for key in slices) == 6
 
 
 def test_backfill_input_is_checked_before_anything_is_listed(cloud: LocalCloud) -> None:
@@ -170,6 +174,18 @@ def test_backfill_input_is_checked_before_anything_is_listed(cloud: LocalCloud) 
 
     assert described["status"] == "FAILED"
     assert "comparison.tolerance.absolute" in described.get("cause", "")
+
+
+def test_a_backfill_range_without_a_timezone_fails_with_the_fields_named(cloud: LocalCloud) -> None:
+    started = cloud.client("stepfunctions").start_execution(
+        stateMachineArn=cloud.outputs["CaptureBackfillStateMachineArn"],
+        name="naive-backfill",
+        input=json.dumps({"testId": "history-1", "run": "x", "since": "2026-03-01T09:00:00"}),
+    )
+    described = cloud.wait_for_execution(started["executionArn"])
+
+    assert described["status"] == "FAILED"
+    assert "since: Input should have timezone info" in described.get("cause", "")
 
 
 def test_the_cli_shows_a_summary_and_runs_a_backfill_to_the_end(

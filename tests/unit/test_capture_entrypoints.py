@@ -1,5 +1,6 @@
 """The response-diff functions' entry points on in-memory fakes: the SQS batch answered with the messages
-to retry (ReportBatchItemFailures), unreadable bodies set aside, and the backfill's three tasks."""
+to retry (ReportBatchItemFailures), unreadable bodies set aside, and the backfill's three tasks (start,
+slice, finish)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from shadowscale.response_diffs.backfill import BackfillTasks
 from shadowscale.response_diffs.entrypoints import CaptureDiffEntryPoints
 from shadowscale.response_diffs.pipeline import CaptureDiffPipeline
 from shadowscale.shared.diff_contract import DiffConfig
-from shadowscale.shared.errors import AwsServiceUnavailable, CaptureObjectUnreadable, InvalidEvent
+from shadowscale.shared.errors import AwsServiceUnavailable, CaptureObjectUnreadable, DiffStateCorrupt, InvalidEvent
 
 from tests.capture_factories import PRODUCTION, SHADOW, T0, diff_config, key, lines, record, times
 from tests.fakes import InMemoryDiffStore, ManualClock, RecordingCloser, RecordingDiffMetrics, RecordingQuarantine
@@ -40,7 +41,9 @@ class World:
         self.quarantine = RecordingQuarantine()
         self.clock = ManualClock(T0 + timedelta(minutes=5))
         pipeline = CaptureDiffPipeline(self.store, RecordingDiffMetrics(), self.clock, RecordingCloser())
-        self.entrypoints = CaptureDiffEntryPoints(pipeline, self.quarantine, BackfillTasks(pipeline, "data"))
+        self.entrypoints = CaptureDiffEntryPoints(
+            pipeline, self.quarantine, BackfillTasks(pipeline, "data", self.store)
+        )
 
     def capture(self, variant: str, name: str, count: int = 5) -> tuple[str, str]:
         records = [record(f"e-{index}", at, body=f"{index},1") for index, at in enumerate(times(T0, count))]
@@ -120,10 +123,13 @@ class TestBatch:
 
 class TestBackfillTasks:
     def test_given_a_request_when_the_three_tasks_run_then_each_answers_as_the_state_machine_reads_it(self) -> None:
+        # GIVEN both variants' capture of five requests just before 10:00
         world = World()
-        production_key, etag = world.capture(PRODUCTION, "p001")
+        world.capture(PRODUCTION, "p001")
+        world.capture(SHADOW, "s001")
         since, until = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
 
+        # WHEN the state machine runs start, every slice of the plan, then finish
         plan = world.entrypoints.backfill_task(
             {
                 "task": "start",
@@ -131,42 +137,61 @@ class TestBackfillTasks:
             },
             None,
         )
-        item = {"testId": TEST, "run": "r1", "object": {"Key": production_key, "Etag": etag}}
-        task = {"task": "object", "item": item, **{name: plan[name] for name in ("comparison", "since", "until")}}
-        diffed = world.entrypoints.backfill_task(task, None)
-        skipped = world.entrypoints.backfill_task({**task, "until": T0.isoformat()}, None)
-        finished = world.entrypoints.backfill_task(
-            {"task": "finish", "testId": TEST, "run": "r1", "comparison": plan["comparison"]}, None
-        )
+        common = {"testId": TEST, "run": "r1", "comparison": plan["comparison"]}
+        diffed = [
+            world.entrypoints.backfill_task({"task": "slice", **common, "slice": s}, None) for s in plan["slices"]
+        ]
+        finished = world.entrypoints.backfill_task({"task": "finish", **common, "slices": plan["slices"]}, None)
 
+        # THEN the plan is cut at whole hours, only the slice holding the windows pairs them, and the
+        # run's summary is the slices' partial summaries merged
+        hour = T0.replace(minute=0)
         assert plan == {
             "testId": TEST,
             "run": "r1",
-            "prefix": f"capture/{TEST}/",
-            "bucket": "data",
-            "since": since.isoformat(),
-            "until": until.isoformat(),
             "comparison": diff_config().model_dump(mode="json", by_alias=True),
+            "maxConcurrency": 24,
+            "slices": [
+                {"start": since.isoformat(), "end": (hour).isoformat()},
+                {"start": hour.isoformat(), "end": (hour + timedelta(hours=1)).isoformat()},
+                {"start": (hour + timedelta(hours=1)).isoformat(), "end": until.isoformat()},
+            ],
         }
-        assert diffed == {"key": production_key, "status": "processed", "records": 5}
-        assert skipped == {"key": production_key, "status": "skipped"}
+        assert [(d["objectsRead"], d["paired"]) for d in diffed] == [(0, 0), (2, 5), (2, 0)]
         assert finished == {
             "summaryKey": f"diffs/{TEST}/backfill/r1/summary.json",
-            "paired": 0,
-            "exactMatchRate": None,
-            "withinToleranceRate": None,
+            "paired": 5,
+            "exactMatchRate": 1.0,
+            "withinToleranceRate": 1.0,
         }
+        summary = world.store.json(f"diffs/{TEST}/backfill/r1/summary.json")
+        assert (summary["final"], summary["pending"], summary["objectsProcessed"]) == (True, 0, 2)
 
-    def test_given_an_object_that_cannot_be_read_when_diffed_then_capture_object_unreadable(self) -> None:
-        # The state machine retries this error by its class name.
+    def test_given_an_object_that_cannot_be_read_when_its_slice_runs_then_capture_object_unreadable(self) -> None:
+        # GIVEN an object whose read fails (a 503); the state machine retries the error by its class name
         world = World()
-        production_key, etag = world.capture(PRODUCTION, "p001")
+        production_key, _ = world.capture(PRODUCTION, "p001")
         world.store.fail_reads.add(production_key)
-        item = {"testId": TEST, "run": "r1", "object": {"Key": production_key, "Etag": etag}}
         comparison = diff_config().model_dump(mode="json", by_alias=True)
+        hour = T0.replace(minute=0)
+        piece = {"start": hour.isoformat(), "end": (hour + timedelta(hours=1)).isoformat()}
 
+        # WHEN its slice runs THEN it fails, before any partial summary is written
         with pytest.raises(CaptureObjectUnreadable):
-            world.entrypoints.backfill_task({"task": "object", "item": item, "comparison": comparison}, None)
+            world.entrypoints.backfill_task(
+                {"task": "slice", "testId": TEST, "run": "r1", "comparison": comparison, "slice": piece}, None
+            )
+        assert world.store.keys(f"diffs/{TEST}/backfill/r1/slices/") == []
+
+    def test_given_a_slice_that_did_not_complete_when_finished_then_diff_state_corrupt(self) -> None:
+        world = World()
+        comparison = diff_config().model_dump(mode="json", by_alias=True)
+        piece = {"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()}
+
+        with pytest.raises(DiffStateCorrupt, match="did not complete"):
+            world.entrypoints.backfill_task(
+                {"task": "finish", "testId": TEST, "run": "r1", "comparison": comparison, "slices": [piece]}, None
+            )
 
     @pytest.mark.parametrize(
         ("event", "expected"),
@@ -177,6 +202,31 @@ class TestBackfillTasks:
                 {"task": "start", "input": {"testId": "gone", "run": "r1", "comparison": {"tolerance": 1}}},
                 "comparison.tolerance",
             ),
+            (
+                {"task": "start", "input": {"testId": TEST, "run": "r1", "since": "2026-03-01T09:00:00"}},
+                "since: Input should have timezone info",
+            ),
+            (
+                {"task": "start", "input": {"testId": TEST, "run": "r1", "until": "2026-03-01T09:00"}},
+                "until: Input should have timezone info",
+            ),
+            (
+                {
+                    "task": "start",
+                    "input": {"testId": TEST, "run": "r1", "since": "2026-03-02T00:00Z", "until": "2026-03-01T00:00Z"},
+                },
+                "since must be before until",
+            ),
+            (
+                {
+                    "task": "start",
+                    "input": {"testId": TEST, "run": "r1", "since": "2026-01-01T00:00Z", "until": "2026-06-01T00:00Z"},
+                },
+                "at most 2000 fit",
+            ),
+            ({"task": "start", "input": {"testId": TEST, "run": "r1", "maxConcurrency": 0}}, "maxConcurrency"),
+            ({"task": "start", "input": {"testId": TEST, "run": "r1", "sliceSeconds": 10}}, "sliceSeconds"),
+            ({"task": "object"}, "unknown backfill task 'object'"),
             ({"task": "rewind"}, "unknown backfill task 'rewind'"),
         ],
     )

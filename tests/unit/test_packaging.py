@@ -153,7 +153,7 @@ RESULT_WRITER_ACTIONS = {"s3:PutObject", "s3:GetObject", "s3:ListMultipartUpload
 
 def test_the_backfill_role_may_write_its_map_results_as_aws_documents(template: dict[str, Any]) -> None:
     definition = json.loads((REPO / "statemachine" / "capture_backfill.asl.json").read_text())
-    writer = definition["States"]["DiffEachObject"]["ResultWriter"]["Parameters"]
+    writer = definition["States"]["DiffEachSlice"]["ResultWriter"]["Parameters"]
     assert writer["Bucket"] == "${DataBucketName}"
     results = f"${{DataBucket.Arn}}/{writer['Prefix'].strip('/')}/*"
     machine = template["Resources"]["CaptureBackfillStateMachine"]["Properties"]

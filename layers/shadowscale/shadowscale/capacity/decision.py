@@ -13,7 +13,7 @@ Outcome = Literal["applied", "no-change", "deferred", "dry-run", "superseded", "
 
 
 class VariantChange(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     variant: str
     instances_before: int
@@ -45,7 +45,7 @@ class VariantChange(BaseModel):
 class Decision(BaseModel):
     """What the policy asks for now. Pure data: computing it calls nothing."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     endpoint: str
     source_event: str
@@ -65,7 +65,7 @@ class Decision(BaseModel):
 class DecisionReport(BaseModel):
     """What a handler returns and logs: the decision and what became of it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     endpoint: str
     source_event: str

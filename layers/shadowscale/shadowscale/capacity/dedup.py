@@ -14,7 +14,7 @@ from shadowscale.capacity.decision import DecisionReport
 
 
 class EventKey(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     event_id: str
 

@@ -24,7 +24,7 @@ API_VERSION = "shadowscale/v1"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class StepAdjustment(_Strict):

@@ -28,6 +28,7 @@ from shadowscale.shared.settings import Settings, get_settings
 def build_entrypoints(settings: Settings, clock: Clock) -> CapacityEntryPoints:
     dynamodb = clients.dynamodb()
     sqs = clients.sqs()
+    cloudwatch = clients.cloudwatch()
     autopilot = Autopilot(
         policies=CachedPolicyStore(
             TableParameterProvider(dynamodb, settings.policy_table),
@@ -45,13 +46,13 @@ def build_entrypoints(settings: Settings, clock: Clock) -> CapacityEntryPoints:
         defer_delay_seconds=settings.defer_delay_seconds,
         hold_recheck_seconds=settings.hold_recheck_seconds,
         dry_run=settings.dry_run,
-        comparisons=CloudWatchAlarmComparisons(clients.cloudwatch()),
+        comparisons=CloudWatchAlarmComparisons(cloudwatch),
     )
     return CapacityEntryPoints(
         autopilot=autopilot,
         handover=PolicyHandover(
             revisions=PolicyRepository(dynamodb, settings.policy_table),
-            alarms=CloudWatchAlarmDimensions(clients.cloudwatch()),
+            alarms=CloudWatchAlarmDimensions(cloudwatch),
             state=DynamoEndpointState(dynamodb, settings.state_table),
             lease_seconds=settings.lock_lease_seconds,
             resend=QueuePromotionAnnouncer(sqs, settings.intent_queue_url),

@@ -282,6 +282,9 @@ class ObjectRead:
 
 
 class DiffEngine:
+    # How capture objects are read: the reference reader (a subclass may read faster, with its outcomes).
+    reader_type: type[CaptureReader] = CaptureReader
+
     def __init__(self, config: DiffConfig, manifest: bytes | None = None, windows: WindowSource | None = None) -> None:
         self.config = config
         self._window_ms = config.pairing_window_seconds * 1000
@@ -307,7 +310,7 @@ class DiffEngine:
             return ObjectResult(key=key, etag=etag, side=SIDE_NAMES[side], status="duplicate")
 
         text, problems = decompress(body)
-        reader = CaptureReader(text)
+        reader = self.reader_type(text)
         read = ObjectRead(
             key,
             side,

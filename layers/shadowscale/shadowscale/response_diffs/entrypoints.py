@@ -1,5 +1,5 @@
 """Entry points of the response-diff functions: the live consumer of S3 notifications (through SQS) and
-the backfill's tasks (a Distributed Map over a capture prefix). Each parses its event (events.py,
+the backfill's tasks (a Distributed Map over slices of capture time). Each parses its event (events.py,
 backfill.py), makes one call into the pipeline and returns a model dumped to a dict; handlers stay one line.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shadowscale.response_diffs.backfill import BackfillTasks, FinishTask, ObjectTask
+from shadowscale.response_diffs.backfill import BackfillTasks, FinishTask, SliceTask
 from shadowscale.response_diffs.events import (
     QueuedMessage,
     S3Notification,
@@ -52,13 +52,12 @@ class CaptureDiffEntryPoints:
         return batch_item_failures(message.message_id for message in messages if message.message_id in failed)
 
     def backfill_task(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
-        """The backfill state machine's tasks: start (validate), object (one listed object), finish."""
+        """The backfill state machine's tasks: start (validate and slice), slice (one item), finish (merge)."""
         task = event.get("task") if isinstance(event, dict) else None
         if task == "start":
             return self.backfill.start(event.get("input")).model_dump(mode="json", by_alias=True)
-        if task == "object":
-            diffed = self.backfill.diff_object(ObjectTask.model_validate(event))
-            return diffed.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if task == "slice":
+            return self.backfill.diff_slice(SliceTask.model_validate(event)).model_dump(mode="json", by_alias=True)
         if task == "finish":
             return self.backfill.finish(FinishTask.model_validate(event)).model_dump(mode="json", by_alias=True)
         raise InvalidEvent(f"unknown backfill task {task!r}")

@@ -31,14 +31,14 @@ from shadowscale.shared.validation import field_problems
 class QueuedMessage(BaseModel):
     """One SQS record of the batch: what the function reads of it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     message_id: str = Field(alias="messageId")
     body: str
 
 
 class QueueBatch(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     records: list[QueuedMessage] = Field(alias="Records")
 
@@ -62,23 +62,31 @@ def batch_item_failures(message_ids: Iterable[str]) -> dict[str, Any]:
 
 
 class _S3Object(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     key: str
     e_tag: str | None = Field(default=None, alias="eTag")
     size: int | None = None
 
 
 class _S3Entity(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bucket: dict[str, Any]
     object: _S3Object
 
 
 class _S3Record(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     event_name: str = Field(alias="eventName")
     s3: _S3Entity
 
 
 class S3Notification(BaseModel):
     """The body S3 sends to SQS for object events (keys arrive URL-encoded, spaces as '+')."""
+
+    model_config = ConfigDict(defer_build=True)
 
     records: list[_S3Record] = Field(alias="Records", min_length=1)
 
@@ -94,6 +102,8 @@ class S3Notification(BaseModel):
 
 class S3TestEvent(BaseModel):
     """Sent once when the bucket's notification configuration is saved."""
+
+    model_config = ConfigDict(defer_build=True)
 
     event: Literal["s3:TestEvent"] = Field(alias="Event")
 

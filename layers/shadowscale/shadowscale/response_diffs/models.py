@@ -188,7 +188,7 @@ class DiffSummary(CamelModel):
     """What one shadow test's diffs came to over one window, or (merged) over several."""
 
     # Read back from its own JSON (e.g. the running test summary), which also carries the computed fields.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     shadow_test: str
     endpoint: str
@@ -439,7 +439,7 @@ class DiffMetrics(CamelModel):
 class CaptureObjectRef(CamelModel):
     """One capture object to diff: from an S3 notification, or an item of the backfill's S3 listing."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
     key: str = Field(min_length=1, validation_alias=AliasChoices("key", "Key"))
     etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag", "ETag", "Etag"))

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from shadowscale.response_diffs.engine import DiffEngine, object_identity
+from shadowscale.response_diffs.engine_choice import pipeline_engine
 from shadowscale.response_diffs.metrics import diff_metrics
 from shadowscale.response_diffs.models import (
     CaptureObjectRef,
@@ -313,7 +314,7 @@ class CaptureDiffPipeline:
         for ref in refs:
             unique.setdefault((ref.key, ref.etag), ref)
         try:
-            engine = DiffEngine(config, engine_manifest, _WindowsOf(self.store, prefix))
+            engine = pipeline_engine(config, engine_manifest, _WindowsOf(self.store, prefix))
             outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
             closed: list[DiffSummary] = []
             if closes_all:

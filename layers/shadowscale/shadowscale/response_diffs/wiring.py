@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import cache
 
 from shadowscale.response_diffs.backfill import BackfillTasks
+from shadowscale.response_diffs.backfill_store import S3BackfillStorage
 from shadowscale.response_diffs.emf import PowertoolsDiffMetrics
 from shadowscale.response_diffs.entrypoints import CaptureDiffEntryPoints
 from shadowscale.response_diffs.pipeline import CaptureDiffPipeline
@@ -28,7 +29,7 @@ def build_entrypoints(settings: Settings, clock: Clock) -> CaptureDiffEntryPoint
     return CaptureDiffEntryPoints(
         pipeline=pipeline,
         quarantine=QueueQuarantine(sqs, settings.dead_letter_queue_url),
-        backfill=BackfillTasks(pipeline, settings.data_bucket),
+        backfill=BackfillTasks(pipeline, settings.data_bucket, S3BackfillStorage(clients.s3(), settings.data_bucket)),
     )
 
 

@@ -1,4 +1,10 @@
-"""boto3 clients configured once: standard retry mode, bounded timeouts, region from the environment."""
+"""boto3 clients configured once: standard retry mode, bounded timeouts, region from the environment.
+
+Each factory returns a client that is created on its first use, not when the composition root wires it:
+creating a client loads its service model (milliseconds each, and a root wires several), and an
+invocation often needs only some of them. The real client is built from the process's session at that
+moment, so a session dropped before then (the local cloud's new container) is not used.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +40,32 @@ def session() -> boto3.Session:
     return boto3.Session()
 
 
+class DeferredClient:
+    """Stands in for a boto3 client until an attribute is first asked for, then is that client."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._client: Any = None
+
+    @property
+    def created(self) -> bool:
+        return self._client is not None
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401  (whatever the client has)
+        # Only names the instance lacks come here; its own two are read from __dict__ (no recursion).
+        fields = self.__dict__
+        if "_service" not in fields:
+            raise AttributeError(name)
+        if fields["_client"] is None:
+            fields["_client"] = session().client(fields["_service"], config=SDK_CONFIG)
+        return getattr(fields["_client"], name)
+
+    def __repr__(self) -> str:
+        return f"DeferredClient({self._service!r}, created={self.created})"
+
+
 def _client(service: str) -> Any:  # noqa: ANN401  (boto3 types clients by service name only in stubs)
-    return session().client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
+    return DeferredClient(service)
 
 
 def sagemaker() -> SageMakerClient:

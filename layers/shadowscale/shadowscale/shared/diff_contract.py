@@ -29,7 +29,9 @@ PATH_PATTERN = re.compile(r"^(\[\d*\]|[^.\[\]]+)(\[\d*\])*(\.[^.\[\]]+(\[\d*\])*
 
 
 class CamelModel(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, alias_generator=to_camel, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, populate_by_name=True, alias_generator=to_camel, extra="forbid", defer_build=True
+    )
 
 
 class Tolerance(CamelModel):

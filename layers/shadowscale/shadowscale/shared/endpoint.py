@@ -13,7 +13,7 @@ AlarmStateValue = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 
 
 class VariantObservation(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     current_instances: int
@@ -32,7 +32,7 @@ class VariantObservation(BaseModel):
 
 
 class EndpointObservation(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     status: str
@@ -50,7 +50,7 @@ class EndpointObservation(BaseModel):
 class ScalableTarget(BaseModel):
     """An Application Auto Scaling registration of one variant."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     variant: str
     min_capacity: int
@@ -60,7 +60,7 @@ class ScalableTarget(BaseModel):
 class ScalingTargetSnapshot(BaseModel):
     """A registration and its policies as the API describes them (a shadow test restores them)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
     variant: str
     min_capacity: int = Field(alias="minCapacity")
@@ -69,14 +69,14 @@ class ScalingTargetSnapshot(BaseModel):
 
 
 class AlarmMemory(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     state: AlarmStateValue
     changed_at: datetime
 
 
 class VariantMemory(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     last_scale_out_at: datetime | None = None
     last_scale_in_at: datetime | None = None
@@ -93,7 +93,7 @@ class VariantMemory(BaseModel):
 class EndpointMemory(BaseModel):
     """Durable per-endpoint state, stored beside the endpoint's lock."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     variants: dict[str, VariantMemory] = Field(default_factory=dict)
     last_decision_at: datetime | None = None
@@ -105,7 +105,7 @@ class EndpointMemory(BaseModel):
 class VariantUpdate(BaseModel):
     """One entry of UpdateEndpointWeightsAndCapacities."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     variant: str
     instances: int | None = None

@@ -19,7 +19,7 @@ HANDOVER_PATIENCE = timedelta(hours=24)
 
 
 class PromotionHandover(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     kind: Literal["shadowscale.promotion-handover"] = HANDOVER_KIND
     endpoint: str = Field(pattern=SAGEMAKER_NAME, max_length=63)

@@ -27,7 +27,7 @@ TableName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
     stage: str = Field(default="dev", alias="STAGE")
     policy_table: TableName = Field(alias="POLICY_TABLE")
