@@ -30,6 +30,7 @@ from shadowscale.shadow_tests.models import (
     ChartSeries,
     DiffSummary,
     MachineState,
+    MinuteLatencies,
     RestoreRecord,
     ShadowTestPlan,
     ShadowTestReport,
@@ -99,6 +100,8 @@ class InMemoryEndpointConfigs:
     counts: list[tuple[str, str, int]] = field(default_factory=list)
     created_configs: list[str] = field(default_factory=list)
     created_models: list[ModelDefinition] = field(default_factory=list)
+    # The DeploymentConfig of each UpdateEndpoint that had one (a guarded promotion), by config.
+    deployments: dict[str, dict[str, JsonValue]] = field(default_factory=dict)
     _left: dict[str, str] = field(default_factory=dict)
 
     def add_endpoint(self, config: EndpointConfig, *, name: str = ENDPOINT) -> None:
@@ -167,8 +170,12 @@ class InMemoryEndpointConfigs:
         self.invisible.discard(name)
         return self.configs.pop(name, None) is not None
 
-    def update_endpoint(self, endpoint: str, config_name: str) -> None:
+    def update_endpoint(
+        self, endpoint: str, config_name: str, *, deployment: dict[str, JsonValue] | None = None
+    ) -> None:
         self.updates.append((endpoint, config_name))
+        if deployment is not None:
+            self.deployments[config_name] = deployment
         self._left.setdefault(endpoint, self.endpoints[endpoint].config_name)
         self._run(endpoint, config_name)
         self._set(endpoint, status=UPDATING, failure_reason=None)
@@ -293,12 +300,27 @@ class InMemoryVariantMetrics:
     charts: tuple[ChartSeries, ...] = ()
     windows: list[tuple[datetime, datetime]] = field(default_factory=list)
     series_asked: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    minutes: MinuteLatencies | None = None
 
     def variant_stats(
         self, endpoint: str, variants: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, VariantStats]:
         self.windows.append((start, end))
         return {variant: self.stats.get(variant, VariantStats()) for variant in variants}
+
+    def minute_latencies(
+        self, endpoint: str, production: str, shadow: str, start: datetime, end: datetime
+    ) -> MinuteLatencies:
+        """`minutes` when given; else every whole minute of the window at the stats' percentiles."""
+        if self.minutes is not None:
+            return self.minutes
+        count = int((end - start).total_seconds() // 60)
+        ours, theirs = self.stats.get(shadow, VariantStats()), self.stats.get(production, VariantStats())
+        paired: dict[str, tuple[tuple[float, float], ...]] = {}
+        for percentile in ("p50", "p90", "p99"):
+            pair = (getattr(ours, f"latency_{percentile}_ms"), getattr(theirs, f"latency_{percentile}_ms"))
+            paired[percentile] = ((pair[0], pair[1]),) * count if None not in pair else ()
+        return MinuteLatencies.model_validate(paired)
 
     def series(
         self, endpoint: str, variants: Sequence[str], start: datetime, end: datetime, period: int = 300

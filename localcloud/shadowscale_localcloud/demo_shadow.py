@@ -102,6 +102,7 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[S
                 "agreement": {"minWithinToleranceRate": 0.95},
             },
             "decisionMode": mode,
+            "budget": {"maxInstanceHours": 4},  # not reached in an hour: follow and the report show the spend
             # Answers are "score,label": scores may drift by 0.005, a different label never agrees.
             "comparison": {"comparator": "numeric", "tolerance": {"absolute": 0.005, "relative": 0}},
         }

@@ -24,7 +24,12 @@ backend behave as SageMaker does:
   (ValidationException, as for a variant the endpoint's production variants do not have);
 - `stall_next_update` makes the next UpdateEndpoint hang in `Updating` and then roll back to the
   previous config with a `FailureReason`, as SageMaker does when a new config never gets healthy;
-- `inject_fault` makes the next N calls of an operation fail (throttling, in-progress, 5xx).
+- `inject_fault` makes the next N calls of an operation fail (throttling, in-progress, 5xx);
+- UpdateEndpoint with a `DeploymentConfig` runs Deployment Guardrails (deployment_guardrails.py): traffic
+  shifting and baking on the clock, automatic rollback when an `AutoRollbackConfiguration` alarm is in
+  ALARM (`RollingBack`, then `InService` on the old config), `PendingDeploymentSummary` while it runs and
+  `LastDeploymentConfig` after; switches `rollback_failure_reason`, `final_bake` and `missing_alarms` for
+  what AWS leaves open.
 
 Usage (inside `mock_aws()`):
 
@@ -43,6 +48,14 @@ from typing import Any, Literal, Self
 import moto
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker.exceptions import SagemakerClientError, ValidationError
+
+from shadowscale_localcloud import deployment_guardrails
+from shadowscale_localcloud.deployment_guardrails import (
+    FinalBake,
+    GuardedDeployment,
+    MissingAlarms,
+    RollbackFailureReason,
+)
 
 TARGET_MOTO_VERSION = "5.2.5"
 
@@ -98,6 +111,12 @@ class SageMakerGapFill:
     shadow_weight_updates: ShadowWeightUpdates = "accepted"
     _config_created: dict[str, datetime] = field(default_factory=dict)  # config → when it was created
     created_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # every config ever created, for tests
+    # Deployment Guardrails (deployment_guardrails.py): endpoint → its guarded deployment, the last one kept.
+    deployments: dict[str, GuardedDeployment] = field(default_factory=dict)
+    last_deployment_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rollback_failure_reason: RollbackFailureReason = "shown"
+    final_bake: FinalBake = "wait-interval"
+    missing_alarms: MissingAlarms = "refused"
 
     # --- controls for tests and the local cloud ------------------------------------------------
 
@@ -107,6 +126,11 @@ class SageMakerGapFill:
         self._status[endpoint] = _Transition(status, until)
 
     def status_of(self, endpoint: str) -> str | None:
+        deployment = self.deployments.get(endpoint)
+        if deployment is not None and not deployment.finished:
+            status = deployment.status(self.clock(), _alarm_states(deployment.endpoint_arn))
+            if status is not None:
+                return status
         transition = self._status.get(endpoint)
         if transition is None:
             return None
@@ -148,8 +172,9 @@ class SageMakerGapFill:
 
         def describe_endpoint(backend: sagemaker_models.SageMakerModelBackend, endpoint_name: str) -> dict[str, Any]:
             gaps._fail_if_asked("DescribeEndpoint")
+            # The status first: the end of a rollback puts the old config back before it is described.
+            status = gaps.status_of(endpoint_name) if endpoint_name in backend.endpoints else None
             described: dict[str, Any] = dict(original_describe(backend, endpoint_name))
-            status = gaps.status_of(endpoint_name)
             if status is not None:
                 described["EndpointStatus"] = status
             endpoint = backend.endpoints[endpoint_name]
@@ -161,6 +186,14 @@ class SageMakerGapFill:
                 described["ShadowProductionVariants"] = shadows
             if endpoint_name in gaps.failure_reasons:
                 described["FailureReason"] = gaps.failure_reasons[endpoint_name]
+            deployment = gaps.deployments.get(endpoint_name)
+            if deployment is not None and not deployment.finished:
+                described["PendingDeploymentSummary"] = {
+                    "EndpointConfigName": deployment.config,
+                    "StartTime": deployment.started.isoformat(),
+                }
+            if endpoint_name in gaps.last_deployment_configs:
+                described["LastDeploymentConfig"] = gaps.last_deployment_configs[endpoint_name]
             capture = endpoint.data_capture_config or {}
             if capture:
                 described["DataCaptureConfig"] = {
@@ -271,6 +304,8 @@ class SageMakerGapFill:
                 endpoint.data_capture_config,
                 gaps._endpoint_shadows.get(name, []),
             )
+            deployment_config = response._get_param("DeploymentConfig")
+            _refuse_what_guardrails_refuse(endpoint, config, deployment_config, gaps.missing_alarms)
             live = {variant["VariantName"]: variant for variant in endpoint.production_variants}
             endpoint.endpoint_config_name = config_name
             endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
@@ -313,6 +348,8 @@ class SageMakerGapFill:
                 gaps._status[name] = _Transition(
                     "Updating", gaps.clock() + timedelta(seconds=stall.seconds), rollback=roll_back
                 )
+            elif deployment_config:
+                gaps._start_guarded(endpoint, config_name, deployment_config, config.production_variants, previous)
             elif gaps.update_seconds > 0:
                 gaps.set_status(name, "Updating", for_seconds=gaps.update_seconds)
             return ActionResult({"EndpointArn": endpoint.arn})
@@ -353,6 +390,60 @@ class SageMakerGapFill:
     def __exit__(self, *exc_info: object) -> None:
         self.uninstall()
 
+    def _start_guarded(
+        self,
+        endpoint: Any,  # noqa: ANN401
+        config_name: str,
+        deployment_config: dict[str, Any],
+        variants: list[dict[str, Any]],
+        previous: tuple[Any, Any, Any, Any],
+    ) -> None:
+        """The deployment's phases from now on; the old config comes back if it rolls back."""
+        name = str(endpoint.endpoint_name)
+        first = variants[0]
+        try:
+            phases, timeout = deployment_guardrails.schedule(
+                deployment_config,
+                start=self.clock(),
+                provision_seconds=self.update_seconds,
+                instances=int(first.get("InitialInstanceCount") or 1),
+                instance_type=str(first.get("InstanceType") or ""),
+                final_bake=self.final_bake,
+            )
+        except deployment_guardrails.GuardrailsRefused as refused:
+            config_before, variants_before, capture_before, shadows_before = previous
+            endpoint.endpoint_config_name, endpoint.production_variants = config_before, variants_before
+            endpoint.data_capture_config = capture_before
+            self._endpoint_shadows[name] = shadows_before
+            raise ValidationError(message=str(refused)) from refused
+
+        def roll_back(reason: str) -> None:
+            config_before, variants_before, capture_before, shadows_before = previous
+            endpoint.endpoint_config_name = config_before
+            endpoint.production_variants = variants_before
+            endpoint.data_capture_config = capture_before
+            self._endpoint_shadows[name] = shadows_before
+            if reason:
+                self.failure_reasons[name] = reason
+
+        alarms = tuple(
+            str(alarm["AlarmName"])
+            for alarm in (deployment_config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
+        )
+        self.deployments[name] = GuardedDeployment(
+            endpoint=name,
+            endpoint_arn=str(endpoint.arn),
+            config=config_name,
+            started=self.clock(),
+            phases=phases,
+            alarms=alarms,
+            deadline=self.clock() + timedelta(seconds=timeout),
+            rollback_seconds=self.update_seconds,
+            roll_back=roll_back,
+            rollback_failure_reason=self.rollback_failure_reason,
+        )
+        self.last_deployment_configs[name] = deployment_config
+
     def _update_shadow_variants(self, endpoint_name: str, desired: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Apply the entries naming shadow variants (moto knows none), or refuse them as the switch says; the
         entries for production variants are left for moto."""
@@ -384,6 +475,41 @@ class SageMakerGapFill:
             if code == "ValidationException":
                 raise ValidationError(message=message)
             raise InjectedFault(code, message)
+
+
+def _refuse_what_guardrails_refuse(
+    endpoint: Any,  # noqa: ANN401
+    config: Any,  # noqa: ANN401
+    deployment_config: dict[str, Any] | None,
+    missing_alarms: MissingAlarms,
+) -> None:
+    """SageMaker's ValidationException for a DeploymentConfig it documents it refuses (none: nothing to check)."""
+    if not deployment_config:
+        return
+    try:
+        deployment_guardrails.validate(
+            deployment_config,
+            old_variants=[str(variant["VariantName"]) for variant in endpoint.production_variants],
+            new_variants=config.production_variants,
+            alarm_exists=lambda alarm: (
+                missing_alarms == "ignored" or _alarm_states(str(endpoint.arn))(alarm) is not None
+            ),
+        )
+    except deployment_guardrails.GuardrailsRefused as refused:
+        raise ValidationError(message=str(refused)) from refused
+
+
+def _alarm_states(endpoint_arn: str) -> Callable[[str], str | None]:
+    """An alarm's state in the endpoint's account and Region (None: no such alarm), from moto's CloudWatch."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    _, _, _, region, account, _ = endpoint_arn.split(":", 5)
+
+    def state(name: str) -> str | None:
+        alarm = cloudwatch_backends[account][region].alarms.get(name)
+        return str(alarm.state_value) if alarm is not None else None
+
+    return state
 
 
 def _keep_what_the_update_left_out(variants: list[dict[str, Any]], before: dict[str, dict[str, Any]]) -> None:

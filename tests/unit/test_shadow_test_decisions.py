@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from shadowscale.shadow_tests.models import (
     AgreementStats,
     EndpointSnapshot,
     Evaluation,
+    MinuteLatencies,
     ShadowTestInput,
     ShadowTestPlan,
     VariantStats,
@@ -107,17 +109,53 @@ def test_names_that_sanitise_alike_get_different_test_ids_and_owners() -> None:
     assert lease_owner(dotted) == f"shadow-test:{dotted}"
 
 
+def minutes(shadow_over_production: float = 1.0, count: int = 30, spread: float = 0.05) -> MinuteLatencies:
+    """`count` minutes of paired latencies whose shadow/production ratio wobbles around a value."""
+    generator = random.Random(count)
+    pairs = tuple(
+        (20.0 * shadow_over_production * generator.uniform(1 - spread, 1 + spread), 20.0) for _ in range(count)
+    )
+    return MinuteLatencies(p50=pairs, p90=pairs, p99=pairs)
+
+
 def test_gates_pass_for_a_twin_and_fail_for_a_slow_candidate() -> None:
     request = make_input()
-    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(), None)
+    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(), None, minutes())
     assert verdict == "pass"
     assert {gate.name for gate in gates} >= {"latency-p99-ratio", "5xx-rate-delta", "min-invocations"}
 
-    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(latencyP90Ms=60), None)
+    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(), None, minutes(2.0))
     failed = {gate.name: gate for gate in gates if gate.status == "fail"}
     assert verdict == "fail"
-    assert failed["latency-p90-ratio"].observed == 2.0
-    assert failed["latency-p90-ratio"].threshold == 1.25
+    ratio = failed["latency-p90-ratio"]
+    assert ratio.observed == pytest.approx(2.0, abs=0.05)
+    assert ratio.threshold == 1.25
+    assert ratio.lower is not None
+    assert ratio.lower > 1.25
+    assert (ratio.confidence, ratio.method) == (0.95, "sign-test median ratio")
+
+
+def test_without_per_minute_latencies_the_latency_gates_wait_for_evidence() -> None:
+    gates, verdict = config_plans.evaluate_gates(make_input(), healthy(), healthy(), None, None)
+    assert verdict == "insufficient-data"
+    assert {gate.name for gate in gates if gate.status == "insufficient-data"} == {
+        "latency-p50-ratio",
+        "latency-p90-ratio",
+        "latency-p99-ratio",
+    }
+
+
+def test_a_latency_interval_across_the_ceiling_is_insufficient_evidence() -> None:
+    # GIVEN a shadow 1.25x production on its median minute, wobbling +/-10 %: neither below nor above 1.25
+    gates, verdict = config_plans.evaluate_gates(make_input(), healthy(), healthy(), None, minutes(1.25, spread=0.1))
+    gate = next(g for g in gates if g.name == "latency-p90-ratio")
+    # THEN the gate does not decide on the point estimate
+    assert gate.status == "insufficient-data"
+    assert gate.lower is not None
+    assert gate.upper is not None
+    assert gate.lower < 1.25 < gate.upper
+    assert "straddles the threshold" in gate.detail
+    assert verdict == "insufficient-data"
 
 
 def test_too_few_invocations_is_insufficient_data_not_failure() -> None:
@@ -127,19 +165,66 @@ def test_too_few_invocations_is_insufficient_data_not_failure() -> None:
 
 def test_agreement_gates_read_the_diff_pipeline() -> None:
     request = make_input(gates={"minPairedResponses": 100, "agreement": {"minWithinToleranceRate": 0.99}})
-    _, missing = config_plans.evaluate_gates(request, healthy(), healthy(), None)
+    _, missing = config_plans.evaluate_gates(request, healthy(), healthy(), None, minutes())
     assert missing == "insufficient-data"
     low = AgreementStats(paired=500, exact_match_rate=0.5, within_tolerance_rate=0.9)
-    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(), low)
+    gates, verdict = config_plans.evaluate_gates(request, healthy(), healthy(), low, minutes())
     assert verdict == "fail"
     assert [g.name for g in gates if g.status == "fail"] == ["within-tolerance-rate"]
 
 
-def test_error_rate_delta_is_shadow_minus_production() -> None:
-    gates, _ = config_plans.evaluate_gates(make_input(), healthy(errors5xx=10), healthy(errors5xx=20), None)
+@pytest.mark.parametrize(
+    ("paired", "rate", "status"),
+    [
+        (300, 0.989, "insufficient-data"),  # 0.989 of 300 is no evidence of anything below 0.99
+        (100_000, 0.989, "fail"),  # of 100,000 it is: the upper bound is 0.9896
+        (300, 1.0, "insufficient-data"),  # even 300 of 300 is not: the lower bound is 0.9874
+        (1000, 1.0, "pass"),  # 1,000 of 1,000 is: the lower bound is 0.9962
+    ],
+)
+def test_an_agreement_floor_is_judged_by_the_wilson_bound(paired: int, rate: float, status: str) -> None:
+    # GIVEN "at least 0.99 within tolerance": the interval's lower bound must reach 0.99
+    request = make_input(gates={"agreement": {"minWithinToleranceRate": 0.99}})
+    gates, _ = config_plans.evaluate_gates(
+        request, healthy(), healthy(), AgreementStats(paired=paired, within_tolerance_rate=rate), minutes()
+    )
+    gate = next(g for g in gates if g.name == "within-tolerance-rate")
+    assert gate.method == "Wilson"
+    assert gate.lower is not None
+    assert gate.upper is not None
+    assert gate.lower <= rate <= gate.upper
+    assert gate.status == status
+
+
+def test_error_rate_delta_is_shadow_minus_production_with_newcombes_interval() -> None:
+    # GIVEN 2.0 % 5xx on the shadow against 1.0 % on production, over 1,000 requests each
+    gates, _ = config_plans.evaluate_gates(make_input(), healthy(errors5xx=10), healthy(errors5xx=20), None, minutes())
     gate = next(g for g in gates if g.name == "5xx-rate-delta")
+    # THEN the delta is 0.01, but 1,000 requests do not show it above the 0.005 ceiling
     assert gate.observed == pytest.approx(0.01)
-    assert gate.status == "fail"  # default threshold 0.005
+    assert gate.method == "Newcombe"
+    assert gate.lower is not None
+    assert gate.observed is not None
+    assert gate.lower < 0.005 < gate.observed
+    assert gate.status == "insufficient-data"
+    # AND 20,000 requests each do (the interval is wholly above 0.005)
+    many = config_plans.evaluate_gates(
+        make_input(),
+        healthy(invocations=20_000, errors5xx=200),
+        healthy(invocations=20_000, errors5xx=400),
+        None,
+        minutes(),
+    )[0]
+    assert next(g for g in many if g.name == "5xx-rate-delta").status == "fail"
+
+
+def test_the_confidence_is_an_input_and_every_interval_uses_it() -> None:
+    request = make_input(gates={"confidence": 0.9, "agreement": {"minExactMatchRate": 0.5}})
+    agreement = AgreementStats(paired=1000, exact_match_rate=0.9)
+    gates, _ = config_plans.evaluate_gates(request, healthy(), healthy(), agreement, minutes())
+    assert {gate.confidence for gate in gates if gate.method and "point" not in gate.method} == {0.9}
+    with pytest.raises(InvalidShadowTestInput, match=r"gates\.confidence"):
+        make_input(gates={"confidence": 1.0})
 
 
 def test_hard_limit_on_shadow_errors() -> None:
@@ -333,3 +418,65 @@ def test_given_a_provisional_summary_when_the_pair_gate_runs_then_it_says_which_
     assert gate.detail == f"request pairs in the diff summary of {read_at.isoformat()} (provisional)"
     _, none_yet = config_plans.evaluate_gates(request, healthy(), healthy(), None)
     assert none_yet == "insufficient-data"
+
+
+# --- early stopping ---------------------------------------------------------------------------------------
+
+RAMP = {"ramp": [{"percent": 10, "bakeMinutes": 20}, {"percent": 50, "bakeMinutes": 20}]}
+
+
+def test_without_early_stopping_no_look_ends_the_test() -> None:
+    request = make_input(sampling=RAMP, durationMinutes=40)
+    worse = AgreementStats(paired=5000, within_tolerance_rate=0.5)
+    assert config_plans.early_decision(request, healthy(), healthy(), worse, minutes(), step_index=0) is None
+
+
+def test_a_clear_failure_ends_the_ramp_early_with_the_sequences_interval() -> None:
+    # GIVEN early stopping on failure and a candidate that agrees with production on 95 % of 5,000 pairs
+    request = make_input(
+        sampling=RAMP,
+        durationMinutes=40,
+        gates={"earlyStop": {"onFailure": True}, "agreement": {"minWithinToleranceRate": 0.99}},
+    )
+    worse = AgreementStats(paired=5000, within_tolerance_rate=0.95)
+    # WHEN the first step's look runs
+    early = config_plans.early_decision(request, healthy(), healthy(), worse, minutes(), step_index=0)
+    # THEN the always-valid interval fails the gate, at the early looks' share of the error
+    assert early is not None
+    assert early.verdict == "fail"
+    gate = next(g for g in early.gates if g.name == "within-tolerance-rate")
+    assert gate.method == "beta-binomial CS"
+    assert gate.confidence == pytest.approx(1 - 0.05 / 2 / 2)  # half the error for early looks, per step
+    assert gate.upper is not None
+    assert gate.upper < 0.99
+    assert early.reason.startswith("stopped early at step 1 of 2")
+    # AND the ramp goes to its decision now, whose reason says so
+    following = config_plans.next_step(
+        request, step_index=0, step_started_at=T0, test_started_at=T0, now=T0, breached=False, stopped_early=True
+    )
+    assert following == ("decide", 0, 0)
+    evaluation = _evaluation("fail").model_copy(update={"early_stop": early.reason, "gates": early.gates})
+    decision = config_plans.decide(request, evaluation)
+    assert (decision.action, decision.verdict) == ("remove", "fail")
+    assert decision.reason.startswith("stopped early at step 1 of 2: always-valid 98.75% intervals fail")
+
+
+def test_a_pass_ends_the_test_early_only_when_the_input_allows_early_promotion() -> None:
+    clear = AgreementStats(paired=20_000, within_tolerance_rate=1.0)
+    stats = healthy(invocations=50_000)
+    gates = {"agreement": {"minWithinToleranceRate": 0.99}}
+    failing_only = make_input(gates={**gates, "earlyStop": {"onFailure": True}})
+    assert config_plans.early_decision(failing_only, stats, stats, clear, minutes(count=60), step_index=0) is None
+    promoting = make_input(gates={**gates, "earlyStop": {"onPass": True}})
+    early = config_plans.early_decision(promoting, stats, stats, clear, minutes(count=60), step_index=0)
+    assert early is not None
+    assert early.verdict == "pass"
+    assert "pass all" in early.reason
+
+
+def test_with_early_stopping_the_final_decision_spends_the_other_half_of_the_error() -> None:
+    request = make_input(gates={"earlyStop": {"onFailure": True}, "agreement": {"minExactMatchRate": 0.5}})
+    gates, _ = config_plans.evaluate_gates(
+        request, healthy(), healthy(), AgreementStats(paired=100, exact_match_rate=0.9), minutes()
+    )
+    assert next(g for g in gates if g.name == "exact-match-rate").confidence == pytest.approx(0.975)

@@ -15,7 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shadowscale.shadow_tests.budgets import spend_lines
 from shadowscale.shadow_tests.models import Evaluation, ShadowTestPlan
+from shadowscale.shadow_tests.report_gates import interval_text
 
 # The history events whose details carry error and cause (botocore's stepfunctions model).
 FAILURE_EVENTS = (
@@ -139,6 +141,7 @@ class FollowView:
         lines += self._step_lines()
         lines += self._wait_lines()
         lines += self._gate_lines()
+        lines += [f"  {line}" for line in spend_lines(progress.evaluation)]
         if self.status == "RUNNING" and progress.state == "AwaitApproval":
             lines += self._approval_lines()
         if progress.failure and self.status != "SUCCEEDED":
@@ -182,10 +185,12 @@ class FollowView:
             if gate.status == "not-configured":
                 continue
             lines.append(
-                f"    {gate.status:<17} {gate.name:<28} {_number(gate.observed):>10} vs {_number(gate.threshold)}"
+                f"    {gate.status:<17} {gate.name:<28} {interval_text(gate) or '-':>10} vs {_number(gate.threshold)}"
             )
         if evaluation.hard_limit_breached:
             lines.append(f"    hard limit breached: {evaluation.hard_limit_breached}")
+        if evaluation.early_stop:
+            lines.append(f"    {evaluation.early_stop}")
         return lines
 
     def _approval_lines(self) -> list[str]:

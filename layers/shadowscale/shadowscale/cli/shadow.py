@@ -18,8 +18,15 @@ from typing import Any
 from shadowscale.cli.errors import ExitCode, NotFound
 from shadowscale.cli.follow import ExecutionProgress, FollowView, cause_line
 from shadowscale.cli.policy_wiring import DeployedOutputs
-from shadowscale.shadow_tests.models import ShadowTestPlan, ShadowTestReport, lease_owner, parse_shadow_test_input
+from shadowscale.shadow_tests.models import (
+    GateResult,
+    ShadowTestPlan,
+    ShadowTestReport,
+    lease_owner,
+    parse_shadow_test_input,
+)
 from shadowscale.shadow_tests.records import DynamoShadowTestRecords
+from shadowscale.shadow_tests.report_gates import interval_text
 from shadowscale.shadow_tests.report_page import pairs_line
 from shadowscale.shared.errors import InvalidShadowTestInput
 
@@ -311,10 +318,9 @@ def _summary(report: dict[str, Any]) -> str:
     if evaluation:
         lines.append(f"  gates as evaluated at {evaluation.get('at')}:")
     for gate in evaluation.get("gates", []):
-        lines.append(
-            f"  {gate['status']:>17}  {gate['name']:<24} "
-            f"observed={_or_dash(gate.get('observed'))} threshold={_or_dash(gate.get('threshold'))}"
-        )
+        estimate = interval_text(GateResult.model_validate(gate)) or "-"  # "0.981 [0.972, 0.988] 95 % Wilson"
+        threshold = _or_dash(gate.get("threshold"))
+        lines.append(f"  {gate['status']:>17}  {gate['name']:<24} observed={estimate} threshold={threshold}")
     pairs = pairs_line(ShadowTestReport.model_validate(report))
     if pairs is not None:
         lines.append(f"  {pairs[0].lower()}{pairs[1:]}")

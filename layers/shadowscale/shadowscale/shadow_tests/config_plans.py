@@ -7,10 +7,13 @@ is what the dry-run report shows.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import JsonValue
 
+from shadowscale.shadow_tests import budgets, statistics
 from shadowscale.shadow_tests.endpoint_models import DescribedEndpoint, EndpointConfig, LiveCapture
 from shadowscale.shadow_tests.models import (
     AgreementStats,
@@ -19,12 +22,15 @@ from shadowscale.shadow_tests.models import (
     EndpointSnapshot,
     Evaluation,
     GateResult,
+    Gates,
+    MinuteLatencies,
     NextStep,
     ShadowTestInput,
     ShadowTestPlan,
     VariantStats,
     Verdict,
 )
+from shadowscale.shadow_tests.statistics import Interval, judge
 from shadowscale.shared.diff_contract import CAPTURE_ROOT, DiffConfig
 
 # Variant properties an endpoint config entry may carry that we copy as they are.
@@ -185,7 +191,7 @@ def promoted_config(
         name=plan.promoted_config_name,
         production_variants=(
             {
-                "VariantName": candidate.variant_name,
+                "VariantName": promoted_variant_name(plan, snapshot),
                 "ModelName": plan.candidate_model_name,
                 "InstanceType": candidate.instance_type,
                 "InitialInstanceCount": instances,
@@ -196,6 +202,14 @@ def promoted_config(
         kms_key_id=snapshot.kms_key_id,
         tags={"shadowscale:test": plan.test_id, "shadowscale:promoted": "true"},
     )
+
+
+def promoted_variant_name(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> str:
+    """The promoted variant's name: the candidate's, except in a guarded promotion, where SageMaker requires
+    the new config to keep the old one's variant name (Deployment Guardrails, Exclusions)."""
+    if plan.request.promotion.guardrails is not None:
+        return snapshot.production_variant_name
+    return plan.request.candidate.variant_name
 
 
 def _original_capture(data_capture: dict[str, JsonValue]) -> dict[str, JsonValue]:
@@ -238,75 +252,163 @@ def production_weight(snapshot: EndpointSnapshot) -> float:
 
 
 # --- gates --------------------------------------------------------------------------------------
+#
+# Every gate decides from an interval (shadow_tests/statistics.py), not from its point estimate: pass when
+# the whole interval is on the good side of the threshold, fail when it is wholly on the bad side, and
+# "insufficient-data" when it straddles the threshold (no evidence either way yet).
 
 
-def _judged(
+def _confidences(request: ShadowTestInput) -> tuple[float, float]:
+    """(the final decision's confidence, each early look's): with early stopping on, the error allowed is
+    split in two (Bonferroni), and the early half again between the ramp's steps, each of which restarts its
+    sequence of looks; so the test as a whole decides wrongly with at most 1 - confidence."""
+    alpha = 1 - request.gates.confidence
+    if not request.gates.early_stop.enabled:
+        return request.gates.confidence, request.gates.confidence
+    return 1 - alpha / 2, 1 - alpha / 2 / len(request.steps)
+
+
+def _bound(value: float, digits: int) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _interval_gate(
     name: str,
     threshold: float | None,
-    observed: float | None,
+    interval: Interval | None,
     *,
     detail: str = "",
     missing: str = "no datapoints",
     digits: int = 4,
     at_least: bool = False,
 ) -> GateResult | None:
-    """One gate: not configured (None), no data, or observed against its ceiling (floor if `at_least`)."""
+    """One gate: not configured (None), no data, or its interval against its ceiling (floor if `at_least`)."""
+    if threshold is None:
+        return None
+    if interval is None or math.isnan(interval.estimate):
+        return GateResult(name=name, status="insufficient-data", threshold=threshold, detail=missing)
+    judgement = judge(interval, threshold, at_least=at_least)
+    if judgement == "inconclusive":
+        detail = f"{detail}; the interval straddles the threshold: not enough evidence yet".lstrip("; ")
+    return GateResult(
+        name=name,
+        status="insufficient-data" if judgement == "inconclusive" else judgement,
+        observed=round(interval.estimate, digits),
+        threshold=threshold,
+        detail=detail,
+        lower=_bound(interval.lower, digits),
+        upper=_bound(interval.upper, digits),
+        confidence=interval.confidence,
+        method=interval.method,
+    )
+
+
+def _point_gate(
+    name: str, threshold: float | None, observed: float | None, *, detail: str, missing: str, digits: int
+) -> GateResult | None:
+    """A ceiling on one window average, which CloudWatch gives without the samples an interval needs."""
     if threshold is None:
         return None
     if observed is None:
         return GateResult(name=name, status="insufficient-data", threshold=threshold, detail=missing)
-    passed = observed >= threshold if at_least else observed <= threshold
     return GateResult(
         name=name,
-        status="pass" if passed else "fail",
+        status="pass" if observed <= threshold else "fail",
         observed=round(observed, digits),
         threshold=threshold,
         detail=detail,
+        method="point (a window average: no interval)",
     )
 
 
-def _ratio_gate(name: str, shadow: float | None, production: float | None, limit: float | None) -> GateResult | None:
-    if shadow is None or production is None or production <= 0:
-        return _judged(name, limit, None, missing="no latency datapoints")
-    detail = f"shadow {shadow:.1f} ms / production {production:.1f} ms"
-    return _judged(name, limit, shadow / production, detail=detail)
+def _ratio_gate(
+    name: str,
+    minutes: tuple[tuple[float, float], ...],
+    window: tuple[float | None, float | None],
+    limit: float | None,
+    *,
+    confidence: float,
+    sequential: bool,
+) -> GateResult | None:
+    usable = [(shadow, production) for shadow, production in minutes if shadow > 0 and production > 0]
+    if not usable:
+        return _interval_gate(name, limit, None, missing="no per-minute latency datapoints of both variants")
+    interval = (statistics.ratio_median_sequence if sequential else statistics.ratio_median_interval)(
+        usable, confidence
+    )
+    shadow, production = window
+    overall = "" if shadow is None or production is None else f"; window shadow {shadow:.1f} ms / production"
+    overall += "" if shadow is None or production is None else f" {production:.1f} ms"
+    detail = f"median of {len(usable)} per-minute shadow/production ratios{overall}"
+    return _interval_gate(name, limit, interval, detail=detail)
+
+
+def _count(value: float, ceiling: float) -> int:
+    return max(0, min(round(value), round(ceiling)))
 
 
 def _delta_gate(
-    name: str, shadow: VariantStats, production: VariantStats, attribute: str, limit: float | None
+    name: str,
+    shadow: VariantStats,
+    production: VariantStats,
+    attribute: str,
+    limit: float | None,
+    *,
+    confidence: float,
+    sequential: bool,
 ) -> GateResult | None:
     shadow_rate = shadow.rate(getattr(shadow, attribute))
     production_rate = production.rate(getattr(production, attribute))
     if shadow_rate is None or production_rate is None:
-        return _judged(name, limit, None, missing="no invocations")
+        return _interval_gate(name, limit, None, missing="no invocations")
+    counts = (
+        _count(getattr(shadow, attribute), shadow.invocations),
+        round(shadow.invocations),
+        _count(getattr(production, attribute), production.invocations),
+        round(production.invocations),
+    )
+    interval = (statistics.difference_sequence if sequential else statistics.newcombe_difference)(*counts, confidence)
     detail = f"shadow {shadow_rate:.4%} vs production {production_rate:.4%}"
-    return _judged(name, limit, shadow_rate - production_rate, detail=detail, digits=6)
+    return _interval_gate(name, limit, interval, detail=detail, digits=6)
 
 
 def _overhead_gate(shadow: VariantStats, production: VariantStats, limit: float | None) -> GateResult | None:
-    name = "overhead-latency-delta"
-    if shadow.overhead_ms is None or production.overhead_ms is None:
-        return _judged(name, limit, None, missing="no overhead datapoints")
-    detail = f"shadow {shadow.overhead_ms:.2f} ms vs production {production.overhead_ms:.2f} ms"
-    return _judged(name, limit, shadow.overhead_ms - production.overhead_ms, detail=detail, digits=3)
+    delta, detail = None, ""
+    if shadow.overhead_ms is not None and production.overhead_ms is not None:
+        delta = shadow.overhead_ms - production.overhead_ms
+        detail = f"shadow {shadow.overhead_ms:.2f} ms vs production {production.overhead_ms:.2f} ms"
+    return _point_gate(
+        "overhead-latency-delta", limit, delta, detail=detail, missing="no overhead datapoints", digits=3
+    )
 
 
 def _ceiling_gate(name: str, observed: float | None, limit: float | None, unit: str) -> GateResult | None:
-    return _judged(name, limit, observed, detail="" if observed is None else f"{observed:.2f}{unit}")
+    detail = "" if observed is None else f"{observed:.2f}{unit}"
+    return _point_gate(name, limit, observed, detail=detail, missing="no datapoints", digits=4)
 
 
-def _floor_gate(name: str, observed: float | None, minimum: float | None, what: str) -> GateResult | None:
-    detail = "" if observed is None else f"{observed:.4%} {what}"
-    return _judged(name, minimum, observed, detail=detail, missing=f"no {what} yet", digits=6, at_least=True)
-
-
-def evaluate_gates(
-    request: ShadowTestInput,
-    production: VariantStats,
-    shadow: VariantStats,
+def _agreement_gate(
+    name: str,
     agreement: AgreementStats | None,
-) -> tuple[tuple[GateResult, ...], Verdict]:
-    gates = request.gates
+    rate: float | None,
+    minimum: float | None,
+    what: str,
+    *,
+    confidence: float,
+    sequential: bool,
+) -> GateResult | None:
+    if agreement is None or rate is None or agreement.paired <= 0:
+        return _interval_gate(name, minimum, None, missing=f"no {what} yet", at_least=True)
+    # The summary gives rates over its pairs; the counts behind them are whole numbers.
+    successes = _count(rate * agreement.paired, agreement.paired)
+    interval = (statistics.bernoulli_sequence if sequential else statistics.wilson)(
+        successes, agreement.paired, confidence
+    )
+    detail = f"{successes:,} of {agreement.paired:,} {what}"
+    return _interval_gate(name, minimum, interval, detail=detail, digits=6, at_least=True)
+
+
+def _count_gates(gates: Gates, shadow: VariantStats, agreement: AgreementStats | None) -> list[GateResult | None]:
     results: list[GateResult | None] = [
         GateResult(
             name="min-invocations",
@@ -333,32 +435,68 @@ def evaluate_gates(
                 detail=detail,
             )
         )
+    return results
+
+
+def evaluate_gates(
+    request: ShadowTestInput,
+    production: VariantStats,
+    shadow: VariantStats,
+    agreement: AgreementStats | None,
+    latencies: MinuteLatencies | None = None,
+    *,
+    sequential: bool = False,
+) -> tuple[tuple[GateResult, ...], Verdict]:
+    """Every configured gate over the window. `sequential`: with the always-valid intervals of the early looks
+    (confidence sequences) instead of the fixed-sample intervals of the final decision."""
+    gates = request.gates
+    final, early = _confidences(request)
+    confidence = early if sequential else final
+    minutes = latencies or MinuteLatencies()
+    results = _count_gates(gates, shadow, agreement)
     results += [
-        _ratio_gate("latency-p50-ratio", shadow.latency_p50_ms, production.latency_p50_ms, gates.latency.p50_ratio),
-        _ratio_gate("latency-p90-ratio", shadow.latency_p90_ms, production.latency_p90_ms, gates.latency.p90_ratio),
-        _ratio_gate("latency-p99-ratio", shadow.latency_p99_ms, production.latency_p99_ms, gates.latency.p99_ratio),
+        _ratio_gate(
+            f"latency-{percentile}-ratio",
+            getattr(minutes, percentile),
+            (getattr(shadow, f"latency_{percentile}_ms"), getattr(production, f"latency_{percentile}_ms")),
+            getattr(gates.latency, f"{percentile}_ratio"),
+            confidence=confidence,
+            sequential=sequential,
+        )
+        for percentile in ("p50", "p90", "p99")
+    ]
+    results.append(_overhead_gate(shadow, production, gates.overhead_latency_max_delta_ms))
+    results += [
+        _delta_gate(name, shadow, production, attribute, limit, confidence=confidence, sequential=sequential)
+        for name, attribute, limit in (
+            ("4xx-rate-delta", "errors_4xx", gates.error_rates.max_4xx_delta),
+            ("5xx-rate-delta", "errors_5xx", gates.error_rates.max_5xx_delta),
+            ("model-error-rate-delta", "model_errors", gates.error_rates.max_model_error_delta),
+        )
     ]
     results += [
-        _overhead_gate(shadow, production, gates.overhead_latency_max_delta_ms),
-        _delta_gate("4xx-rate-delta", shadow, production, "errors_4xx", gates.error_rates.max_4xx_delta),
-        _delta_gate("5xx-rate-delta", shadow, production, "errors_5xx", gates.error_rates.max_5xx_delta),
-        _delta_gate(
-            "model-error-rate-delta", shadow, production, "model_errors", gates.error_rates.max_model_error_delta
-        ),
         _ceiling_gate("shadow-cpu", shadow.cpu_percent, gates.utilization.max_cpu_percent, " %"),
         _ceiling_gate("shadow-memory", shadow.memory_percent, gates.utilization.max_memory_percent, " %"),
-        _floor_gate(
-            "exact-match-rate",
-            agreement.exact_match_rate if agreement else None,
-            gates.agreement.min_exact_match_rate,
-            "of pairs identical",
-        ),
-        _floor_gate(
-            "within-tolerance-rate",
-            agreement.within_tolerance_rate if agreement else None,
-            gates.agreement.min_within_tolerance_rate,
-            "of pairs within tolerance",
-        ),
+    ]
+    results += [
+        _agreement_gate(
+            name,
+            agreement,
+            getattr(agreement, attribute) if agreement else None,
+            minimum,
+            what,
+            confidence=confidence,
+            sequential=sequential,
+        )
+        for name, attribute, minimum, what in (
+            ("exact-match-rate", "exact_match_rate", gates.agreement.min_exact_match_rate, "pairs identical"),
+            (
+                "within-tolerance-rate",
+                "within_tolerance_rate",
+                gates.agreement.min_within_tolerance_rate,
+                "pairs within tolerance",
+            ),
+        )
     ]
     decided = tuple(result for result in results if result is not None)
     if shadow.invocations < gates.min_invocations:
@@ -396,6 +534,43 @@ def verdict_of(gates: tuple[GateResult, ...]) -> Verdict:
     return "pass"
 
 
+@dataclass(frozen=True)
+class EarlyDecision:
+    """The always-valid gates decided before the test's end: its gates, verdict and the report's reason."""
+
+    gates: tuple[GateResult, ...]
+    verdict: Verdict
+    reason: str
+
+
+def early_decision(
+    request: ShadowTestInput,
+    production: VariantStats,
+    shadow: VariantStats,
+    agreement: AgreementStats | None,
+    latencies: MinuteLatencies | None,
+    *,
+    step_index: int,
+) -> EarlyDecision | None:
+    """Whether this look may end the test now: the confidence sequences of every gate fail one gate (with
+    earlyStop.onFailure) or pass them all (with earlyStop.onPass). Looking at every evaluation does not raise
+    the chance of a wrong decision: each sequence holds the truth at all looks at once."""
+    stop = request.gates.early_stop
+    if not stop.enabled:
+        return None
+    gates, verdict = evaluate_gates(request, production, shadow, agreement, latencies, sequential=True)
+    confidence = _confidences(request)[1]
+    where = f"step {step_index + 1} of {len(request.steps)}"
+    if verdict == "fail" and stop.on_failure:
+        failing = ", ".join(gate.name for gate in gates if gate.status == "fail")
+        reason = f"stopped early at {where}: always-valid {confidence:.2%} intervals fail {failing}"
+    elif verdict == "pass" and stop.on_pass:
+        reason = f"stopped early at {where}: always-valid {confidence:.2%} intervals pass all {len(gates)} gates"
+    else:
+        return None
+    return EarlyDecision(gates=gates, verdict=verdict, reason=reason)
+
+
 def hard_limit_breach(request: ShadowTestInput, production: VariantStats, shadow: VariantStats) -> str | None:
     """Checked on the last evaluation period only: a breach anywhere in the test ends it."""
     limits = request.hard_limits
@@ -421,14 +596,23 @@ def next_step(
     test_started_at: datetime,
     now: datetime,
     breached: bool,
+    budget_left_seconds: float | None = None,
+    stopped_early: bool = False,
 ) -> tuple[NextStep, int, int]:
-    """(what comes next, the step index it runs in, seconds until the next evaluation)."""
+    """(what comes next, the step index it runs in, seconds until the next evaluation); `stopped_early`: the
+    always-valid intervals decided (early_decision), so the test goes to its decision now."""
     period = request.evaluation_period_minutes * 60
     if breached:
         return "abort", step_index, 0
+    if stopped_early:
+        return "decide", step_index, 0
     test_end = test_started_at + timedelta(minutes=request.duration_minutes)
     if now >= test_end:
         return "decide", step_index, 0
+    if budget_left_seconds is not None:  # a spent budget ends the test as its end would; no wait overruns it
+        if budget_left_seconds < budgets.SPENT_WITHIN_SECONDS:
+            return "decide", step_index, 0
+        test_end = min(test_end, now + timedelta(seconds=budget_left_seconds))
     steps = request.steps
     step_end = step_started_at + timedelta(minutes=steps[step_index].bake_minutes)
     if now >= step_end:
@@ -454,6 +638,9 @@ def decide(request: ShadowTestInput, evaluation: Evaluation) -> Decision:
         reason = f"failed gates: {', '.join(failing)}"
     else:
         reason = f"insufficient data for: {', '.join(missing)}"
+    if evaluation.early_stop:
+        reason = f"{evaluation.early_stop}; {reason}"
+    reason = budgets.decision_note(evaluation) + reason
     if request.decision_mode is DecisionMode.REPORT_ONLY:
         return Decision(verdict=evaluation.verdict, action="remove", reason=f"report-only mode; {reason}")
     if request.decision_mode is DecisionMode.APPROVE:

@@ -17,7 +17,7 @@ FAILED_STATUSES = frozenset({"Failed", "UpdateRollbackFailed"})
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class LiveVariant(_Frozen):

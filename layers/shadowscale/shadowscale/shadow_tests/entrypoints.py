@@ -42,7 +42,7 @@ TaskName = Literal[
 class ExecutionContext(BaseModel):
     """`$$.Execution.Id` and `$$.Execution.StartTime` from the state machine's context object."""
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
+    model_config = ConfigDict(populate_by_name=True, frozen=True, defer_build=True)
 
     arn: str = Field(alias="Id")
     start_time: datetime = Field(alias="StartTime")
@@ -51,7 +51,7 @@ class ExecutionContext(BaseModel):
 class TaskRequest(BaseModel):
     """What every task state sends: its name, the machine's state, the execution (and a task token)."""
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="forbid", defer_build=True)
 
     task: TaskName
     state: dict[str, JsonValue]

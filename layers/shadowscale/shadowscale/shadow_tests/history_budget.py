@@ -145,6 +145,7 @@ def worst_case_history(
     approval: bool,
     restore_patience: timedelta,
     machine: ShadowTestMachine | None = None,
+    promotion_seconds: int = 0,
 ) -> HistoryEstimate:
     """The most history events a shadow test with these settings can write (see the module's docstring)."""
     machine = machine or SHADOW_TEST_MACHINE
@@ -165,7 +166,9 @@ def worst_case_history(
         "shadow InService polls": shadow_polls,
         "evaluations": evaluations * evaluation,
         "ramp steps": ramps * ramp,
-        "promote InService polls": machine.polls(PROMOTE_POLL, in_service) * machine.loop_events(PROMOTE_POLL),
+        # A guarded promotion's traffic shifting and bakes come on top (promotion_guardrails.deployment_seconds).
+        "promote InService polls": machine.polls(PROMOTE_POLL, in_service + timedelta(seconds=promotion_seconds))
+        * machine.loop_events(PROMOTE_POLL),
         "restore polls": machine.polls(RESTORE_POLL, restore_patience) * machine.loop_events(RESTORE_POLL),
         "retries": sum(visits[state].retry_events for state in {*path, *looping, *((RAMP,) if ramps else ())}),
     }
@@ -230,6 +233,7 @@ SHADOW_TEST_MACHINE = ShadowTestMachine(
 
 def _estimate(request: ShadowTestInput, **changes: int) -> HistoryEstimate:
     from shadowscale.shadow_tests.models import DecisionMode
+    from shadowscale.shadow_tests.promotion_guardrails import deployment_seconds
 
     period = changes.get("evaluation_period_minutes", request.evaluation_period_minutes)
     duration = changes.get("duration_minutes", request.duration_minutes)
@@ -240,6 +244,7 @@ def _estimate(request: ShadowTestInput, **changes: int) -> HistoryEstimate:
         in_service_timeout_minutes=request.in_service_timeout_minutes,
         approval=request.decision_mode is DecisionMode.APPROVE,
         restore_patience=RESTORE_PATIENCE,
+        promotion_seconds=deployment_seconds(guardrails) if (guardrails := request.promotion.guardrails) else 0,
     )
 
 

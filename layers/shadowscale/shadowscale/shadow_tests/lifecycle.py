@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shadowscale.shadow_tests import config_plans
+from pydantic import JsonValue
+
+from shadowscale.shadow_tests import budgets, config_plans
 from shadowscale.shadow_tests.bucket_layout import diff_summary_key
 from shadowscale.shadow_tests.endpoint_hold import WriterHold
 from shadowscale.shadow_tests.endpoint_models import IN_SERVICE, UPDATING, DescribedEndpoint, EndpointConfig
@@ -32,15 +34,26 @@ from shadowscale.shadow_tests.models import (
 from shadowscale.shadow_tests.ports import (
     EndpointConfigs,
     ObjectStore,
+    PromotionAlarms,
     ScalingRegistry,
     ShadowTestRecords,
     VariantMetrics,
+)
+from shadowscale.shadow_tests.promotion_guardrails import (
+    AlarmDefinition,
+    PromotionRolledBack,
+    alarm_definitions,
+    alarm_prefix,
+    deployment_config,
+    deployment_seconds,
+    rolled_back_reason,
 )
 from shadowscale.shadow_tests.time_limits import LEASE_MARGIN_SECONDS, RESTORE_PATIENCE
 from shadowscale.shared.clock import Clock
 from shadowscale.shared.diff_contract import CloseDiffs, DiffCloser
 from shadowscale.shared.endpoint import ScalingTargetSnapshot
 from shadowscale.shared.errors import (
+    ConfigurationError,
     EndpointBusy,
     EndpointConfigNotVisible,
     EndpointHeld,
@@ -84,6 +97,9 @@ class ShadowTestSteps:
     clock: Clock
     data_bucket: str
     default_topic_arn: str
+    # A guarded promotion's alarms (None: a test that asks for guardrails fails at Promote, naming why).
+    alarms: PromotionAlarms | None = None
+    alarm_prefix: str = alarm_prefix("dev")
 
     # --- validate, lock, snapshot ------------------------------------------------------------
 
@@ -107,6 +123,8 @@ class ShadowTestSteps:
             request.duration_minutes * 60
             + 3 * request.in_service_timeout_minutes * 60
             + (request.approval_timeout_minutes * 60 if request.decision_mode == "approve" else 0)
+            # A guarded promotion's traffic shifting and bakes: the lease outlasts them.
+            + (deployment_seconds(request.promotion.guardrails) if request.promotion.guardrails else 0)
         )
         self.records.claim_test(plan.endpoint, plan.owner, planned + LEASE_MARGIN_SECONDS, self.clock.now())
         try:
@@ -186,7 +204,7 @@ class ShadowTestSteps:
         self._move_to(plan, plan.shadow_config_name)
         return self._heading_to(plan, plan.shadow_config_name)
 
-    def _move_to(self, plan: ShadowTestPlan, config: str) -> None:
+    def _move_to(self, plan: ShadowTestPlan, config: str, deployment: dict[str, JsonValue] | None = None) -> None:
         """UpdateEndpoint unless a retried task already did it (the endpoint names the config)."""
         endpoint = self.configs.describe_endpoint(plan.endpoint)
         if endpoint.config_name == config and endpoint.status in (IN_SERVICE, UPDATING):
@@ -194,7 +212,10 @@ class ShadowTestSteps:
         # SageMaker's reads are eventually consistent: look before UpdateEndpoint, as its docs advise.
         if self.configs.describe_config(config) is None:
             raise EndpointConfigNotVisible(f"endpoint config {config!r} is not visible yet")
-        self.configs.update_endpoint(plan.endpoint, config)
+        if deployment is None:
+            self.configs.update_endpoint(plan.endpoint, config)
+        else:
+            self.configs.update_endpoint(plan.endpoint, config, deployment=deployment)
 
     def _verify_live(self, plan: ShadowTestPlan, endpoint: DescribedEndpoint, config: EndpointConfig | None) -> None:
         """The update reached InService: is the endpoint what the config asked for?"""
@@ -208,6 +229,10 @@ class ShadowTestSteps:
 
     def _heading_to(self, plan: ShadowTestPlan, config: str) -> Readiness:
         deadline = self.clock.now() + timedelta(minutes=plan.request.in_service_timeout_minutes)
+        guardrails = plan.request.promotion.guardrails
+        if config == plan.promoted_config_name and guardrails is not None:
+            # Traffic shifting, baking and the blue fleet's termination wait come on top of provisioning.
+            deadline += timedelta(seconds=deployment_seconds(guardrails))
         return Readiness(config=config, deadline=deadline)
 
     def check_ready(self, plan: ShadowTestPlan, ready: Readiness) -> Readiness:
@@ -220,6 +245,12 @@ class ShadowTestSteps:
             if ready.config != plan.promoted_config_name:  # a promotion keeps its hold until finalize
                 self.hold.let_go(plan.endpoint, plan.owner)
             return ready.model_copy(update={"in_service": True, "status": status})
+        if endpoint.in_service and ready.config == plan.promoted_config_name and plan.request.promotion.guardrails:
+            fired = self._promotion_alarms().in_alarm([alarm.name for alarm in self._alarms_of(plan)])
+            raise PromotionRolledBack(
+                rolled_back_reason(plan.endpoint, ready.config, fired, endpoint.failure_reason)
+                + f"; the endpoint is back on {endpoint.config_name!r}"
+            )
         if endpoint.in_service:
             raise EndpointUpdateFailed(
                 f"endpoint {plan.endpoint!r} is back on {endpoint.config_name!r} instead of {ready.config!r}: "
@@ -238,6 +269,7 @@ class ShadowTestSteps:
         request = plan.request
         now = self.clock.now()
         production, shadow = snapshot.production_variant_name, request.candidate.variant_name
+        latencies = None
         if progress is None:  # the shadow just became InService: the first step starts now
             step_index, step_started_at, count = 0, now, 0
             stats = {production: VariantStats(), shadow: VariantStats()}
@@ -247,9 +279,21 @@ class ShadowTestSteps:
             stats = self.metrics.variant_stats(plan.endpoint, [production, shadow], step_started_at, now)
             period_start = max(step_started_at, now - timedelta(minutes=request.evaluation_period_minutes))
             latest = self.metrics.variant_stats(plan.endpoint, [production, shadow], period_start, now)
+            latencies = self.metrics.minute_latencies(plan.endpoint, production, shadow, step_started_at, now)
         agreement = self._agreement(plan)
-        gates, verdict = config_plans.evaluate_gates(request, stats[production], stats[shadow], agreement)
+        gates, verdict = config_plans.evaluate_gates(request, stats[production], stats[shadow], agreement, latencies)
+        early = None
+        if progress is not None:  # always-valid intervals may end the test before its duration
+            early = config_plans.early_decision(
+                request, stats[production], stats[shadow], agreement, latencies, step_index=step_index
+            )
+        if early is not None:
+            gates, verdict = early.gates, early.verdict
         breach = config_plans.hard_limit_breach(request, latest[production], latest[shadow]) if progress else None
+        # Every step runs the candidate's count: the spend meter takes the count per interval all the same.
+        spend = budgets.accrue(
+            request, progress.spend if progress else None, now=now, instances=request.candidate.instance_count
+        )
         following, next_index, wait = config_plans.next_step(
             request,
             step_index=step_index,
@@ -257,6 +301,8 @@ class ShadowTestSteps:
             test_started_at=plan.started_at,
             now=now,
             breached=breach is not None,
+            budget_left_seconds=budgets.seconds_left(spend),
+            stopped_early=early is not None,
         )
         evaluation = Evaluation(
             at=now,
@@ -269,6 +315,8 @@ class ShadowTestSteps:
             gates=gates,
             verdict=verdict,
             hard_limit_breached=breach,
+            early_stop=early.reason if early else None,
+            spend=budgets.projected(spend, wait),
             next=following,
             wait_seconds=wait,
             evaluations=count + 1,
@@ -329,7 +377,10 @@ class ShadowTestSteps:
         # Auto Scaling follows variant names: the old production variant's target goes, and is
         # registered again on the promoted variant once it is InService (finalize), as it is now: the
         # autopilot may have moved its bounds during the test, and those are the ones carried over.
-        self.hold.take(plan)
+        guardrails = plan.request.promotion.guardrails
+        # Held until finalize: a guarded deployment's shifting and bakes come on top of the usual patience.
+        extra = deployment_seconds(guardrails) if guardrails is not None else 0
+        self.hold.take(plan, 3 * plan.request.in_service_timeout_minutes * 60 + LEASE_MARGIN_SECONDS + extra)
         live = self.scaling.snapshot(plan.endpoint, [snapshot.production_variant_name])
         if live and live != snapshot.scaling_targets:  # a retried promote finds them gone: keep the record
             moved = snapshot.model_copy(update={"scaling_targets": live})
@@ -338,8 +389,33 @@ class ShadowTestSteps:
             self.scaling.deregister(plan.endpoint, target.variant)
         live_count = self.configs.describe_endpoint(plan.endpoint).instances(snapshot.production_variant_name)
         self.configs.create_config(config_plans.promoted_config(plan, snapshot, live_count))
-        self._move_to(plan, plan.promoted_config_name)
+        deployment = None
+        if guardrails is not None:
+            # The alarms exist before the update that names them; PutMetricAlarm is an upsert (retries).
+            alarms = self._alarms_of(plan, snapshot)
+            self._promotion_alarms().put(alarms)
+            deployment = deployment_config(guardrails, tuple(alarm.name for alarm in alarms))
+        self._move_to(plan, plan.promoted_config_name, deployment)
         return self._heading_to(plan, plan.promoted_config_name)
+
+    def _promotion_alarms(self) -> PromotionAlarms:
+        if self.alarms is None:
+            raise ConfigurationError("a guarded promotion needs CloudWatch alarms, and none are wired")
+        return self.alarms
+
+    def _alarms_of(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None = None) -> tuple[AlarmDefinition, ...]:
+        """The promotion's alarms (their names do not depend on the snapshot: a finalize without one finds them)."""
+        guardrails = plan.request.promotion.guardrails
+        if guardrails is None:
+            return ()
+        variant = config_plans.promoted_variant_name(plan, snapshot) if snapshot is not None else "-"
+        return alarm_definitions(
+            guardrails,
+            prefix=self.alarm_prefix,
+            endpoint=plan.endpoint,
+            variant=variant,
+            tag=plan.promoted_config_name.removesuffix("-promoted").rsplit("-", 1)[-1],
+        )
 
     def restore(
         self, plan: ShadowTestPlan, snapshot: EndpointSnapshot | None, ready: Readiness | None = None
@@ -444,13 +520,20 @@ class ShadowTestSteps:
         self.hold.take(plan)
         endpoint = self.configs.describe_endpoint(plan.endpoint)
         promoted = endpoint.config_name == plan.promoted_config_name and endpoint.in_service
+        alarms = self._alarms_of(plan)
+        if alarms:  # on every path out: the deployment they guarded is over, whichever way it went
+            self._promotion_alarms().delete([alarm.name for alarm in alarms])
         if snapshot is not None:
             self._put_back_scaling(plan, snapshot, promoted)
         deleted = self._delete_temporaries(plan, endpoint.config_name, promoted)
-        if promoted and snapshot is not None:
+        # A guarded promotion keeps the variant's name: the capacity policy has nothing to follow.
+        renamed = snapshot is not None and config_plans.promoted_variant_name(plan, snapshot) != (
+            snapshot.production_variant_name
+        )
+        if promoted and snapshot is not None and renamed:
             # The capacity policy follows the promotion (the capacity side writes it, on its own queue);
             # sent before the lock goes, so a failed send is retried with the rest of finalize.
-            candidate = plan.request.candidate.variant_name
+            candidate = config_plans.promoted_variant_name(plan, snapshot)
             self.handover.announce(
                 PromotionHandover(
                     endpoint=plan.endpoint,
@@ -472,7 +555,7 @@ class ShadowTestSteps:
 
     def _put_back_scaling(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, promoted: bool) -> None:
         targets = self._scaling_to_restore(plan, snapshot)
-        candidate = plan.request.candidate.variant_name
+        candidate = config_plans.promoted_variant_name(plan, snapshot)
         # One read of both variants' targets and policies (the snapshot call) serves every check below.
         registered = {
             found.variant: found
@@ -485,7 +568,7 @@ class ShadowTestSteps:
             live = registered.get(variant)
             if live is None or promoted or not _has_policies(live, target):
                 self.scaling.restore(plan.endpoint, target, variant=variant)
-        if not promoted and targets and candidate in registered:
+        if not promoted and targets and candidate in registered and candidate != snapshot.production_variant_name:
             # A target carried over by an earlier finalize to a promotion that did not stand.
             self.scaling.deregister(plan.endpoint, candidate)
 

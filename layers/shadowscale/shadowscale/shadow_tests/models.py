@@ -12,18 +12,20 @@ import json
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from shadowscale.shadow_tests.bucket_layout import report_prefix
+from shadowscale.shadow_tests.promotion_guardrails import Promotion
+from shadowscale.shadow_tests.time_limits import MAX_TEST_MINUTES
 from shadowscale.shared.endpoint import ScalingTargetSnapshot
 from shadowscale.shared.errors import InvalidShadowTestInput
 from shadowscale.shared.validation import SAGEMAKER_NAME, field_problems
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class DecisionMode(StrEnum):
@@ -96,7 +98,25 @@ class AgreementGates(_Strict):
     min_within_tolerance_rate: float | None = Field(default=None, alias="minWithinToleranceRate", ge=0, le=1)
 
 
+class EarlyStop(_Strict):
+    """May a test end before its duration when the always-valid intervals already decide? (README: "Early
+    stopping"). Off by default: a test runs its whole duration."""
+
+    on_failure: bool = Field(default=False, alias="onFailure")
+    on_pass: bool = Field(default=False, alias="onPass", description="Early promotion (or approval request).")
+
+    @property
+    def enabled(self) -> bool:
+        return self.on_failure or self.on_pass
+
+
 class Gates(_Strict):
+    """Each gate decides from a confidence interval: a floor ("at least") passes when the interval's lower bound
+    reaches it, a ceiling when the upper bound stays under it; an interval across the threshold is
+    insufficient evidence."""
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Two-sided confidence of every interval.")
+    early_stop: EarlyStop = Field(default_factory=EarlyStop, alias="earlyStop")
     min_invocations: int = Field(default=100, alias="minInvocations", ge=0)
     min_paired_responses: int = Field(default=0, alias="minPairedResponses", ge=0)
     latency: LatencyGates = Field(default_factory=LatencyGates)
@@ -121,6 +141,58 @@ class DataCapture(_Strict):
     kms_key_id: str | None = Field(default=None, alias="kmsKeyId")
 
 
+# --- budgets (shadow_tests/budgets.py spends them) ---------------------------------------------
+
+_INSTANCE_TYPE = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"  # as Candidate.instanceType
+
+
+class Budget(_Strict):
+    """What the shadow variant may spend: instance-hours, dollars, minutes running. The first one spent ends
+    the test on the normal decision path (the gates decide with the evidence so far)."""
+
+    max_instance_hours: float | None = Field(default=None, alias="maxInstanceHours", gt=0)
+    max_cost_usd: float | None = Field(default=None, alias="maxCostUsd", gt=0)
+    max_duration_minutes: int | None = Field(
+        default=None, alias="maxDurationMinutes", ge=1, le=MAX_TEST_MINUTES, description="Minutes the shadow runs."
+    )
+    # Hourly on-demand prices (USD) by instance type; they win over the package's example table (prices.py).
+    hourly_prices: dict[Annotated[str, Field(pattern=_INSTANCE_TYPE)], Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, alias="hourlyPrices", max_length=50
+    )
+
+    @model_validator(mode="after")
+    def _caps_something(self) -> Self:
+        if self.max_instance_hours is None and self.max_cost_usd is None and self.max_duration_minutes is None:
+            raise ValueError("give at least one of maxInstanceHours, maxCostUsd, maxDurationMinutes")
+        return self
+
+
+class ShadowSpend(_Strict):
+    """What the shadow variant has spent up to `at` (counted from the moment it was InService), against
+    its budget, and what it will have spent at the next evaluation."""
+
+    since: datetime
+    at: datetime
+    instance_type: str = Field(alias="instanceType")
+    instances: int  # the count running from `at` on
+    instance_hours: float = Field(alias="instanceHours")
+    hourly_price_usd: float | None = Field(default=None, alias="hourlyPriceUsd")
+    price_source: Literal["input", "example-table"] | None = Field(default=None, alias="priceSource")
+    cost_usd: float | None = Field(default=None, alias="costUsd")
+    max_instance_hours: float | None = Field(default=None, alias="maxInstanceHours")
+    max_cost_usd: float | None = Field(default=None, alias="maxCostUsd")
+    max_duration_minutes: int | None = Field(default=None, alias="maxDurationMinutes")
+    projected_instance_hours: float | None = Field(default=None, alias="projectedInstanceHours")
+    projected_cost_usd: float | None = Field(default=None, alias="projectedCostUsd")
+    # The largest share of any cap used so far (1.0: spent).
+    share: float | None = None
+    spent: str | None = Field(default=None, description="Which cap ran out, when one did.")
+
+    @property
+    def running_minutes(self) -> float:
+        return (self.at - self.since).total_seconds() / 60
+
+
 class ShadowTestInput(_Strict):
     """What `aws stepfunctions start-execution --input file://events/shadow_test.json` carries."""
 
@@ -143,6 +215,9 @@ class ShadowTestInput(_Strict):
         default=None, description="Response-diff settings (comparator, tolerances); see the README."
     )
     dry_run: bool = Field(default=False, alias="dryRun")
+    budget: Budget | None = None
+    # Guarded promotion (promotion_guardrails.py): how the promotion's UpdateEndpoint shifts traffic.
+    promotion: Promotion = Field(default_factory=Promotion)
 
     @field_validator("comparison")
     @classmethod
@@ -169,6 +244,15 @@ class ShadowTestInput(_Strict):
         from shadowscale.shadow_tests.history_budget import history_problem
 
         problem = history_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _budget_fits(self) -> Self:
+        from shadowscale.shadow_tests.budgets import budget_problem
+
+        problem = budget_problem(self)
         if problem is not None:
             raise ValueError(problem)
         return self
@@ -312,11 +396,27 @@ GateStatus = Literal["pass", "fail", "insufficient-data", "not-configured"]
 
 
 class GateResult(_Strict):
+    """One gate's decision (`status`) from its interval: `observed` is the point estimate, `lower`/`upper` its
+    bounds at `confidence` by `method` (None: unbounded on that side, or a count gate with no interval)."""
+
     name: str
     status: GateStatus
     observed: float | None = None
     threshold: float | None = None
     detail: str = ""
+    lower: float | None = None
+    upper: float | None = None
+    confidence: float | None = None
+    method: str | None = None
+
+
+class MinuteLatencies(_Strict):
+    """Per-minute ModelLatency of both variants over the bake, paired by minute: (shadow ms, production ms) for
+    each percentile the latency gates read. Read for the gates only: never carried in the machine's state."""
+
+    p50: tuple[tuple[float, float], ...] = ()
+    p90: tuple[tuple[float, float], ...] = ()
+    p99: tuple[tuple[float, float], ...] = ()
 
 
 class VariantStats(_Strict):
@@ -353,7 +453,7 @@ class DiffSummary(BaseModel):
     """The response-diff pipeline's running summary of a test, as far as the gates read it; `document` is the
     whole of it, as the report shows it."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
 
     paired: int = 0
     exact_match_rate: float | None = Field(default=None, alias="exactMatchRate")
@@ -383,6 +483,9 @@ class Evaluation(_Strict):
     gates: tuple[GateResult, ...]
     verdict: Verdict
     hard_limit_breached: str | None = Field(default=None, alias="hardLimitBreached")
+    # Why the test ends before its duration: its always-valid intervals decided (the gates are theirs).
+    early_stop: str | None = Field(default=None, alias="earlyStop")
+    spend: ShadowSpend | None = None  # with a budget only
     next: NextStep
     wait_seconds: int = Field(alias="waitSeconds")
     evaluations: int = 0
@@ -408,6 +511,7 @@ class Approval(_Strict):
 Outcome = Literal[
     "awaiting-approval",
     "promoted",
+    "rolled-back",  # a guarded promotion SageMaker rolled back on an alarm; the endpoint is back on the original
     "removed",
     "rejected",
     "report-only",
@@ -495,7 +599,7 @@ class RecoveryRequest(BaseModel):
     """What a recovery execution starts from: the `detail` of the "Step Functions Execution Status Change"
     event of the test's execution (or the same three fields from `shadowscale shadow recover`)."""
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore", defer_build=True)
 
     execution_arn: str = Field(alias="executionArn", pattern=r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:.+")
     status: str = "FAILED"
@@ -518,7 +622,7 @@ class Recovery(_Strict):
 class MachineState(BaseModel):
     """The state machine's JSON state as the tasks read it (each task adds one key by ResultPath)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
 
     plan: ShadowTestPlan | None = None
     snapshot: EndpointSnapshot | None = None

@@ -40,6 +40,8 @@ def _failed_because(state: MachineState) -> tuple[Outcome, str]:
         return "locked", state.failure_cause
     if error in ENDED_EARLY:
         return ENDED_EARLY[error], state.failure_cause
+    if error == "PromotionRolledBack":  # promotion_guardrails.py: SageMaker undid it on an alarm
+        return "rolled-back", state.failure_cause
     return "failed", f"{error}: {state.failure_cause}"
 
 

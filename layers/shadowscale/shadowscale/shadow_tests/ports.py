@@ -1,6 +1,6 @@
 """Ports: what the shadow test needs from the outside world, in its own terms. Adapters implement them over
-boto3 (sagemaker_configs.py, records.py, data_bucket.py, variant_metrics.py, notifier.py, timeline.py;
-Auto Scaling is shared.autoscaling's); tests implement them in memory (tests/shadow_fakes.py)."""
+boto3 (sagemaker_configs.py, promotion_alarms.py, records.py, data_bucket.py, variant_metrics.py, notifier.py,
+timeline.py; Auto Scaling is shared.autoscaling's); tests implement them in memory (tests/shadow_fakes.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+
+from pydantic import JsonValue
 
 from shadowscale.shared.endpoint import ScalingTargetSnapshot
 
@@ -17,11 +19,13 @@ if TYPE_CHECKING:
         ChartSeries,
         DiffSummary,
         MachineState,
+        MinuteLatencies,
         RestoreRecord,
         ShadowTestReport,
         TimelineEntry,
         VariantStats,
     )
+    from shadowscale.shadow_tests.promotion_guardrails import AlarmDefinition
     from shadowscale.shared.diff_contract import DiffConfig
 
 
@@ -56,7 +60,11 @@ class EndpointConfigs(Protocol):
 
     def delete_config(self, name: str) -> bool: ...
 
-    def update_endpoint(self, endpoint: str, config_name: str) -> None: ...
+    def update_endpoint(
+        self, endpoint: str, config_name: str, *, deployment: dict[str, JsonValue] | None = None
+    ) -> None:
+        """`deployment`: UpdateEndpoint's DeploymentConfig (a guarded promotion), else SageMaker's default."""
+        ...
 
     def set_variant_weight(self, endpoint: str, variant: str, weight: float) -> None:
         """ShadowSamplingRefused where SageMaker does not set a shadow variant's weight in place."""
@@ -71,6 +79,20 @@ class EndpointConfigs(Protocol):
     def create_model(self, model: ModelDefinition) -> None: ...
 
     def delete_model(self, name: str) -> bool: ...
+
+
+class PromotionAlarms(Protocol):
+    """CloudWatch alarms a guarded promotion creates for SageMaker to watch, and deletes afterwards."""
+
+    def put(self, alarms: Sequence[AlarmDefinition]) -> None: ...
+
+    def delete(self, names: Sequence[str]) -> None:
+        """Idempotent: names that exist no more are no error."""
+        ...
+
+    def in_alarm(self, names: Sequence[str]) -> tuple[str, ...]:
+        """Those of `names` whose state is ALARM now."""
+        ...
 
 
 class ScalingRegistry(Protocol):
@@ -109,6 +131,12 @@ class VariantMetrics(Protocol):
     def variant_stats(
         self, endpoint: str, variants: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, VariantStats]: ...
+
+    def minute_latencies(
+        self, endpoint: str, production: str, shadow: str, start: datetime, end: datetime
+    ) -> MinuteLatencies:
+        """Both variants' ModelLatency percentiles per minute, paired by minute (the latency gates' samples)."""
+        ...
 
     def series(
         self, endpoint: str, variants: Sequence[str], start: datetime, end: datetime, period: int = 300

@@ -35,6 +35,8 @@ from shadowscale.shadow_tests.report_diffs import (
     rates_table,
     samples_html,
 )
+from shadowscale.shadow_tests.report_gates import interval_text
+from shadowscale.shadow_tests.report_spend import spend_section
 
 _OUTCOME_COLOURS = {
     "promoted": "#2ca02c",
@@ -108,18 +110,20 @@ def _gates(evaluation: Evaluation | None, start: datetime | None) -> str:
         return ""
     gate_rows = "".join(
         f"<tr class='{escape(gate.status)}'><td>{escape(gate.name)}</td><td>{escape(gate.status)}</td>"
-        f"<td class='num'>{_gate_number(gate.observed)}</td><td class='num'>{_gate_number(gate.threshold)}</td>"
+        f"<td class='num'>{escape(interval_text(gate))}</td><td class='num'>{_gate_number(gate.threshold)}</td>"
         f"<td>{escape(gate.detail)}</td></tr>"
         for gate in evaluation.gates
     )
     gates = (
         f"<h2>Gates (window from {escape(when(evaluation.window_start))}, step {evaluation.step_index + 1},"
         f" evaluated at {escape(when(evaluation.at))} {escape(offset(evaluation.at, start))})</h2>"
-        "<table><tr><th>gate</th><th>status</th><th>observed</th><th>threshold</th><th>detail</th></tr>"
+        "<table><tr><th>gate</th><th>status</th><th>estimate [interval]</th><th>threshold</th><th>detail</th></tr>"
         f"{gate_rows}</table>"
     )
     if evaluation.hard_limit_breached:
         gates += f"<p class='fail'>Hard limit breached: {escape(evaluation.hard_limit_breached)}</p>"
+    if evaluation.early_stop:
+        gates += f"<p>Early stop: {escape(evaluation.early_stop)}</p>"
     return gates
 
 
@@ -228,6 +232,7 @@ def render_html(report: ShadowTestReport, production_variant: str | None, shadow
 <h1>Shadow test on {escape(report.endpoint)} <span class="badge">{escape(report.outcome)}</span></h1>
 <table>{_rows(_summary(report))}</table>
 {_gates(report.evaluation, report.started_at)}
+{spend_section(report.evaluation)}
 <h2>Production vs shadow</h2>
 <p class="muted">All times are UTC on the clock the test ran on (CloudWatch's and the execution history's
 timestamps); T+ is the time since the test started. A point is plotted at the start of the period it
@@ -285,7 +290,7 @@ def notification(report: ShadowTestReport, approve_commands: list[str] | None = 
     if report.evaluation is not None:
         lines.append("Gates:")
         lines += [
-            f"  {gate.status:>17}  {gate.name}  observed={gate.observed} threshold={gate.threshold}"
+            f"  {gate.status:>17}  {gate.name}  {interval_text(gate)} threshold={gate.threshold}"
             for gate in report.evaluation.gates
         ]
     if report.final_config_name:

@@ -5,9 +5,10 @@ SageMaker's errors as the domain's (a retried call that finds its work done is n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from pydantic import JsonValue
 
 from shadowscale.shadow_tests.endpoint_models import DescribedEndpoint, EndpointConfig, ModelDefinition
 from shadowscale.shadow_tests.sagemaker_documents import (
@@ -83,15 +84,19 @@ class SageMakerEndpointConfigs:
             raise_domain_error(exc, f"DeleteEndpointConfig {name}")
         return True
 
-    def update_endpoint(self, endpoint: str, config_name: str) -> None:
-        """The config's variant properties and data capture, as written in it.
+    def update_endpoint(
+        self, endpoint: str, config_name: str, *, deployment: dict[str, JsonValue] | None = None
+    ) -> None:
+        """The config's variant properties and data capture, as written in it; `deployment` is the
+        DeploymentConfig of a guarded promotion (promotion_guardrails.py).
 
         Never `RetainAllVariantProperties=true`: botocore's model lists DataCaptureConfig among the
         retained properties and excluding it is "(Not currently supported.)", so retaining could keep
         the old capture destination. Configs carry the live counts instead (see config_plans.py)."""
         try:
+            extra: Any = {"DeploymentConfig": deployment} if deployment is not None else {}
             self._client.update_endpoint(
-                EndpointName=endpoint, EndpointConfigName=config_name, RetainAllVariantProperties=False
+                EndpointName=endpoint, EndpointConfigName=config_name, RetainAllVariantProperties=False, **extra
             )
         except ClientError as exc:
             if _config_missing(exc):

@@ -11,3 +11,6 @@ LEASE_MARGIN_SECONDS = 6 * 3600
 RESTORE_PATIENCE = timedelta(hours=6)
 # How long the lease stays with a test whose recovery runs: the recovery machine's own timeout.
 RECOVERY_LEASE_SECONDS = 36 * 3600
+# The longest a test may run (durationMinutes, and a budget's maxDurationMinutes): with the longest
+# InService waits, approval and restore it still ends before the state machine's own 100-day timeout.
+MAX_TEST_MINUTES = 60 * 24 * 90

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shadowscale.shadow_tests.models import ChartSeries, SeriesPoint, VariantStats
+from shadowscale.shadow_tests.models import ChartSeries, MinuteLatencies, SeriesPoint, VariantStats
 from shadowscale.shared.aws_errors import raise_domain_error
 
 if TYPE_CHECKING:
@@ -43,6 +43,10 @@ _CHART_STATS: dict[str, tuple[str, str, str, float]] = {
     "gpuMemoryPercent": (INSTANCE_NAMESPACE, "GPUMemoryUtilization", "Average", 1.0),
 }
 CHARTED = tuple(_CHART_STATS)
+_MINUTE_STATS = {"p50": "latencyP50Ms", "p90": "latencyP90Ms", "p99": "latencyP99Ms"}
+# The latency gates' samples: one per minute, up to a day's worth; a longer bake gets longer periods (CloudWatch
+# keeps 1-minute datapoints for 15 days) so that one evaluation reads at most this many per statistic.
+MAX_LATENCY_SAMPLES = 1440
 
 
 def _window_period(start: datetime, end: datetime) -> int:
@@ -116,6 +120,24 @@ class EndpointMetrics:
                 values[name] = combined / scale
             stats[variant] = VariantStats.model_validate(values)
         return stats
+
+    def minute_latencies(
+        self, endpoint: str, production: str, shadow: str, start: datetime, end: datetime
+    ) -> MinuteLatencies:
+        """ModelLatency percentiles of both variants per minute over the window, paired by minute: the samples
+        of the latency gates' intervals (minutes where either variant has no datapoint are left out)."""
+        minutes = max(1, math.ceil((end - start).total_seconds() / 60))
+        period = 60 * math.ceil(minutes / MAX_LATENCY_SAMPLES)
+        found = self._query(endpoint, [production, shadow], list(_MINUTE_STATS.values()), start, end, period)
+        paired: dict[str, tuple[tuple[float, float], ...]] = {}
+        for percentile, name in _MINUTE_STATS.items():
+            production_at = dict(found.get(f"{production}|{name}", []))
+            shadow_at = dict(found.get(f"{shadow}|{name}", []))
+            paired[percentile] = tuple(
+                (shadow_at[at] / MICROSECONDS_PER_MS, production_at[at] / MICROSECONDS_PER_MS)
+                for at in sorted(shadow_at.keys() & production_at.keys())
+            )
+        return MinuteLatencies.model_validate(paired)
 
     def series(
         self, endpoint: str, variants: Sequence[str], start: datetime, end: datetime, period: int = 300

@@ -12,6 +12,8 @@ from shadowscale.shadow_tests.endpoint_hold import WriterHold
 from shadowscale.shadow_tests.entrypoints import ShadowTestEntryPoints
 from shadowscale.shadow_tests.lifecycle import ShadowTestSteps
 from shadowscale.shadow_tests.notifier import SnsNotifier
+from shadowscale.shadow_tests.promotion_alarms import CloudWatchPromotionAlarms
+from shadowscale.shadow_tests.promotion_guardrails import alarm_prefix
 from shadowscale.shadow_tests.records import DynamoShadowTestRecords
 from shadowscale.shadow_tests.recovery import ShadowTestRecovery
 from shadowscale.shadow_tests.reports import ShadowTestReports
@@ -29,6 +31,7 @@ from shadowscale.shared.settings import Settings, get_settings
 
 def build_entrypoints(settings: Settings, clock: Clock) -> ShadowTestEntryPoints:
     dynamodb = clients.dynamodb()
+    sqs = clients.sqs()
     hold = WriterHold(DynamoEndpointState(dynamodb, settings.state_table), clock)
     records = DynamoShadowTestRecords(dynamodb, settings.state_table)
     objects = DataBucketObjects(S3Objects(clients.s3()))
@@ -41,11 +44,13 @@ def build_entrypoints(settings: Settings, clock: Clock) -> ShadowTestEntryPoints
         records=records,
         metrics=metrics,
         objects=objects,
-        diffs=QueueDiffControl(clients.sqs(), settings.capture_diff_queue_url),
-        handover=QueuePromotionAnnouncer(clients.sqs(), settings.intent_queue_url),
+        diffs=QueueDiffControl(sqs, settings.capture_diff_queue_url),
+        handover=QueuePromotionAnnouncer(sqs, settings.intent_queue_url),
         clock=clock,
         data_bucket=settings.data_bucket,
         default_topic_arn=settings.notification_topic_arn,
+        alarms=CloudWatchPromotionAlarms(clients.cloudwatch()),
+        alarm_prefix=alarm_prefix(settings.stage),
     )
     reports = ShadowTestReports(
         objects=objects,
