@@ -262,27 +262,6 @@ def test_capture_landing_after_the_test_closed_is_counted_late_and_closed_at_onc
     assert summary.records_read == 20
 
 
-def test_backfill_keeps_its_own_state_and_closes_only_when_finished() -> None:
-    # GIVEN a test's capture, listed one object at a time (shadow first: listing order is by key)
-    world = Pipeline(pairingWindowSeconds=60, allowedLatenessSeconds=0)
-    world.clock.advance(days=2)
-    production, shadow = pair_of_objects(world, flip_every=2)
-    config = world.store.configs[TEST]
-
-    outcomes = [world.pipeline.backfill("run-1", TEST, ref, config) for ref in (shadow, production)]
-    before_finish = world.store.keys(f"diffs/{TEST}/backfill/run-1/windows/")
-    summary = world.pipeline.finish_backfill("run-1", TEST, config)
-
-    # THEN nothing closed before the end (days-old windows would otherwise close at once), and the run's
-    # numbers are the live pipeline's, under its own prefix
-    assert [outcome.status for outcome in outcomes] == ["processed", "processed"]
-    assert before_finish == []
-    assert summary is not None
-    assert (summary.paired, summary.exact_matches, summary.final) == (10, 5, True)
-    assert world.store.keys(f"diffs/{TEST}/backfill/run-1/summary.json")
-    assert SUMMARY not in world.store.objects
-
-
 def test_the_same_notification_twice_in_one_batch_is_one_object() -> None:
     world = Pipeline()
     production, shadow = pair_of_objects(world)

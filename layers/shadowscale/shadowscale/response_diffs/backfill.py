@@ -34,10 +34,10 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_validator
 
 from shadowscale.response_diffs.capture_records import parse_capture_key
-from shadowscale.response_diffs.engine import DiffEngine, object_identity
+from shadowscale.response_diffs.engine import DiffEngine
 from shadowscale.response_diffs.engine_choice import pipeline_engine
 from shadowscale.response_diffs.models import DiffSummary, ObjectResult, RunningDiffSummary
-from shadowscale.response_diffs.pipeline import CaptureDiffPipeline
+from shadowscale.response_diffs.pipeline import CaptureDiffPipeline, quarantine_file
 from shadowscale.shared.diff_contract import CAPTURE_ROOT, CamelModel, DiffConfig, diffs_prefix
 from shadowscale.shared.errors import (
     CaptureObjectForbidden,
@@ -421,17 +421,7 @@ class BackfillTasks:
         self.pipeline.store.put(f"{prefix}rejected/{name}.json", _json({"key": key, "etag": etag, "reason": reason}))
 
     def _store_quarantine(self, prefix: str, result: ObjectResult) -> None:
-        # The live pipeline's document, named by the object's identity.
-        document = {
-            "key": result.key,
-            "etag": result.etag,
-            "quarantined": result.quarantined,
-            "listed": len(result.quarantine),
-            "omitted": result.quarantine_omitted,
-            "problems": list(result.problems),
-            "lines": [line.model_dump(mode="json", by_alias=True) for line in result.quarantine],
-        }
-        self.pipeline.store.put(f"{prefix}quarantine/{object_identity(result.key, result.etag)}.json", _json(document))
+        self.pipeline.store.put(*quarantine_file(prefix, result))
 
     # --- finish ---------------------------------------------------------------------------------
 

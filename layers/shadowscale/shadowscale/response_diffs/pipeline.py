@@ -112,6 +112,21 @@ def _json(document: object) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2)
 
 
+def quarantine_file(prefix: str, result: ObjectResult) -> tuple[str, bytes]:
+    """The quarantine document of one object and where it goes. Named by the object's identity: a redelivery
+    (or a backfill of the same object) rewrites the same file with the same lines."""
+    document = {
+        "key": result.key,
+        "etag": result.etag,
+        "quarantined": result.quarantined,
+        "listed": len(result.quarantine),
+        "omitted": result.quarantine_omitted,
+        "problems": list(result.problems),
+        "lines": [line.model_dump(mode="json", by_alias=True) for line in result.quarantine],
+    }
+    return f"{prefix}quarantine/{object_identity(result.key, result.etag)}.json", _json(document)
+
+
 @dataclass
 class _WindowsOf:
     """The engine's WindowSource for one test's prefix."""
@@ -163,19 +178,6 @@ class CaptureDiffPipeline:
             return None
         return self._commit_cycle(config, diffs_prefix(message.test_id), [], ended_at=message.ended_at)[1]
 
-    # --- backfill: a Distributed Map over the capture prefix -------------------------------------
-
-    def backfill(self, run: str, test_id: str, ref: CaptureObjectRef, config: DiffConfig) -> ObjectOutcome:
-        """One listed object into the run's own state; nothing closes until finish_backfill()."""
-        outcomes, _ = self._commit_cycle(config, diffs_prefix(test_id, run), [ref], ended_at=None, live=False)
-        return outcomes[ref.key]
-
-    def finish_backfill(self, run: str, test_id: str, config: DiffConfig) -> RunningDiffSummary | None:
-        prefix = diffs_prefix(test_id, run)
-        return self._commit_cycle(config, prefix, [], ended_at=self.clock.now(), live=False, close_all=True)[1]
-
-    # --------------------------------------------------------------------------------------------
-
     def _run_group(self, test_id: str, refs: list[CaptureObjectRef]) -> dict[str, ObjectOutcome]:
         try:
             config = self._config(test_id)
@@ -216,13 +218,11 @@ class CaptureDiffPipeline:
         refs: Sequence[CaptureObjectRef],
         *,
         ended_at: datetime | None,
-        live: bool = True,
-        close_all: bool = False,
     ) -> tuple[dict[str, ObjectOutcome], RunningDiffSummary | None]:
         """One commit of the group, attempted again from the winner's state each time another writer wins."""
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                return self._attempt(config, prefix, refs, ended_at=ended_at, live=live, close_all=close_all)
+                return self._attempt(config, prefix, refs, ended_at=ended_at)
             except _LostRace as lost:
                 self.metrics.count("StateConflicts", 1)
                 self._drop_orphans(config, prefix, lost.written)
@@ -239,8 +239,6 @@ class CaptureDiffPipeline:
         refs: Sequence[CaptureObjectRef],
         *,
         ended_at: datetime | None,
-        live: bool,
-        close_all: bool,
     ) -> tuple[dict[str, ObjectOutcome], RunningDiffSummary | None]:
         """Steps 1 to 7 of the module docstring, once; raises _LostRace if another writer commits first."""
         stored = self.store.load_state(prefix)
@@ -251,21 +249,17 @@ class CaptureDiffPipeline:
 
         ended = ended_at or ledger.ended_at
         # Once the test has ended and late capture has had its time, whatever still waits is unpaired.
-        closes_all = close_all or (
-            ended is not None and now >= ended + timedelta(seconds=config.allowed_lateness_seconds)
-        )
-        engine, outcomes, closed = self._diff(
-            config, prefix, stored, engine_manifest, refs, now, live=live, closes_all=closes_all
-        )
+        closes_all = ended is not None and now >= ended + timedelta(seconds=config.allowed_lateness_seconds)
+        engine, outcomes, closed = self._diff(config, prefix, stored, engine_manifest, refs, now, closes_all=closes_all)
 
         sequence = ledger.sequence + 1
         outbox = self._claim(ledger.outbox, writer, now) + tuple(
             ClosedWindow(
                 sequence=sequence,
                 summary=summary,
-                metrics_pending=live,  # a backfill's windows are history, older than CloudWatch accepts
-                claimed_by=writer if live else None,
-                claimed_until=now + OUTBOX_LEASE if live else None,
+                metrics_pending=True,
+                claimed_by=writer,
+                claimed_until=now + OUTBOX_LEASE,
             )
             for summary in closed
         )
@@ -304,7 +298,6 @@ class CaptureDiffPipeline:
         refs: Sequence[CaptureObjectRef],
         now: datetime,
         *,
-        live: bool,
         closes_all: bool,
     ) -> tuple[DiffEngine, dict[str, ObjectOutcome], list[DiffSummary]]:
         """Step 3 on the stored state: every object diffed, then the windows closed that can be; the engine's
@@ -316,11 +309,7 @@ class CaptureDiffPipeline:
         try:
             engine = pipeline_engine(config, engine_manifest, _WindowsOf(self.store, prefix))
             outcomes = {ref.key: self._diff_one(engine, config, prefix, ref) for ref in unique.values()}
-            closed: list[DiffSummary] = []
-            if closes_all:
-                closed = engine.close_all()
-            elif live:
-                closed = engine.finalise_watermark(now)
+            closed = engine.close_all() if closes_all else engine.finalise_watermark(now)
         except DiffStateCorrupt:
             # A blob the manifest named is gone: the writer that replaced that manifest deleted it.
             if self.store.load_state(prefix).version != stored.version:
@@ -429,18 +418,7 @@ class CaptureDiffPipeline:
         )
 
     def _store_quarantine(self, prefix: str, result: ObjectResult) -> None:
-        # Named by the object's identity: a redelivery rewrites the same file with the same lines.
-        name = object_identity(result.key, result.etag)
-        document = {
-            "key": result.key,
-            "etag": result.etag,
-            "quarantined": result.quarantined,
-            "listed": len(result.quarantine),
-            "omitted": result.quarantine_omitted,
-            "problems": list(result.problems),
-            "lines": [line.model_dump(mode="json", by_alias=True) for line in result.quarantine],
-        }
-        self.store.put(f"{prefix}quarantine/{name}.json", _json(document))
+        self.store.put(*quarantine_file(prefix, result))
 
     def _reject(self, prefix: str, test_id: str, ref: CaptureObjectRef, reason: str) -> ObjectOutcome:
         """No retry can make this object part of the test: set aside with its reason, counted, not retried."""
