@@ -23,7 +23,6 @@ import importlib.util
 import io
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -46,6 +45,10 @@ LAYER = REPO / "layers" / "shadowscale"
 FUNCTIONS = REPO / "functions"
 EVENTS = REPO / "events"
 OUTPUT = REPO / "bench-output" / "capacity_bench.json"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.summary import write_report  # noqa: E402
 
 HANDLERS = ("alarm_scaler", "scheduled_scaler", "deferred_scaler")
 ROUNDS = 9
@@ -501,16 +504,7 @@ def main() -> int:
     started = time.perf_counter()
     api_calls = measure_api_calls()
     elapsed = time.perf_counter() - started
-    report: dict[str, object] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-        "elapsed_seconds": round(elapsed, 1),
-        "api_calls": api_calls,
-        "figures": figures(api_calls),
-    }
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
+    report = write_report("capacity_bench", {"api_calls": api_calls, "figures": figures(api_calls)}, elapsed)
 
     print(f"shadowscale capacity bench - Python {report['python']}, {report['platform']}")
     print()

@@ -20,9 +20,7 @@ Results are printed and written to bench-output/cold_start_bench.json (its "figu
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -30,7 +28,6 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +42,7 @@ from bench.capacity_bench import (  # noqa: E402  (the template helpers are the 
     table,
     template_globals_environment,
 )
+from bench.summary import write_report  # noqa: E402
 
 LAYER = REPO / "layers" / "shadowscale"
 FUNCTIONS = REPO / "functions"
@@ -418,16 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     cold_start = measure(functions, arguments.rounds)
     elapsed = time.perf_counter() - started
-    report: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-        "elapsed_seconds": round(elapsed, 1),
-        "cold_start": cold_start,
-        "figures": figures(cold_start),
-    }
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(json.dumps(report, indent=2) + "\n")
+    report = write_report("cold_start_bench", {"cold_start": cold_start, "figures": figures(cold_start)}, elapsed)
     print(f"shadowscale cold-start bench - Python {report['python']}, {report['platform']}")
     print()
     print_report(cold_start)

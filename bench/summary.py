@@ -15,13 +15,31 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import platform
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "bench-output"
+
+
+def write_report(bench: str, sections: dict[str, Any], elapsed_seconds: float) -> dict[str, Any]:
+    """Write bench-output/<bench>.json, the file main() reads: where and when it ran and how long it took, then
+    the bench's own sections (its "figures" list among them). Returns the report as written."""
+    report: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "elapsed_seconds": round(elapsed_seconds, 1),
+        **sections,
+    }
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / f"{bench}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
 
 
 @dataclass(frozen=True)

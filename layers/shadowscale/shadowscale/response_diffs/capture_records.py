@@ -228,6 +228,52 @@ def decode_payload(encoding: str, data: str, content_type: str = "") -> Decoded:
         raise UndecodableAnswer(f"not {encoding}: {exc}") from exc
 
 
+def read_line(line: int, raw: memoryview) -> RawRecord | MalformedLine | None:
+    """One line: its record, its MalformedLine (why it cannot be read), or None if it is blank. Every step
+    and check a line gets, in the order the reference reader and the typed reader's fallback rely on."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return unparsable_line(line, raw, exc)
+    try:
+        capture = record["captureData"]
+        given = capture["endpointInput"]
+        answered = capture["endpointOutput"]
+        metadata = record["eventMetadata"]
+        event_id = metadata["eventId"]
+        inference_id = metadata.get("inferenceId")
+        when_text = metadata["inferenceTime"]
+        in_encoding = given["encoding"]
+        in_type = given["observedContentType"]
+        in_data = given["data"]
+        out_encoding = answered["encoding"]
+        out_type = answered["observedContentType"]
+        out_data = answered["data"]
+        seconds = SECONDS_CACHE.get(when_text[:19])
+        millis = MILLIS_TAIL.get(when_text[19:])
+        when = record_time_ms(when_text, seconds) if seconds is None or millis is None else seconds * 1000 + millis
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        return diagnose(line, record)
+    if not (
+        type(event_id)
+        is type(in_data)
+        is type(out_data)
+        is type(in_type)
+        is type(out_type)
+        is type(in_encoding)
+        is type(out_encoding)
+        is str
+        and event_id
+        and (inference_id is None or type(inference_id) is str)
+    ):
+        return diagnose(line, record)
+    if in_encoding != CSV or out_encoding not in DECODERS:
+        problem = payload_problem(line, in_encoding, in_type, out_encoding, in_data)
+        if problem is not None:
+            return problem
+    return (line, event_id, inference_id or None, when, in_encoding, in_type, in_data, out_encoding, out_type, out_data)
+
+
 class CaptureReader:
     """Reads one object's lines. `records()` yields every record whose structure is whole and whose
     *input* decodes; answers are decoded (so validated) by the engine, which decodes each at most once.
@@ -247,11 +293,6 @@ class CaptureReader:
 
     def records(self) -> Iterator[RawRecord]:
         malformed = self.malformed
-        loads = orjson.loads
-        decode_error = orjson.JSONDecodeError
-        decoders = DECODERS
-        seconds_of = SECONDS_CACHE.get
-        millis_of = MILLIS_TAIL.get
         text = self.text
         view = memoryview(text)  # each line is parsed in place, not copied
         find = text.find
@@ -262,72 +303,14 @@ class CaptureReader:
             if end < 0:
                 end = size
             line += 1
-            raw = view[start:end]
+            outcome = read_line(line, view[start:end])
             start = end + 1
-            try:
-                record = loads(raw)
-            except decode_error as exc:
-                problem = unparsable_line(line, raw, exc)
-                if problem is None:
-                    blank += 1
-                else:
-                    malformed.append(problem)
-                continue
-            try:
-                capture = record["captureData"]
-                given = capture["endpointInput"]
-                answered = capture["endpointOutput"]
-                metadata = record["eventMetadata"]
-                event_id = metadata["eventId"]
-                inference_id = metadata.get("inferenceId")
-                when_text = metadata["inferenceTime"]
-                in_encoding = given["encoding"]
-                in_type = given["observedContentType"]
-                in_data = given["data"]
-                out_encoding = answered["encoding"]
-                out_type = answered["observedContentType"]
-                out_data = answered["data"]
-                seconds = seconds_of(when_text[:19])
-                millis = millis_of(when_text[19:])
-                if seconds is None or millis is None:
-                    when = record_time_ms(when_text, seconds)
-                else:
-                    when = seconds * 1000 + millis
-            except (KeyError, TypeError, AttributeError, ValueError, IndexError):
-                malformed.append(diagnose(line, record))
-                continue
-            # One chained comparison: every field is a str (as fast as a chain of `and`s, and read as one check).
-            if not (
-                type(event_id)
-                is type(in_data)
-                is type(out_data)
-                is type(in_type)
-                is type(out_type)
-                is type(in_encoding)
-                is type(out_encoding)
-                is str
-                and event_id
-                and (inference_id is None or type(inference_id) is str)
-            ):
-                malformed.append(diagnose(line, record))
-                continue
-            if in_encoding != CSV or out_encoding not in decoders:
-                problem = payload_problem(line, in_encoding, in_type, out_encoding, in_data)
-                if problem is not None:
-                    malformed.append(problem)
-                    continue
-            yield (
-                line,
-                event_id,
-                inference_id or None,
-                when,
-                in_encoding,
-                in_type,
-                in_data,
-                out_encoding,
-                out_type,
-                out_data,
-            )
+            if outcome is None:
+                blank += 1
+            elif type(outcome) is MalformedLine:
+                malformed.append(outcome)
+            else:
+                yield outcome  # type: ignore[misc]
         self.lines_read = line - blank
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import msgspec
-import orjson
 
 from shadowscale.response_diffs.capture_records import (
     CSV,
@@ -26,10 +25,8 @@ from shadowscale.response_diffs.capture_records import (
     CaptureReader,
     MalformedLine,
     RawRecord,
-    diagnose,
     payload_problem,
-    record_time_ms,
-    unparsable_line,
+    read_line,
 )
 from shadowscale.response_diffs.engine import DiffEngine
 
@@ -86,7 +83,7 @@ class TypedCaptureReader(CaptureReader):
             try:
                 record = decode(raw)
             except typed_error:
-                outcome = reference_line(line, raw)
+                outcome = read_line(line, raw)
                 if outcome is None:
                     blank += 1
                 elif type(outcome) is MalformedLine:
@@ -105,7 +102,7 @@ class TypedCaptureReader(CaptureReader):
             out_encoding = answered.encoding
             if seconds is None or millis is None or not event_id:
                 # The rare shapes (a second not seen yet, another time format, an empty eventId): the reference.
-                outcome = reference_line(line, raw)
+                outcome = read_line(line, raw)
                 if type(outcome) is MalformedLine:
                     malformed.append(outcome)
                 elif outcome is not None:
@@ -129,52 +126,6 @@ class TypedCaptureReader(CaptureReader):
                 answered.data,
             )
         self.lines_read = line - blank
-
-
-def reference_line(line: int, raw: memoryview) -> RawRecord | MalformedLine | None:
-    """One line as CaptureReader.records() reads it: its record, its MalformedLine, or None if blank. The
-    same steps in the same order as the reference loop (kept equal by the differential test)."""
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return unparsable_line(line, raw, exc)
-    try:
-        capture = record["captureData"]
-        given = capture["endpointInput"]
-        answered = capture["endpointOutput"]
-        metadata = record["eventMetadata"]
-        event_id = metadata["eventId"]
-        inference_id = metadata.get("inferenceId")
-        when_text = metadata["inferenceTime"]
-        in_encoding = given["encoding"]
-        in_type = given["observedContentType"]
-        in_data = given["data"]
-        out_encoding = answered["encoding"]
-        out_type = answered["observedContentType"]
-        out_data = answered["data"]
-        seconds = SECONDS_CACHE.get(when_text[:19])
-        millis = MILLIS_TAIL.get(when_text[19:])
-        when = record_time_ms(when_text, seconds) if seconds is None or millis is None else seconds * 1000 + millis
-    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
-        return diagnose(line, record)
-    if not (
-        type(event_id)
-        is type(in_data)
-        is type(out_data)
-        is type(in_type)
-        is type(out_type)
-        is type(in_encoding)
-        is type(out_encoding)
-        is str
-        and event_id
-        and (inference_id is None or type(inference_id) is str)
-    ):
-        return diagnose(line, record)
-    if in_encoding != CSV or out_encoding not in DECODERS:
-        problem = payload_problem(line, in_encoding, in_type, out_encoding, in_data)
-        if problem is not None:
-            return problem
-    return (line, event_id, inference_id or None, when, in_encoding, in_type, in_data, out_encoding, out_type, out_data)
 
 
 class TypedDiffEngine(DiffEngine):
