@@ -8,11 +8,12 @@ name becomes the `errorType` Step Functions matches in `ErrorEquals`.
 
 Given `credentials` (the local cloud's RoleSessions), each function runs under its own execution role:
 its AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN are those of an assumed-role session
-of the role moto keeps for it, set while it runs and put back afterwards (the operator's own calls in
-this process keep the operator's credentials). Settings and boto3 clients are cached per container in
-Lambda; here one process plays every container, so they are rebuilt whenever the function that runs
-needs another environment than the one they were built with: a client built for one function is never
-used under another's credentials.
+of the role moto keeps for it. They are what botocore's environment provider finds *on the function's
+thread* while it runs, never put in os.environ: the operator's own calls in this process (the CLI, a
+test), made on other threads meanwhile, keep the operator's credentials. Settings and boto3 clients
+are cached per container in Lambda; here one process plays every container, so they are rebuilt whenever
+the function that runs needs another environment than the one they were built with: a client built for
+one function is never used under another's credentials.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from botocore import credentials as botocore_credentials
 from moto.awslambda import models as lambda_models
 from shadowscale.shared.clock import Clock
 from shadowscale.shared.settings import get_settings
@@ -51,6 +53,30 @@ RUNTIME_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon here
 }
+
+
+class _ThreadCredentials(threading.local):
+    """The credential variables of the function running on this thread, None on any other thread."""
+
+    values: Mapping[str, str] | None = None
+
+
+_THREAD_CREDENTIALS = _ThreadCredentials()
+_ENVIRONMENT_LOAD = botocore_credentials.EnvProvider.load
+
+
+def _load_thread_credentials(provider: botocore_credentials.EnvProvider) -> botocore_credentials.Credentials | None:
+    # Lambda gives each container its own process environment; here every container shares one, so the
+    # function's credentials live on its thread and only the process-environment provider reads them.
+    values = _THREAD_CREDENTIALS.values
+    if values is None or provider.environ is not os.environ:
+        return _ENVIRONMENT_LOAD(provider)
+    return botocore_credentials.Credentials(
+        values["AWS_ACCESS_KEY_ID"],
+        values["AWS_SECRET_ACCESS_KEY"],
+        values.get("AWS_SESSION_TOKEN") or None,
+        method=provider.METHOD,
+    )
 
 
 def load_module(code_dir: Path, handler: str = "app.lambda_handler") -> ModuleType:
@@ -156,12 +182,14 @@ class InProcessLambdaRuntime:
             return runtime.invoke(function, event)
 
         lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
+        botocore_credentials.EnvProvider.load = _load_thread_credentials  # type: ignore[method-assign,assignment]
         return self
 
     def uninstall(self) -> None:
         if self._original is not None:
             lambda_models.LambdaFunction._invoke_lambda = self._original  # type: ignore[method-assign]
             self._original = None
+            botocore_credentials.EnvProvider.load = _ENVIRONMENT_LOAD  # type: ignore[method-assign]
 
     def invoke(self, function: lambda_models.LambdaFunction, event: Any) -> tuple[str, bool, str]:  # noqa: ANN401
         """What moto expects back: (payload JSON, errored, log text)."""
@@ -207,25 +235,27 @@ class InProcessLambdaRuntime:
 
         wanted = {**RUNTIME_ENVIRONMENT, **variables, **self.extra_environment}
         wanted.setdefault("AWS_SESSION_TOKEN", "")
-        operator = {key: os.environ.get(key) for key in CREDENTIAL_VARIABLES}
-        stale = wanted != self._built or any(
-            os.environ.get(key) != value for key, value in wanted.items() if key not in CREDENTIAL_VARIABLES
-        )
+        credentials = {key: wanted.pop(key) for key in CREDENTIAL_VARIABLES}
+        # Clients and settings were built under the credentials as well: another role is another container.
+        built = {**wanted, **credentials}
+        stale = built != self._built or any(os.environ.get(key) != value for key, value in wanted.items())
         _set_variables(wanted)
-        if stale:
-            apply_environment({key: value for key, value in wanted.items() if value})
-            for container in self._containers.values():
-                rebuild(container)
-            self._built = wanted
-            from shadowscale.shared.observability import logger
-
-            # In Lambda the level is read when the module is imported; here the module is already loaded.
-            logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
-        os.environ["AWS_LAMBDA_FUNCTION_NAME"] = name
+        previous = _THREAD_CREDENTIALS.values
+        _THREAD_CREDENTIALS.values = credentials
         try:
+            if stale:
+                apply_environment({key: value for key, value in wanted.items() if value})
+                for container in self._containers.values():
+                    rebuild(container)
+                self._built = built
+                from shadowscale.shared.observability import logger
+
+                # In Lambda the level is read when the module is imported; here the module is already loaded.
+                logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+            os.environ["AWS_LAMBDA_FUNCTION_NAME"] = name
             yield
         finally:
-            _set_variables(operator)
+            _THREAD_CREDENTIALS.values = previous
 
     @contextlib.contextmanager
     def _capture(self, buffer: io.StringIO) -> Iterator[None]:

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,6 +188,43 @@ class TestTheStackAsWritten:
         # ... and the process's own credentials are back once they end
         assert os.environ.get("AWS_ACCESS_KEY_ID") == operator_key
         assert "AWS_SESSION_TOKEN" not in os.environ
+
+    def test_an_operator_client_made_while_a_function_runs_keeps_the_operators_credentials(
+        self, cloud: LocalCloud
+    ) -> None:
+        # GIVEN a function running on another thread (a state machine's task, say) under its role's session
+        runtime, sessions = cloud.runtime, cloud.role_sessions
+        assert runtime is not None
+        assert sessions is not None
+        function = "shadowscale-dev-shadow-test-tasks"
+        role = cloud.client("lambda").get_function(FunctionName=function)["Configuration"]["Role"]
+        session = dict(sessions.function_environment(role, function))
+        operator_key = os.environ.get("AWS_ACCESS_KEY_ID")
+        running, done = threading.Event(), threading.Event()
+        seen_by_function: list[str] = []
+
+        def run_function() -> None:
+            with runtime._function_environment(function, session):
+                found = boto3.Session().get_credentials()
+                seen_by_function.append(found.access_key if found else "")
+                running.set()
+                done.wait(10)
+
+        worker = threading.Thread(target=run_function)
+        worker.start()
+        try:
+            assert running.wait(10)
+            # WHEN the operator (the CLI in the demo) builds a client meanwhile
+            operator_credentials = boto3.Session().get_credentials()
+        finally:
+            done.set()
+            worker.join(10)
+
+        # THEN the operator's client signs as the operator and the function's as its role's session
+        assert operator_credentials is not None
+        assert operator_credentials.access_key == operator_key
+        assert seen_by_function == [session["AWS_ACCESS_KEY_ID"]]
+        assert session["AWS_ACCESS_KEY_ID"] != operator_key
 
     def test_the_same_call_on_the_stack_as_written_is_allowed(self, cloud: LocalCloud) -> None:
         assert cloud.iam is not None
