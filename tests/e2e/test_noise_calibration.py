@@ -66,7 +66,7 @@ def cloud() -> Iterator[LocalCloud]:
         yield local
 
 
-def _test(name: str, **extra: Any) -> dict[str, Any]:
+def _test(**extra: Any) -> dict[str, Any]:
     return {
         "endpointName": ENDPOINT,
         "candidate": {"modelName": "noisy-v2", "instanceType": "ml.m5.xlarge", "variantName": "candidate"},
@@ -93,13 +93,13 @@ def _run(cloud: LocalCloud, name: str, test: dict[str, Any]) -> Outcome:
 
 @pytest.fixture(scope="module")
 def plain(cloud: LocalCloud) -> Outcome:
-    return _run(cloud, "noisy-v2-plain", _test("noisy-v2-plain", durationMinutes=30))
+    return _run(cloud, "noisy-v2-plain", _test(durationMinutes=30))
 
 
 @pytest.fixture(scope="module")
 def calibrated(cloud: LocalCloud, plain: Outcome) -> Outcome:
     # after the plain test: one test holds the endpoint at a time
-    return _run(cloud, "noisy-v2-calibrated", _test("noisy-v2-calibrated", calibration={"bakeMinutes": 60}))
+    return _run(cloud, "noisy-v2-calibrated", _test(calibration={"bakeMinutes": 60}))
 
 
 def _gates(outcome: Outcome) -> dict[str, dict[str, Any]]:

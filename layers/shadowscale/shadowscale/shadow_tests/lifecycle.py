@@ -292,12 +292,7 @@ class ShadowTestSteps:
         production, shadow = snapshot.production_variant_name, request.candidate.variant_name
         latencies = None
         # The candidate just became InService (first, or after the A/A phase): the first step starts now.
-        starting = progress is None or progress.phase == "noise"
-        noise = progress.noise if progress is not None else None
-        if progress is not None and progress.phase == "noise":
-            candidate_started_at: datetime | None = now
-        else:
-            candidate_started_at = progress.candidate_started_at if progress is not None else None
+        starting, noise, candidate_started_at = noise_calibration.candidate_phase(progress, now)
         if starting:
             step_index, step_started_at, count = 0, now, progress.evaluations if progress is not None else 0
             stats = {production: VariantStats(), shadow: VariantStats()}
@@ -398,8 +393,13 @@ class ShadowTestSteps:
         )
         gates, verdict = config_plans.evaluate_gates(request, stats[production], stats[copy], agreement, latencies)
         breach = config_plans.hard_limit_breach(request, latest[production], latest[copy]) if progress else None
+        copy_type = snapshot.production_variant.get("InstanceType")
         spend = budgets.accrue(
-            request, progress.spend if progress else None, now=now, instances=request.candidate.instance_count
+            request,
+            progress.spend if progress else None,
+            now=now,
+            instances=request.candidate.instance_count,
+            instance_type=copy_type if isinstance(copy_type, str) else None,
         )
         baked, wait = noise_calibration.next_in_noise_phase(request, started_at=started, now=now)
         left = budgets.seconds_left(spend)

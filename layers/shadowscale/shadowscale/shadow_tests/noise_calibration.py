@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from shadowscale.shadow_tests import statistics
 from shadowscale.shadow_tests.models import (
     AgreementStats,
+    Evaluation,
     MinuteLatencies,
     NoiseFloor,
     NoiseLatency,
@@ -121,6 +122,16 @@ def relative_minutes(minutes: tuple[tuple[float, float], ...], noise_median: flo
     if noise_median <= 0:
         raise ValueError(f"the A/A median ratio must be positive, got {noise_median}")
     return tuple((shadow / noise_median, production) for shadow, production in minutes)
+
+
+def candidate_phase(progress: Evaluation | None, now: datetime) -> tuple[bool, NoiseFloor | None, datetime | None]:
+    """For an evaluation of the candidate after `progress`: (whether its phase starts now, the noise floor it is
+    judged against, when its phase began). It starts at the first evaluation, or the first after the A/A phase."""
+    if progress is None:
+        return True, None, None
+    if progress.phase == "noise":
+        return True, progress.noise, now
+    return False, progress.noise, progress.candidate_started_at
 
 
 def next_in_noise_phase(request: ShadowTestInput, *, started_at: datetime, now: datetime) -> tuple[bool, int]:
