@@ -17,9 +17,11 @@ from shadowscale.shadow_tests.models import (
     NoiseFloor,
     ShadowTestInput,
     ShadowTestPlan,
+    ShadowTestReport,
     VariantStats,
     parse_shadow_test_input,
 )
+from shadowscale.shadow_tests.report_page import notification
 from shadowscale.shared.errors import InvalidShadowTestInput
 
 from tests.conftest import load_event
@@ -313,3 +315,36 @@ def test_the_excess_interval_covers_the_true_excess_in_95_percent_of_runs() -> N
         covered += interval.lower <= 0.02 <= interval.upper
     # WHEN counted THEN the 95 % interval holds the true 0.02 in about 95 % of them
     assert 0.93 <= covered / runs <= 0.97
+
+
+def test_the_sns_message_carries_the_noise_beside_the_candidate() -> None:
+    # GIVEN a calibrated test's report WHEN its notification is written THEN the side-by-side lines are in it
+    agreement = candidate_agreement(NOISE_MISMATCHES + 10)
+    gates, verdict = config_plans.evaluate_gates(make_input(), healthy(), healthy(), agreement, noise=floor())
+    evaluation = Evaluation(
+        at=T0,
+        step_index=0,
+        step_started_at=T0,
+        window_start=T0,
+        production=healthy(),
+        shadow=healthy(),
+        agreement=agreement,
+        gates=gates,
+        verdict=verdict,
+        next="decide",
+        wait_seconds=0,
+        noise=floor(),
+    )
+    report = ShadowTestReport(
+        test_id="t1",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:m:t1",
+        endpoint="fraud-detector",
+        outcome="promoted",
+        verdict=verdict,
+        reason="all gates passed",
+        finished_at=T0,
+        evaluation=evaluation,
+    )
+    _, message = notification(report)
+    assert "noise (A/A) vs candidate:" in message
+    assert "noise 5.817% (698 of 12,000); candidate 5.900% (708 of 12,000)" in message
