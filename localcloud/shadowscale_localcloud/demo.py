@@ -268,6 +268,8 @@ def run(output: Path) -> dict[str, Any]:
             timeline = play(Scenario(cloud, simulation), cloud)
             print(f"\nShadow tests on a second endpoint, {berlin(cloud.clock.now())} Berlin, with the CLI:")
             shadow_tests = demo_shadow.play(cloud, output)
+            print(f"\nNoise calibration on a third endpoint, {berlin(cloud.clock.now())} Berlin:")
+            calibration = demo_shadow.play_calibration(cloud, output)
             together = demo_together.play(cloud, output)
             fidelity = fidelity_summary(cloud)
         finally:
@@ -299,6 +301,10 @@ def run(output: Path) -> dict[str, Any]:
                 "recoveries": test.recoveries,
             }
             for test in shadow_tests
+        ],
+        "calibration": [
+            {"name": test.name, "outcome": test.outcome, "verdict": test.verdict, "gates": test.gates}
+            for test in calibration
         ],
         "together": {
             key: together[key]

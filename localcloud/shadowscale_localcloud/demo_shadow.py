@@ -8,7 +8,13 @@
    restoring, EventBridge starts a recovery execution, and the recovery puts the endpoint back, reports
    and notifies.
 
-Both are started and followed with the real CLI (`shadowscale shadow start --follow`), run by the real
+On a second endpoint whose model is not deterministic (3 % of its labels flip from one invocation to the
+next), a candidate that is the same model is judged twice (`play_calibration`): by the plain gates
+(rejected: a copy of the model agrees with it on only about 94 % of requests, and its one instance queues
+more than production's two), then after a noise calibration (A/A) phase (promoted: its disagreement is no
+more than the noise's, its latency ratios no worse than the copy's on the same placement).
+
+All are started and followed with the real CLI (`shadowscale shadow start --follow`), run by the real
 state machine on moto's interpreter, and leave their reports in S3, copied to the demo's folder.
 """
 
@@ -23,6 +29,7 @@ from typing import Any
 from shadowscale_localcloud.resources import create_endpoint_once_visible, create_models
 
 ENDPOINT = "recommender"
+NOISY_ENDPOINT = "noisy-ranker"
 STACK = "shadowscale-local"
 
 
@@ -176,6 +183,65 @@ def _abort_mid_bake(cloud: Any, inputs: Path, output: Path, say: Callable[[str],
     return outcome
 
 
+def play_calibration(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[ShadowTestOutcome]:  # noqa: ANN401
+    """The same noisy candidate judged without and with a noise calibration (A/A) phase."""
+    from shadowscale.cli.main import main as cli
+
+    from shadowscale_localcloud.simulated_endpoint import CaptureSimulation, ModelServer, TrafficPattern
+
+    sagemaker = cloud.client("sagemaker")
+    create_models(sagemaker, "ranker-v1", "ranker-v2")
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="noisy-ranker-config-1",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": "ranker-v1",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    create_endpoint_once_visible(sagemaker, NOISY_ENDPOINT, "noisy-ranker-config-1", cloud.advance)
+    model = ModelServer(output_content_type="application/json", invocation_flip_rate=0.03)
+    cloud.simulate(
+        NOISY_ENDPOINT,
+        TrafficPattern.flat(20),
+        models={"primary": model, "ranker-noise": model, "ranker": replace(model)},
+        capture=CaptureSimulation(limit_per_step=400, delivery_delay_seconds=60),
+    )
+    inputs, stack = output / "shadow-inputs", ["--stack-name", STACK]
+    outcomes = []
+    for name, calibration in (("ranker-plain", None), ("ranker-calibrated", {"bakeMinutes": 30})):
+        document: dict[str, Any] = {
+            "endpointName": NOISY_ENDPOINT,
+            "candidate": {"modelName": "ranker-v2", "instanceType": "ml.m5.xlarge", "variantName": "ranker"},
+            "sampling": {"percent": 100},
+            "durationMinutes": 30,
+            "evaluationPeriodMinutes": 10,
+            "gates": {"minInvocations": 500, "agreement": {"minWithinToleranceRate": 0.99}},
+            "comparison": {"comparator": "classification", "classification": {"labelPath": "label"}},
+        }
+        if calibration is not None:
+            document["calibration"] = calibration
+        source = inputs / f"{name}.json"
+        source.write_text(json.dumps(document, indent=2))
+        how = "after a 30-min noise calibration (A/A)" if calibration else "by the plain gate"
+        say(f"\n▶ shadow test {name}: ranker-v2, as noisy as production, judged {how}")
+        say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
+        execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+        cloud.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name=name, input=source.read_text()
+        )
+        cloud.wait_for_execution(execution, timeout=600)
+        say(f"$ shadowscale shadow follow {name}")
+        cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
+        outcomes.append(_collect(cloud, name, output, NOISY_ENDPOINT))
+        say(f"  report: {outcomes[-1].report_html}")
+    return outcomes
+
+
 def _collect_diffs(cloud: Any, name: str, output: Path) -> dict[str, Any]:  # noqa: ANN401
     body = cloud.client("s3").get_object(Bucket=cloud.outputs["DataBucketName"], Key=f"diffs/{name}/summary.json")
     summary: dict[str, Any] = json.loads(body["Body"].read())
@@ -190,18 +256,18 @@ def _awaiting_approval(cloud: Any) -> bool:  # noqa: ANN401
     return "approvalToken" in item.get("Item", {})
 
 
-def _collect(cloud: Any, name: str, output: Path) -> ShadowTestOutcome:  # noqa: ANN401
+def _collect(cloud: Any, name: str, output: Path, endpoint: str = ENDPOINT) -> ShadowTestOutcome:  # noqa: ANN401
     s3 = cloud.client("s3")
     bucket = cloud.outputs["DataBucketName"]
     folder = output / "shadow-tests"
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for suffix in ("json", "html"):
-        body = s3.get_object(Bucket=bucket, Key=f"reports/{ENDPOINT}/{name}/report.{suffix}")["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=f"reports/{endpoint}/{name}/report.{suffix}")["Body"].read()
         paths[suffix] = folder / f"{name}.{suffix}"
         paths[suffix].write_bytes(body)
     report = json.loads(paths["json"].read_text())
-    described = cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    described = cloud.client("sagemaker").describe_endpoint(EndpointName=endpoint)
     return ShadowTestOutcome(
         name=name,
         outcome=report["outcome"],

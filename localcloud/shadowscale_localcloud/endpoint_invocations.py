@@ -403,8 +403,11 @@ def _simulated_answer(server: ModelServer, body: bytes, rng: random.Random) -> t
         return 400, b"simulated client error"
     if roll < server.client_error_rate + server.server_error_rate + server.model_error_rate:
         return 500, b"simulated server error"
+    # A non-deterministic server draws this invocation's answer (the draw only when it needs one, so that a
+    # deterministic server's requests keep their sequence).
+    invocation = f"invoke/{rng.random()}" if server.invocation_flip_rate else ""
     try:
-        return 200, server.respond(body.decode()).encode()
+        return 200, server.respond(body.decode(), invocation).encode()
     except (ValueError, UnicodeDecodeError) as exc:
         return 400, f"the model expects {server.model.features} comma-separated numbers: {exc}".encode()
 

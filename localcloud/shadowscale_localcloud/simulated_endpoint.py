@@ -10,7 +10,11 @@ data capture):
   how the weight maps to the share is undocumented, so `shadow_copies` switches between the two);
 - every variant, production or shadow, runs a `ModelServer`: a seeded linear model over a CSV feature
   vector, deterministic for its input (a candidate may differ in known ways: score drift, label flips,
-  latency, error rates), whose latency grows with the load per instance (M/M/1 queueing as utilisation
+  latency, error rates) unless it is given an `invocation_flip_rate`: then it is non-deterministic, as a
+  model on GPUs or one that samples is, and answers the same input differently from one invocation to the
+  next (each invocation's flip is drawn from a hash of the variant and the invocation's event id, so a
+  copy of the model behind another variant flips other invocations: the noise a calibration measures),
+  whose latency grows with the load per instance (M/M/1 queueing as utilisation
   approaches capacity; beyond capacity the excess fails with 5XX);
 - metrics: what SageMaker publishes per variant, dimensions EndpointName + VariantName, through moto's
   PutMetricData implementation (AWS/SageMaker: Invocations, InvocationsPerInstance, ModelLatency and
@@ -110,6 +114,8 @@ class ModelServer:
     model: LinearModel = field(default_factory=LinearModel)
     score_drift: float = 0.0  # at most this much added to or taken from each score (fixed per input)
     label_flip_rate: float = 0.0  # this share of inputs (fixed per input) gets the other label
+    # This share of invocations (drawn per invocation, not per input) gets the other label: non-determinism.
+    invocation_flip_rate: float = 0.0
     output_content_type: str = "text/csv"  # "text/csv" → "0.734512,1"; "application/json" → {"score","label"}
     base_latency_ms: float = 20.0  # ModelLatency of a request that does not queue
     latency_spread: float = 0.25  # service time varies ±25 % around the base
@@ -121,17 +127,21 @@ class ModelServer:
     vcpus_per_instance: int = 2  # CPUUtilization reaches 100 % per vCPU
     memory_utilization: float = 35.0
 
-    def predict(self, body: str) -> tuple[float, int]:
+    def predict(self, body: str, invocation: str = "") -> tuple[float, int]:
+        """(score, label) for `body`; `invocation` names this invocation (only a non-deterministic server reads
+        it: the same body under another invocation may get the other label)."""
         score = self.model.score([float(value) for value in body.split(",")])
         if self.score_drift:
             score = min(1.0, max(0.0, score + self.score_drift * (2 * _unit_hash("drift", body) - 1)))
         label = int(score >= 0.5)
         if self.label_flip_rate and _unit_hash("flip", body) < self.label_flip_rate:
             label = 1 - label
+        if self.invocation_flip_rate and _unit_hash("invocation-flip", invocation, body) < self.invocation_flip_rate:
+            label = 1 - label
         return score, label
 
-    def respond(self, body: str) -> str:
-        score, label = self.predict(body)
+    def respond(self, body: str, invocation: str = "") -> str:
+        score, label = self.predict(body, invocation)
         if self.output_content_type == "application/json":
             return json.dumps({"score": round(score, 6), "label": label}, separators=(",", ":"))
         return f"{score:.6f},{label}"
@@ -651,7 +661,8 @@ class SimulatedEndpoint:
             requests.append(_Request(start + timedelta(milliseconds=offset_ms), body, inference_id, event_id))
         requests.sort(key=lambda request: request.at)
         for request in requests:
-            self._keep_record(capture, variant.name, request.at, self._record(capture, server, request, request.at))
+            line = self._record(capture, server, request, request.at, variant.name)
+            self._keep_record(capture, variant.name, request.at, line)
         return requests
 
     def _capture_shadow(
@@ -670,9 +681,13 @@ class SimulatedEndpoint:
                 request.event_id if self.capture.shadow_shares_event_id else _derived_uuid("shadow", request.event_id)
             )
             twin = _Request(answered, request.body, request.inference_id, event_id)
-            self._keep_record(capture, shadow.name, answered, self._record(capture, server, twin, answered))
+            self._keep_record(
+                capture, shadow.name, answered, self._record(capture, server, twin, answered, shadow.name)
+            )
 
-    def _record(self, capture: CaptureConfig, server: ModelServer, request: _Request, at: datetime) -> str:
+    def _record(
+        self, capture: CaptureConfig, server: ModelServer, request: _Request, at: datetime, variant: str
+    ) -> str:
         """One line in SageMaker's capture format."""
         return capture_line(
             capture,
@@ -680,7 +695,7 @@ class SimulatedEndpoint:
                 input_content_type=self.capture.input_content_type,
                 input_body=request.body.encode(),
                 output_content_type=server.output_content_type,
-                output_body=server.respond(request.body).encode(),
+                output_body=server.respond(request.body, f"{variant}/{request.event_id}").encode(),
                 event_id=request.event_id,
                 inference_id=request.inference_id,
             ),

@@ -163,6 +163,20 @@ def test_a_test_aborted_mid_bake_is_restored_by_its_recovery_execution(monday: M
     assert (aborted["servingVariant"], aborted["finalConfig"]) == ("candidate-a", promoted["finalConfig"])
 
 
+def test_a_noisy_candidate_fails_the_plain_gate_and_is_promoted_after_a_noise_calibration(monday: Monday) -> None:
+    summary, _, _ = monday
+    plain, calibrated = summary["calibration"]
+    # the same candidate, as noisy as production: rejected by 99 % agreement alone, promoted relative to the noise
+    assert (plain["name"], plain["outcome"]) == ("ranker-plain", "removed")
+    assert plain["gates"]["within-tolerance-rate"] == "fail"
+    assert (calibrated["name"], calibrated["outcome"], calibrated["verdict"]) == (
+        "ranker-calibrated",
+        "promoted",
+        "pass",
+    )
+    assert calibrated["gates"]["within-tolerance-excess"] == "pass"
+
+
 def test_reports_say_whether_their_diff_summary_is_final(monday: Monday) -> None:
     summary, _, _ = monday
     promoted = summary["shadowTests"][0]

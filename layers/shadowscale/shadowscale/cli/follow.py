@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shadowscale.shadow_tests import report_noise
 from shadowscale.shadow_tests.budgets import spend_lines
 from shadowscale.shadow_tests.models import Evaluation, ShadowTestPlan
 from shadowscale.shadow_tests.report_gates import interval_text
@@ -141,6 +142,7 @@ class FollowView:
         lines += self._step_lines()
         lines += self._wait_lines()
         lines += self._gate_lines()
+        lines += [f"  {line}" for line in report_noise.lines(progress.evaluation)]
         lines += [f"  {line}" for line in spend_lines(progress.evaluation)]
         if self.status == "RUNNING" and progress.state == "AwaitApproval":
             lines += self._approval_lines()

@@ -49,14 +49,20 @@ def budget_problem(request: ShadowTestInput) -> str | None:
 
 
 def accrue(
-    request: ShadowTestInput, previous: ShadowSpend | None, *, now: datetime, instances: int
+    request: ShadowTestInput,
+    previous: ShadowSpend | None,
+    *,
+    now: datetime,
+    instances: int,
+    instance_type: str | None = None,
 ) -> ShadowSpend | None:
     """The spend at `now`: the previous spend plus the interval since it at the count that ran in it.
-    `instances` is the count from now on. None without a budget; the first call (no previous) starts at 0."""
+    `instances` is the count from now on, of `instance_type` (the candidate's unless given: a calibration's
+    copy runs production's). None without a budget; the first call (no previous) starts at 0."""
     budget = request.budget
     if budget is None:
         return None
-    instance_type = request.candidate.instance_type
+    instance_type = instance_type or request.candidate.instance_type
     if previous is None:
         since, hours = now, 0.0
     else:

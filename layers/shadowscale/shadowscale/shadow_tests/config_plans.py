@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from pydantic import JsonValue
 
-from shadowscale.shadow_tests import budgets, statistics
+from shadowscale.shadow_tests import budgets, noise_calibration, statistics
 from shadowscale.shadow_tests.endpoint_models import DescribedEndpoint, EndpointConfig, LiveCapture
 from shadowscale.shadow_tests.models import (
     AgreementStats,
@@ -25,6 +25,7 @@ from shadowscale.shadow_tests.models import (
     Gates,
     MinuteLatencies,
     NextStep,
+    NoiseFloor,
     ShadowTestInput,
     ShadowTestPlan,
     VariantStats,
@@ -83,13 +84,28 @@ def diff_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot, data_bucket: s
     )
 
 
-def capture_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, JsonValue]:
-    """Data capture of requests and responses, for production and shadow alike, into the test's prefix."""
+def noise_diff_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> DiffConfig:
+    """How the diff pipeline compares the A/A phase: as the candidate's answers, under the phase's own id (so
+    its capture prefix and summary are its own) and the copy's variant name."""
+    return DiffConfig.for_test(
+        plan.noise_test_id,
+        plan.endpoint,
+        snapshot.production_variant_name,
+        plan.noise_variant_name,
+        plan.request.comparison,
+    )
+
+
+def capture_config(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, destination: str | None = None
+) -> dict[str, JsonValue]:
+    """Data capture of requests and responses, for production and shadow alike, into the test's prefix (or
+    `destination`: the A/A phase's)."""
     capture = plan.request.data_capture
     config: dict[str, JsonValue] = {
         "EnableCapture": True,
         "InitialSamplingPercentage": capture.sampling_percent,
-        "DestinationS3Uri": plan.capture_s3_uri,
+        "DestinationS3Uri": destination or plan.capture_s3_uri,
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         "CaptureContentTypeHeader": {
             "CsvContentTypes": ["text/csv", "text/plain"],
@@ -120,6 +136,29 @@ def shadow_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> EndpointC
             },
         ),
         data_capture=capture_config(plan, snapshot),
+        kms_key_id=snapshot.kms_key_id,
+        tags={"shadowscale:test": plan.test_id, "shadowscale:temporary": "true"},
+    )
+
+
+def noise_config(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> EndpointConfig:
+    """The A/A phase: production as it is + a copy of the production model (its ModelName and instance type,
+    the candidate's count) as the shadow + data capture into the phase's own prefix."""
+    assert plan.noise_config_name is not None, "a calibrated test names its noise config"
+    production = _production_entry(snapshot)
+    return EndpointConfig(
+        name=plan.noise_config_name,
+        production_variants=(production,),
+        shadow_variants=(
+            {
+                "VariantName": plan.noise_variant_name,
+                "ModelName": production["ModelName"],
+                "InstanceType": production.get("InstanceType", plan.request.candidate.instance_type),
+                "InitialInstanceCount": plan.request.candidate.instance_count,
+                "InitialVariantWeight": shadow_weight(_weight(production), plan.request.calibration_percent),
+            },
+        ),
+        data_capture=capture_config(plan, snapshot, plan.noise_capture_s3_uri),
         kms_key_id=snapshot.kms_key_id,
         tags={"shadowscale:test": plan.test_id, "shadowscale:temporary": "true"},
     )
@@ -329,17 +368,25 @@ def _ratio_gate(
     *,
     confidence: float,
     sequential: bool,
+    noise: NoiseFloor | None = None,
 ) -> GateResult | None:
     usable = [(shadow, production) for shadow, production in minutes if shadow > 0 and production > 0]
     if not usable:
         return _interval_gate(name, limit, None, missing="no per-minute latency datapoints of both variants")
+    relative_to = ""
+    if noise is not None:
+        floor = noise.latency_at(name.split("-")[1])
+        if floor is None or floor.median is None or floor.median <= 0:
+            return _interval_gate(name, limit, None, missing="the A/A phase measured no latency ratio to judge against")
+        usable = list(noise_calibration.relative_minutes(tuple(usable), floor.median))
+        relative_to = f", each divided by the A/A median ratio {floor.median:.3f}"
     interval = (statistics.ratio_median_sequence if sequential else statistics.ratio_median_interval)(
         usable, confidence
     )
     shadow, production = window
     overall = "" if shadow is None or production is None else f"; window shadow {shadow:.1f} ms / production"
     overall += "" if shadow is None or production is None else f" {production:.1f} ms"
-    detail = f"median of {len(usable)} per-minute shadow/production ratios{overall}"
+    detail = f"median of {len(usable)} per-minute shadow/production ratios{relative_to}{overall}"
     return _interval_gate(name, limit, interval, detail=detail)
 
 
@@ -408,6 +455,40 @@ def _agreement_gate(
     return _interval_gate(name, minimum, interval, detail=detail, digits=6, at_least=True)
 
 
+def _excess_gate(
+    name: str,
+    agreement: AgreementStats | None,
+    attribute: str,
+    minimum: float | None,
+    noise: NoiseFloor,
+    *,
+    confidence: float,
+    sequential: bool,
+) -> GateResult | None:
+    """The calibrated agreement gate: the candidate's disagreement in excess of the A/A noise floor's, at most
+    1 - minimum (noise_calibration.py)."""
+    if minimum is None:
+        return None
+    tolerance = round(1 - minimum, 9)
+    rate = getattr(agreement, attribute) if agreement else None
+    floor = noise_calibration.noise_mismatches(noise, attribute)
+    if floor is None or noise.paired < noise.min_pairs:
+        missing = f"the A/A phase diffed {noise.paired:,} pairs; calibration.minPairs is {noise.min_pairs:,}"
+        return _interval_gate(name, tolerance, None, missing=missing)
+    if agreement is None or rate is None or agreement.paired <= 0:
+        return _interval_gate(name, tolerance, None, missing="no candidate pairs diffed yet")
+    mismatches = agreement.paired - _count(rate * agreement.paired, agreement.paired)
+    interval = noise_calibration.excess_disagreement(
+        mismatches, agreement.paired, floor, noise.paired, confidence, sequential=sequential
+    )
+    detail = (
+        f"candidate disagreed on {mismatches:,} of {agreement.paired:,} pairs"
+        f" ({mismatches / agreement.paired:.3%}), the A/A noise on {floor:,} of {noise.paired:,}"
+        f" ({floor / noise.paired:.3%}); excess allowed {tolerance:.3%}"
+    )
+    return _interval_gate(name, tolerance, interval, detail=detail, digits=6)
+
+
 def _count_gates(gates: Gates, shadow: VariantStats, agreement: AgreementStats | None) -> list[GateResult | None]:
     results: list[GateResult | None] = [
         GateResult(
@@ -446,9 +527,11 @@ def evaluate_gates(
     latencies: MinuteLatencies | None = None,
     *,
     sequential: bool = False,
+    noise: NoiseFloor | None = None,
 ) -> tuple[tuple[GateResult, ...], Verdict]:
     """Every configured gate over the window. `sequential`: with the always-valid intervals of the early looks
-    (confidence sequences) instead of the fixed-sample intervals of the final decision."""
+    (confidence sequences) instead of the fixed-sample intervals of the final decision. `noise`: a calibrated
+    test's A/A floor, which the agreement and latency gates are then judged relative to."""
     gates = request.gates
     final, early = _confidences(request)
     confidence = early if sequential else final
@@ -462,6 +545,7 @@ def evaluate_gates(
             getattr(gates.latency, f"{percentile}_ratio"),
             confidence=confidence,
             sequential=sequential,
+            noise=noise,
         )
         for percentile in ("p50", "p90", "p99")
     ]
@@ -478,6 +562,14 @@ def evaluate_gates(
         _ceiling_gate("shadow-cpu", shadow.cpu_percent, gates.utilization.max_cpu_percent, " %"),
         _ceiling_gate("shadow-memory", shadow.memory_percent, gates.utilization.max_memory_percent, " %"),
     ]
+    if noise is not None:
+        results += [
+            _excess_gate(name, agreement, attribute, minimum, noise, confidence=confidence, sequential=sequential)
+            for name, attribute, minimum in (
+                ("exact-match-excess", "exact_match_rate", gates.agreement.min_exact_match_rate),
+                ("within-tolerance-excess", "within_tolerance_rate", gates.agreement.min_within_tolerance_rate),
+            )
+        ]
     results += [
         _agreement_gate(
             name,
@@ -497,6 +589,7 @@ def evaluate_gates(
                 "pairs within tolerance",
             ),
         )
+        if noise is None
     ]
     decided = tuple(result for result in results if result is not None)
     if shadow.invocations < gates.min_invocations:
@@ -551,6 +644,7 @@ def early_decision(
     latencies: MinuteLatencies | None,
     *,
     step_index: int,
+    noise: NoiseFloor | None = None,
 ) -> EarlyDecision | None:
     """Whether this look may end the test now: the confidence sequences of every gate fail one gate (with
     earlyStop.onFailure) or pass them all (with earlyStop.onPass). Looking at every evaluation does not raise
@@ -558,7 +652,7 @@ def early_decision(
     stop = request.gates.early_stop
     if not stop.enabled:
         return None
-    gates, verdict = evaluate_gates(request, production, shadow, agreement, latencies, sequential=True)
+    gates, verdict = evaluate_gates(request, production, shadow, agreement, latencies, sequential=True, noise=noise)
     confidence = _confidences(request)[1]
     where = f"step {step_index + 1} of {len(request.steps)}"
     if verdict == "fail" and stop.on_failure:
@@ -630,6 +724,10 @@ def _seconds_until(now: datetime, end: datetime, period: int) -> int:
 def decide(request: ShadowTestInput, evaluation: Evaluation) -> Decision:
     if evaluation.hard_limit_breached:
         return Decision(verdict="fail", action="remove", reason=f"hard limit: {evaluation.hard_limit_breached}")
+    if evaluation.phase == "noise":
+        # Ended (a spent budget) before the candidate ever ran: its gates measured the copy, not the candidate.
+        reason = budgets.decision_note(evaluation) + "ended during the noise calibration: the candidate never ran"
+        return Decision(verdict="insufficient-data", action="remove", reason=reason)
     failing = [gate.name for gate in evaluation.gates if gate.status == "fail"]
     missing = [gate.name for gate in evaluation.gates if gate.status == "insufficient-data"]
     if evaluation.verdict == "pass":

@@ -12,6 +12,8 @@ The worst case, for one input, is the longest path through the machine:
   InService polls (ShadowWait loop) for up to inServiceTimeoutMinutes, at its Wait interval (+1 poll);
   every evaluation (Bake loop): per ramp step, ceil(bakeMinutes / evaluationPeriodMinutes) + 1, the whole
   test being one step of durationMinutes without a ramp;
+  with calibration, the A/A bake counts as one more step before the first (its switch to the candidate is
+  a Ramp by config);
   each later ramp step: Ramp, the Choice after it, and, when SageMaker refuses a weight in place, InService
   polls again and one more evaluation;
   Decide, Action?; with decisionMode approve, AwaitApproval and Approved?;
@@ -238,6 +240,9 @@ def _estimate(request: ShadowTestInput, **changes: int) -> HistoryEstimate:
     period = changes.get("evaluation_period_minutes", request.evaluation_period_minutes)
     duration = changes.get("duration_minutes", request.duration_minutes)
     steps = tuple(step.bake_minutes for step in request.sampling.ramp) if request.sampling.ramp else (duration,)
+    if request.calibration is not None:
+        # The A/A bake counts as a step before the first: its evaluations, then a switch like a ramp by config.
+        steps = (request.calibration.bake_minutes, *steps)
     return worst_case_history(
         step_minutes=steps,
         evaluation_period_minutes=period,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from pydantic import JsonValue
 
-from shadowscale.shadow_tests import budgets, config_plans
+from shadowscale.shadow_tests import budgets, config_plans, noise_calibration
 from shadowscale.shadow_tests.bucket_layout import diff_summary_key
 from shadowscale.shadow_tests.endpoint_hold import WriterHold
 from shadowscale.shadow_tests.endpoint_models import IN_SERVICE, UPDATING, DescribedEndpoint, EndpointConfig
@@ -25,6 +25,7 @@ from shadowscale.shadow_tests.models import (
     EndpointSnapshot,
     Evaluation,
     Finalized,
+    NextStep,
     Readiness,
     RestoreRecord,
     ShadowTestPlan,
@@ -125,6 +126,12 @@ class ShadowTestSteps:
             + (request.approval_timeout_minutes * 60 if request.decision_mode == "approve" else 0)
             # A guarded promotion's traffic shifting and bakes: the lease outlasts them.
             + (deployment_seconds(request.promotion.guardrails) if request.promotion.guardrails else 0)
+            # The A/A bake, and the candidate's own wait for InService after it.
+            + (
+                (request.calibration.bake_minutes + request.in_service_timeout_minutes) * 60
+                if request.calibration
+                else 0
+            )
         )
         self.records.claim_test(plan.endpoint, plan.owner, planned + LEASE_MARGIN_SECONDS, self.clock.now())
         try:
@@ -178,6 +185,10 @@ class ShadowTestSteps:
             raise UnsupportedEndpoint(
                 f"candidate.variantName {plan.request.candidate.variant_name!r} is the production variant's name"
             )
+        if plan.request.calibration is not None and variants[0] == plan.noise_variant_name:
+            raise UnsupportedEndpoint(
+                f"the noise calibration's variant {plan.noise_variant_name!r} is the production variant's name"
+            )
         return config
 
     # --- shadow on ----------------------------------------------------------------------------
@@ -198,11 +209,17 @@ class ShadowTestSteps:
             # Before the shadow is on: the first capture object finds how to compare it.
             self.objects.put_diff_config(self.data_bucket, diffs)
         self.configs.create_config(config_plans.shadow_config(plan, snapshot))
+        if plan.request.calibration is not None:
+            # The A/A phase first: its diff config and capture prefix are its own (noise_calibration.py).
+            self.objects.put_diff_config(self.data_bucket, config_plans.noise_diff_config(plan, snapshot))
+            self.configs.create_config(config_plans.noise_config(plan, snapshot))
 
     def start_shadow(self, plan: ShadowTestPlan) -> Readiness:
-        # The shadow config carries the production variant's live count and weight from the snapshot.
-        self._move_to(plan, plan.shadow_config_name)
-        return self._heading_to(plan, plan.shadow_config_name)
+        # The shadow config carries the production variant's live count and weight from the snapshot; a
+        # calibrated test starts on its A/A config, and set_sampling moves it to the candidate's after the bake.
+        first = plan.noise_config_name or plan.shadow_config_name
+        self._move_to(plan, first)
+        return self._heading_to(plan, first)
 
     def _move_to(self, plan: ShadowTestPlan, config: str, deployment: dict[str, JsonValue] | None = None) -> None:
         """UpdateEndpoint unless a retried task already did it (the endpoint names the config)."""
@@ -268,28 +285,37 @@ class ShadowTestSteps:
     def evaluate(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation | None) -> Evaluation:
         request = plan.request
         now = self.clock.now()
+        if request.calibration is not None and (
+            progress is None or (progress.phase == "noise" and progress.next != "ramp")
+        ):
+            return self._evaluate_noise(plan, snapshot, progress, now)
         production, shadow = snapshot.production_variant_name, request.candidate.variant_name
         latencies = None
-        if progress is None:  # the shadow just became InService: the first step starts now
-            step_index, step_started_at, count = 0, now, 0
+        # The candidate just became InService (first, or after the A/A phase): the first step starts now.
+        starting, noise, candidate_started_at = noise_calibration.candidate_phase(progress, now)
+        if starting:
+            step_index, step_started_at, count = 0, now, progress.evaluations if progress is not None else 0
             stats = {production: VariantStats(), shadow: VariantStats()}
             latest = stats
         else:
+            assert progress is not None
             step_index, step_started_at, count = progress.step_index, progress.step_started_at, progress.evaluations
             stats = self.metrics.variant_stats(plan.endpoint, [production, shadow], step_started_at, now)
             period_start = max(step_started_at, now - timedelta(minutes=request.evaluation_period_minutes))
             latest = self.metrics.variant_stats(plan.endpoint, [production, shadow], period_start, now)
             latencies = self.metrics.minute_latencies(plan.endpoint, production, shadow, step_started_at, now)
-        agreement = self._agreement(plan)
-        gates, verdict = config_plans.evaluate_gates(request, stats[production], stats[shadow], agreement, latencies)
+        agreement = self._agreement(plan, plan.test_id)
+        gates, verdict = config_plans.evaluate_gates(
+            request, stats[production], stats[shadow], agreement, latencies, noise=noise
+        )
         early = None
-        if progress is not None:  # always-valid intervals may end the test before its duration
+        if not starting:  # always-valid intervals may end the test before its duration
             early = config_plans.early_decision(
-                request, stats[production], stats[shadow], agreement, latencies, step_index=step_index
+                request, stats[production], stats[shadow], agreement, latencies, step_index=step_index, noise=noise
             )
         if early is not None:
             gates, verdict = early.gates, early.verdict
-        breach = config_plans.hard_limit_breach(request, latest[production], latest[shadow]) if progress else None
+        breach = None if starting else config_plans.hard_limit_breach(request, latest[production], latest[shadow])
         # Every step runs the candidate's count: the spend meter takes the count per interval all the same.
         spend = budgets.accrue(
             request, progress.spend if progress else None, now=now, instances=request.candidate.instance_count
@@ -298,7 +324,7 @@ class ShadowTestSteps:
             request,
             step_index=step_index,
             step_started_at=step_started_at,
-            test_started_at=plan.started_at,
+            test_started_at=candidate_started_at or plan.started_at,
             now=now,
             breached=breach is not None,
             budget_left_seconds=budgets.seconds_left(spend),
@@ -320,6 +346,8 @@ class ShadowTestSteps:
             next=following,
             wait_seconds=wait,
             evaluations=count + 1,
+            noise=noise,
+            candidate_started_at=candidate_started_at,
         )
         logger.info(
             "shadow test evaluation",
@@ -334,22 +362,101 @@ class ShadowTestSteps:
         )
         return evaluation
 
-    def _agreement(self, plan: ShadowTestPlan) -> AgreementStats | None:
-        summary = self.objects.diff_summary(self.data_bucket, plan.test_id)
+    def _evaluate_noise(
+        self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation | None, now: datetime
+    ) -> Evaluation:
+        """An evaluation of the A/A phase: the copy of the production model against production. It records the
+        noise floor so far; its gates are the copy's plain ones, for the record (Decide never promotes them)."""
+        request = plan.request
+        assert request.calibration is not None
+        production, copy = snapshot.production_variant_name, plan.noise_variant_name
+        latencies = None
+        if progress is None:  # the copy just became InService: the A/A bake starts now
+            started, count = now, 0
+            stats = latest = {production: VariantStats(), copy: VariantStats()}
+        else:
+            started, count = progress.step_started_at, progress.evaluations
+            stats = self.metrics.variant_stats(plan.endpoint, [production, copy], started, now)
+            period_start = max(started, now - timedelta(minutes=request.evaluation_period_minutes))
+            latest = self.metrics.variant_stats(plan.endpoint, [production, copy], period_start, now)
+            latencies = self.metrics.minute_latencies(plan.endpoint, production, copy, started, now)
+        agreement = self._agreement(plan, plan.noise_test_id)
+        floor = noise_calibration.noise_floor(
+            variant=copy,
+            started_at=started,
+            at=now,
+            copy=stats[copy],
+            agreement=agreement,
+            latencies=latencies,
+            confidence=request.gates.confidence,
+            min_pairs=request.calibration.min_pairs,
+        )
+        gates, verdict = config_plans.evaluate_gates(request, stats[production], stats[copy], agreement, latencies)
+        breach = config_plans.hard_limit_breach(request, latest[production], latest[copy]) if progress else None
+        copy_type = snapshot.production_variant.get("InstanceType")
+        spend = budgets.accrue(
+            request,
+            progress.spend if progress else None,
+            now=now,
+            instances=request.candidate.instance_count,
+            instance_type=copy_type if isinstance(copy_type, str) else None,
+        )
+        baked, wait = noise_calibration.next_in_noise_phase(request, started_at=started, now=now)
+        left = budgets.seconds_left(spend)
+        following: NextStep
+        if breach is not None:
+            following, wait = "abort", 0
+        elif left is not None and left < budgets.SPENT_WITHIN_SECONDS:
+            following, wait = "decide", 0
+        elif baked:
+            following = "ramp"  # set_sampling switches the shadow to the candidate
+        else:
+            following = "bake"
+            wait = wait if left is None else max(1, min(wait, int(left + 0.999)))
+        logger.info(
+            "shadow test noise calibration",
+            extra={"endpoint": plan.endpoint, "test": plan.test_id, "next": following, "paired": floor.paired},
+        )
+        return Evaluation(
+            at=now,
+            step_index=0,
+            step_started_at=started,
+            window_start=started,
+            production=stats[production],
+            shadow=stats[copy],
+            agreement=agreement,
+            gates=gates,
+            verdict=verdict,
+            hard_limit_breached=breach,
+            spend=budgets.projected(spend, wait),
+            next=following,
+            wait_seconds=wait,
+            evaluations=count + 1,
+            phase="noise",
+            noise=floor,
+        )
+
+    def _agreement(self, plan: ShadowTestPlan, test_id: str) -> AgreementStats | None:
+        summary = self.objects.diff_summary(self.data_bucket, test_id)
         if summary is None:
             return None
         return AgreementStats(
             paired=summary.paired,
             exact_match_rate=summary.exact_match_rate,
             within_tolerance_rate=summary.within_tolerance_rate,
-            summary_key=diff_summary_key(plan.test_id),
+            summary_key=diff_summary_key(test_id),
             final=summary.final,
             summary_updated_at=summary.updated_at,
         )
 
     def set_sampling(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, progress: Evaluation) -> Readiness:
         """The next ramp step: the shadow's weight in place, or, where SageMaker refuses that for a shadow
-        variant, a new config with the step's weight (then the machine waits for InService again)."""
+        variant, a new config with the step's weight (then the machine waits for InService again). After the
+        A/A phase of a calibrated test: the candidate's own config, then InService again."""
+        if progress.phase == "noise":
+            self.hold.take(plan)
+            self._move_to(plan, plan.shadow_config_name)
+            return self._heading_to(plan, plan.shadow_config_name)
         step = plan.request.steps[progress.step_index]
         weight = config_plans.shadow_weight(config_plans.production_weight(snapshot), step.percent)
         ramp_config = plan.ramp_config_name(progress.step_index)
@@ -586,6 +693,8 @@ class ShadowTestSteps:
         """The test's configs (but the one the endpoint runs) and, unless promoted, its derived model."""
         deleted = []
         temporary = [plan.shadow_config_name, *plan.ramp_config_names]
+        if plan.noise_config_name is not None:
+            temporary.append(plan.noise_config_name)
         if not promoted:
             temporary.append(plan.promoted_config_name)
         for config in temporary:
@@ -600,13 +709,15 @@ class ShadowTestSteps:
         if diffs is None:
             return
         # Capture stops now but lands late: the pipeline closes the test's windows once it has.
-        try:
-            self.diffs.close(
-                CloseDiffs(test_id=plan.test_id, ended_at=self.clock.now()),
-                delay_seconds=diffs.allowed_lateness_seconds,
-            )
-        except Exception as exc:
-            logger.warning("could not ask the diff pipeline to close", extra={"test": plan.test_id, "error": str(exc)})
+        test_ids = [plan.test_id] + ([plan.noise_test_id] if plan.request.calibration is not None else [])
+        for test_id in test_ids:
+            try:
+                self.diffs.close(
+                    CloseDiffs(test_id=test_id, ended_at=self.clock.now()),
+                    delay_seconds=diffs.allowed_lateness_seconds,
+                )
+            except Exception as exc:
+                logger.warning("could not ask the diff pipeline to close", extra={"test": test_id, "error": str(exc)})
 
 
 def _has_policies(live: ScalingTargetSnapshot, wanted: ScalingTargetSnapshot) -> bool:

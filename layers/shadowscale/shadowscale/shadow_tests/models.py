@@ -141,6 +141,19 @@ class DataCapture(_Strict):
     kms_key_id: str | None = Field(default=None, alias="kmsKeyId")
 
 
+class Calibration(_Strict):
+    """Noise calibration (A/A): before the candidate, the shadow serves a copy of the production model for
+    `bakeMinutes`; the disagreement and latency spread of the model with itself become the noise floor the
+    candidate's agreement and latency gates are judged against (noise_calibration.py, README "Noise
+    calibration")."""
+
+    bake_minutes: int = Field(alias="bakeMinutes", ge=5, le=60 * 24 * 7)
+    # The share of production requests copied to the copy; None: the test's first step's.
+    sample_percent: float | None = Field(default=None, alias="samplePercent", gt=0, le=100)
+    # Fewer diffed pairs than this in the A/A phase: the calibrated agreement gates stay insufficient-data.
+    min_pairs: int = Field(default=100, alias="minPairs", ge=1)
+
+
 # --- budgets (shadow_tests/budgets.py spends them) ---------------------------------------------
 
 _INSTANCE_TYPE = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"  # as Candidate.instanceType
@@ -218,6 +231,8 @@ class ShadowTestInput(_Strict):
     budget: Budget | None = None
     # Guarded promotion (promotion_guardrails.py): how the promotion's UpdateEndpoint shifts traffic.
     promotion: Promotion = Field(default_factory=Promotion)
+    # Noise calibration (A/A) first; None: the candidate's gates are judged against their thresholds alone.
+    calibration: Calibration | None = None
 
     @field_validator("comparison")
     @classmethod
@@ -249,6 +264,13 @@ class ShadowTestInput(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _calibration_is_diffed(self) -> Self:
+        if self.calibration is not None and self.data_capture.destination_s3_uri is not None:
+            # The diff pipeline measures the noise floor only for capture in the stack's own bucket.
+            raise ValueError("calibration needs the stack's capture bucket: leave dataCapture.destinationS3Uri unset")
+        return self
+
+    @model_validator(mode="after")
     def _budget_fits(self) -> Self:
         from shadowscale.shadow_tests.budgets import budget_problem
 
@@ -263,6 +285,12 @@ class ShadowTestInput(_Strict):
             return self.sampling.ramp
         assert self.sampling.percent is not None
         return (RampStep(percent=self.sampling.percent, bake_minutes=self.duration_minutes),)
+
+    @property
+    def calibration_percent(self) -> float:
+        """The share of production requests the A/A copy receives."""
+        assert self.calibration is not None
+        return self.calibration.sample_percent or self.steps[0].percent
 
 
 def parse_shadow_test_input(document: object) -> ShadowTestInput:
@@ -292,6 +320,8 @@ class ShadowTestPlan(_Strict):
     shadow_config_name: str = Field(alias="shadowConfigName")
     promoted_config_name: str = Field(alias="promotedConfigName")
     derived_model_name: str | None = Field(default=None, alias="derivedModelName")
+    # With calibration only: the config of the A/A phase (the production model as the shadow).
+    noise_config_name: str | None = Field(default=None, alias="noiseConfigName")
     capture_s3_uri: str = Field(alias="captureS3Uri")
     report_prefix: str = Field(alias="reportPrefix")
     reports_bucket: str = Field(alias="reportsBucket")
@@ -342,6 +372,7 @@ class ShadowTestPlan(_Strict):
             shadow_config_name=f"{base}-{tag}-shadow",
             promoted_config_name=f"{base}-{tag}-promoted",
             derived_model_name=f"{model}-{tag}-cand" if request.candidate.overrides_container else None,
+            noise_config_name=f"{base}-{tag}-noise" if request.calibration is not None else None,
             capture_s3_uri=capture.rstrip("/"),
             report_prefix=report_prefix(request.endpoint_name, test_id),
             reports_bucket=data_bucket,
@@ -352,6 +383,20 @@ class ShadowTestPlan(_Strict):
     @property
     def candidate_model_name(self) -> str:
         return self.derived_model_name or self.request.candidate.model_name
+
+    @property
+    def noise_test_id(self) -> str:
+        """The A/A phase's id for the diff pipeline: its capture and summary sit apart from the candidate's."""
+        return f"{self.test_id}-noise"
+
+    @property
+    def noise_capture_s3_uri(self) -> str:
+        return f"{self.capture_s3_uri}-noise"
+
+    @property
+    def noise_variant_name(self) -> str:
+        """The shadow variant of the A/A phase: the candidate's name marked, so its metrics stay apart too."""
+        return f"{self.request.candidate.variant_name[:57]}-noise"
 
     def ramp_config_name(self, step_index: int) -> str:
         """The config of ramp step `step_index` when SageMaker will not set the shadow's weight in place."""
@@ -408,6 +453,34 @@ class GateResult(_Strict):
     upper: float | None = None
     confidence: float | None = None
     method: str | None = None
+
+
+class NoiseLatency(_Strict):
+    """The A/A median of per-minute copy/production latency ratios at one percentile, with its interval."""
+
+    percentile: Literal["p50", "p90", "p99"]
+    minutes: int
+    median: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+
+class NoiseFloor(_Strict):
+    """What the A/A phase measured: the production model against a copy of itself (noise_calibration.py)."""
+
+    variant: str
+    started_at: datetime = Field(alias="startedAt")
+    at: datetime
+    invocations: float = 0
+    paired: int = 0
+    # Pairs whose answers differed, exactly and beyond the comparison's tolerance (None: no such rate).
+    exact_mismatches: int | None = Field(default=None, alias="exactMismatches")
+    tolerance_mismatches: int | None = Field(default=None, alias="toleranceMismatches")
+    latency: tuple[NoiseLatency, ...] = ()
+    min_pairs: int = Field(default=1, alias="minPairs")
+
+    def latency_at(self, percentile: str) -> NoiseLatency | None:
+        return next((entry for entry in self.latency if entry.percentile == percentile), None)
 
 
 class MinuteLatencies(_Strict):
@@ -469,6 +542,8 @@ class DiffSummary(BaseModel):
 
 
 Verdict = Literal["pass", "fail", "insufficient-data"]
+# "noise": the A/A phase (the production model as the shadow); "candidate": the test itself.
+Phase = Literal["noise", "candidate"]
 NextStep = Literal["bake", "ramp", "decide", "abort"]
 
 
@@ -489,6 +564,11 @@ class Evaluation(_Strict):
     next: NextStep
     wait_seconds: int = Field(alias="waitSeconds")
     evaluations: int = 0
+    phase: Phase = "candidate"
+    # With calibration: the A/A floor (measured so far in the noise phase, as recorded in the candidate's).
+    noise: NoiseFloor | None = None
+    # With calibration: when the candidate's phase began (durationMinutes counts from there).
+    candidate_started_at: datetime | None = Field(default=None, alias="candidateStartedAt")
 
 
 Action = Literal["promote", "remove", "await-approval"]

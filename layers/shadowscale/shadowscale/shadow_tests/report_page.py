@@ -14,6 +14,7 @@ from datetime import datetime
 from html import escape
 from itertools import pairwise
 
+from shadowscale.shadow_tests import report_noise
 from shadowscale.shadow_tests.models import Evaluation, ShadowTestReport
 from shadowscale.shadow_tests.report_charts import (
     CHART_SCRIPT,
@@ -232,6 +233,7 @@ def render_html(report: ShadowTestReport, production_variant: str | None, shadow
 <h1>Shadow test on {escape(report.endpoint)} <span class="badge">{escape(report.outcome)}</span></h1>
 <table>{_rows(_summary(report))}</table>
 {_gates(report.evaluation, report.started_at)}
+{report_noise.noise_section(report.evaluation)}
 {spend_section(report.evaluation)}
 <h2>Production vs shadow</h2>
 <p class="muted">All times are UTC on the clock the test ran on (CloudWatch's and the execution history's
@@ -293,6 +295,7 @@ def notification(report: ShadowTestReport, approve_commands: list[str] | None = 
             f"  {gate.status:>17}  {gate.name}  {interval_text(gate)} threshold={gate.threshold}"
             for gate in report.evaluation.gates
         ]
+        lines += report_noise.lines(report.evaluation)
     if report.final_config_name:
         lines.append(f"Endpoint config now: {report.final_config_name}")
     pairs = pairs_line(report)

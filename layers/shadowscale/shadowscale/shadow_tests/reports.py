@@ -195,6 +195,8 @@ def dry_run_plan(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, 
         "restoresTo": snapshot.config_name,
         "scalingTargets": [target.model_dump(mode="json", by_alias=True) for target in snapshot.scaling_targets],
     }
+    if plan.request.calibration is not None:  # the A/A phase's config comes first
+        planned["noiseConfig"] = config_request(config_plans.noise_config(plan, snapshot))
     return planned
 
 
