@@ -271,6 +271,9 @@ def run(output: Path) -> dict[str, Any]:
             print(f"\nNoise calibration on a third endpoint, {berlin(cloud.clock.now())} Berlin:")
             calibration = demo_shadow.play_calibration(cloud, output)
             together = demo_together.play(cloud, output)
+            # Last, so the parts before it run at the simulated times (and so on the draws) they always had.
+            print(f"\nA guarded promotion back on {demo_shadow.ENDPOINT!r}, {berlin(cloud.clock.now())} Berlin:")
+            guarded = demo_shadow.play_guarded(cloud, output)
             fidelity = fidelity_summary(cloud)
         finally:
             cloud.stop()
@@ -302,6 +305,23 @@ def run(output: Path) -> dict[str, Any]:
             }
             for test in shadow_tests
         ],
+        "guarded": {
+            "name": guarded.test.name,
+            "outcome": guarded.test.outcome,
+            "verdict": guarded.test.verdict,
+            "reason": guarded.test.reason,
+            "earlyStop": guarded.test.early_stop,
+            "deciding": guarded.test.deciding,
+            "finalConfig": guarded.test.final_config,
+            "servingVariant": guarded.test.serving_variant,
+            "originalConfig": guarded.original_config,
+            "endpointStatus": guarded.endpoint_status,
+            "alarmsCreated": guarded.alarms_created,
+            "alarmsFired": guarded.alarms_fired,
+            "alarmsLeft": guarded.alarms_left,
+            "deployment": guarded.deployment,
+            "report": str(guarded.test.report_html),
+        },
         "calibration": [
             {"name": test.name, "outcome": test.outcome, "verdict": test.verdict, "gates": test.gates}
             for test in calibration
@@ -441,6 +461,15 @@ def main() -> int:
             )
         if test["recoveries"]:
             print(f"  restored by its recovery execution ({', '.join(test['recoveries'])}) after the abort")
+    guarded = summary["guarded"]
+    print(
+        f"Guarded promotion {guarded['name']}: {(guarded['earlyStop'] or 'ran its ramp').split(':')[0]}"
+        f" ({', '.join(guarded['deciding'])}); "
+        f"{guarded['outcome']} (alarm {', '.join(guarded['alarmsFired'])});"
+        f" endpoint {guarded['endpointStatus']} on {guarded['finalConfig']}"
+        f" ({'the original' if guarded['finalConfig'] == guarded['originalConfig'] else 'NOT the original'});"
+        f" promotion alarms left: {len(guarded['alarmsLeft'])}"
+    )
     together = summary["together"]
     spike = together["spike"]
     print(

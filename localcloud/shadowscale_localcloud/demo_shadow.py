@@ -14,6 +14,11 @@ next), a candidate that is the same model is judged twice (`play_calibration`): 
 more than production's two), then after a noise calibration (A/A) phase (promoted: its disagreement is no
 more than the noise's, its latency ratios no worse than the copy's on the same placement).
 
+Back on the first endpoint (`play_guarded`), a fourth candidate that passes its gates is promoted with
+Deployment Guardrails (a canary, then the rest, each baked under a 5xx rollback alarm). Its answers turn to
+5xx once it takes production traffic: the alarm fires in the canary's bake, SageMaker rolls the update back,
+and the test ends `rolled-back` on the endpoint's original config, the promotion's alarms deleted.
+
 All are started and followed with the real CLI (`shadowscale shadow start --follow`), run by the real
 state machine on moto's interpreter, and leave their reports in S3, copied to the demo's folder.
 """
@@ -45,6 +50,20 @@ class ShadowTestOutcome:
     gates: dict[str, str]
     diffs: dict[str, Any] = field(default_factory=dict)
     recoveries: list[str] = field(default_factory=list)  # statuses of the recovery executions it needed
+    reason: str = ""
+    early_stop: str | None = None  # the report's "stopped early at step ..." when the intervals decided
+    deciding: list[str] = field(default_factory=list)  # the failing gates' intervals, as the report gives them
+
+
+@dataclass
+class GuardedPromotionOutcome:
+    test: ShadowTestOutcome
+    original_config: str  # the endpoint's config before the test
+    endpoint_status: str
+    alarms_created: list[str]  # the promotion's rollback alarms, as SageMaker's DeploymentConfig named them
+    alarms_fired: list[str]  # those the report names as the rollback's cause
+    alarms_left: list[str]  # the promotion's alarms still in CloudWatch afterwards
+    deployment: dict[str, Any]  # the UpdateEndpoint DeploymentConfig, as DescribeEndpoint showed it in flight
 
 
 def create_recommender(cloud: Any) -> None:  # noqa: ANN401
@@ -242,6 +261,103 @@ def play_calibration(cloud: Any, output: Path, say: Callable[[str], None] = prin
     return outcomes
 
 
+GUARDRAILS = {
+    "mode": "canary",
+    "canarySize": {"type": "INSTANCE_COUNT", "value": 1},
+    "waitIntervalSeconds": 600,
+    "maximumExecutionTimeoutSeconds": 1800,
+    "rollbackAlarms": {"max5xxErrors": 0},
+}
+
+
+def play_guarded(cloud: Any, output: Path, say: Callable[[str], None] = print) -> GuardedPromotionOutcome:  # noqa: ANN401
+    """A candidate that passes its gates, promoted with guardrails, whose 5xx roll the promotion back."""
+    from shadowscale.cli.main import main as cli
+
+    name, stack = "guarded-v4", ["--stack-name", STACK]
+    sagemaker = cloud.client("sagemaker")
+    create_models(sagemaker, "recommender-v4")
+    described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    original, production = described["EndpointConfigName"], described["ProductionVariants"][0]["VariantName"]
+    simulation = next(found for found in cloud.simulations if found.name == ENDPOINT)
+    healthy = simulation.model_for(production)
+    simulation.serve("candidate-c", replace(healthy, score_drift=0.002))
+    document = {
+        "endpointName": ENDPOINT,
+        "candidate": {"modelName": "recommender-v4", "instanceType": "ml.m5.xlarge", "variantName": "candidate-c"},
+        "sampling": {"ramp": [{"percent": 50, "bakeMinutes": 20}, {"percent": 100, "bakeMinutes": 20}]},
+        "durationMinutes": 40,
+        "evaluationPeriodMinutes": 10,
+        # Clear evidence of a pass ends the ramp early (README: "Early stopping"): the promotion comes sooner.
+        "gates": {
+            "minInvocations": 500,
+            "agreement": {"minWithinToleranceRate": 0.95},
+            "earlyStop": {"onPass": True},
+        },
+        "comparison": {"comparator": "numeric", "tolerance": {"absolute": 0.005, "relative": 0}},
+        "promotion": {"guardrails": GUARDRAILS},
+    }
+    source = output / "shadow-inputs" / f"{name}.json"
+    source.write_text(json.dumps(document, indent=2))
+    say(
+        f"\n▶ shadow test {name}: recommender-v4 as 'candidate-c' on {ENDPOINT!r}, ramp 50 % → 100 % that may end"
+        " early on a clear pass, promoted with guardrails (canary of 1 instance, 10-min bakes, roll back on any 5xx)"
+    )
+    say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
+    execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+    cloud.stepfunctions.hold_waits()
+    try:
+        cloud.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name=name, input=source.read_text()
+        )
+        cloud.step_to(execution, "PromoteWait")  # the gates passed; UpdateEndpoint with the DeploymentConfig is made
+        deployment = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["PendingDeploymentSummary"]
+        alarms = _promotion_alarms(cloud)
+        say(f"  the gates passed; UpdateEndpoint to {deployment['EndpointConfigName']} with rollback alarm(s) {alarms}")
+        # The new fleet keeps the production variant's name (Guardrails requires it), so its errors are
+        # that variant's: the simulation puts a failing server behind it while the canary bakes.
+        simulation.serve(production, replace(healthy, server_error_rate=0.08))
+        say(f"  the promoted model answers 8 % 5xx once it takes production traffic on {production!r}")
+    finally:
+        cloud.stepfunctions.release_waits()
+    cloud.wait_for_execution(execution, timeout=300)
+    simulation.serve(production, healthy)  # the original model again, on the original config
+    say(f"$ shadowscale shadow follow {name}")
+    cli(["shadow", "follow", name, "--poll-seconds", "0.05", *stack])
+    outcome = _collect(cloud, name, output)
+    after = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    result = GuardedPromotionOutcome(
+        test=outcome,
+        original_config=original,
+        endpoint_status=after["EndpointStatus"],
+        alarms_created=alarms,
+        alarms_fired=[alarm for alarm in alarms if alarm in outcome.reason],
+        alarms_left=_promotion_alarms(cloud),
+        deployment=_last_deployment(cloud, deployment),
+    )
+    if outcome.early_stop:
+        say(f"  {outcome.early_stop}; the interval that decided: {', '.join(outcome.deciding)}")
+    say(f"  {outcome.outcome}: {outcome.reason}")
+    say(
+        f"  endpoint {after['EndpointStatus']} on {after['EndpointConfigName']} (the original: {original});"
+        f" promotion alarms left: {result.alarms_left or 'none'}"
+    )
+    say(f"  report: {outcome.report_html}")
+    return result
+
+
+def _promotion_alarms(cloud: Any) -> list[str]:  # noqa: ANN401
+    found = cloud.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"shadowscale-dev-promotion-{ENDPOINT}-")
+    return sorted(alarm["AlarmName"] for alarm in found["MetricAlarms"])
+
+
+def _last_deployment(cloud: Any, pending: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN401
+    """The DeploymentConfig SageMaker ran: DescribeEndpoint's LastDeploymentConfig once it has one."""
+    described = cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
+    last: dict[str, Any] = described.get("LastDeploymentConfig") or {}
+    return last or {"PendingDeploymentSummary": pending}
+
+
 def _collect_diffs(cloud: Any, name: str, output: Path) -> dict[str, Any]:  # noqa: ANN401
     body = cloud.client("s3").get_object(Bucket=cloud.outputs["DataBucketName"], Key=f"diffs/{name}/summary.json")
     summary: dict[str, Any] = json.loads(body["Body"].read())
@@ -267,6 +383,7 @@ def _collect(cloud: Any, name: str, output: Path, endpoint: str = ENDPOINT) -> S
         paths[suffix] = folder / f"{name}.{suffix}"
         paths[suffix].write_bytes(body)
     report = json.loads(paths["json"].read_text())
+    evaluation = report.get("evaluation") or {}
     described = cloud.client("sagemaker").describe_endpoint(EndpointName=endpoint)
     return ShadowTestOutcome(
         name=name,
@@ -276,5 +393,37 @@ def _collect(cloud: Any, name: str, output: Path, endpoint: str = ENDPOINT) -> S
         serving_variant=described["ProductionVariants"][0]["VariantName"],
         report_html=paths["html"],
         report_json=paths["json"],
-        gates={gate["name"]: gate["status"] for gate in (report.get("evaluation") or {}).get("gates", [])},
+        gates={gate["name"]: gate["status"] for gate in evaluation.get("gates", [])},
+        reason=report.get("reason") or "",
+        early_stop=evaluation.get("earlyStop"),
+        deciding=_deciding(evaluation.get("gates", [])),
     )
+
+
+def _deciding(gates: list[dict[str, Any]]) -> list[str]:
+    """The gates that decided: the failing ones if any failed, else the interval nearest its threshold (the
+    last to become conclusive, so the one that let the test pass)."""
+    failing = [gate for gate in gates if gate["status"] == "fail"]
+    if failing:
+        return [_interval(gate) for gate in failing]
+    bounded = [gate for gate in gates if gate.get("method") and gate.get("threshold")]
+    return [_interval(min(bounded, key=_margin))] if bounded else []
+
+
+def _margin(gate: dict[str, Any]) -> float:
+    """How far a passing interval clears its threshold, relative to it: a floor by its lower bound (the
+    estimate is above the threshold), a ceiling by its upper."""
+    threshold, observed = float(gate["threshold"]), float(gate.get("observed") or 0.0)
+    bound = gate.get("lower") if observed >= threshold else gate.get("upper")
+    return abs(float(bound if bound is not None else observed) - threshold) / abs(threshold)
+
+
+def _interval(gate: dict[str, Any]) -> str:
+    """A failing gate as `name observed [lower, upper] (method) vs threshold`."""
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4g}"
+
+    bounds = f" [{number(gate.get('lower'))}, {number(gate.get('upper'))}]" if gate.get("method") else ""
+    method = f" ({gate['method']})" if gate.get("method") else ""
+    return f"{gate['name']} {number(gate.get('observed'))}{bounds}{method} vs {number(gate.get('threshold'))}"

@@ -177,6 +177,42 @@ def test_a_noisy_candidate_fails_the_plain_gate_and_is_promoted_after_a_noise_ca
     assert calibrated["gates"]["within-tolerance-excess"] == "pass"
 
 
+def test_a_guarded_promotion_ends_its_ramp_early_on_a_clear_pass_and_its_5xx_alarm_rolls_it_back(
+    monday: Monday,
+) -> None:
+    summary, _, _ = monday
+    guarded, promoted = summary["guarded"], summary["shadowTests"][0]
+    # GIVEN a candidate that passes, on a ramp with early stopping on a pass
+    # THEN the always-valid intervals decided in the ramp's first step, and the agreement interval cleared 95 %
+    assert guarded["verdict"] == "pass"
+    assert guarded["earlyStop"].startswith("stopped early at step 1 of 2: always-valid 98.75% intervals pass all")
+    [deciding] = guarded["deciding"]
+    assert deciding.startswith("within-tolerance-rate ")
+    report = json.loads(Path(guarded["report"]).with_suffix(".json").read_text())
+    assert report["evaluation"]["stepIndex"] == 0  # never ramped to 100 %
+    gate = next(gate for gate in report["evaluation"]["gates"] if gate["name"] == "within-tolerance-rate")
+    assert gate["method"] == "beta-binomial CS"
+    assert gate["lower"] >= 0.95
+    # WHEN its promotion ran as a canary under one 5xx rollback alarm, and the new fleet answered 5xx
+    deployment = guarded["deployment"]
+    assert deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    [alarm] = guarded["alarmsCreated"]
+    assert alarm.startswith("shadowscale-dev-promotion-recommender-")
+    assert alarm.endswith("-5xx-errors")
+    assert deployment["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": alarm}]}
+    # THEN SageMaker rolled back on that alarm and the test ended rolled-back, saying why
+    assert guarded["outcome"] == "rolled-back"
+    assert guarded["alarmsFired"] == [alarm]
+    assert f"SageMaker: Alarm(s) {alarm} in ALARM state; rolled back" in guarded["reason"]
+    assert report["failure"]["error"] == "PromotionRolledBack"
+    # ... the endpoint is on its ORIGINAL config (the first test's promotion), not the shadow one, and the
+    # promotion's alarms are deleted
+    assert guarded["originalConfig"] == promoted["finalConfig"]
+    assert (guarded["endpointStatus"], guarded["finalConfig"]) == ("InService", guarded["originalConfig"])
+    assert guarded["servingVariant"] == "candidate-a"
+    assert guarded["alarmsLeft"] == []
+
+
 def test_reports_say_whether_their_diff_summary_is_final(monday: Monday) -> None:
     summary, _, _ = monday
     promoted = summary["shadowTests"][0]

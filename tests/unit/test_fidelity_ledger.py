@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LEDGER = REPO / "docs" / "local-cloud-fidelity.md"
-LOCAL_CLOUD = REPO / "layers" / "shadowscale" / "shadowscale" / "localcloud"
+LOCAL_CLOUD = REPO / "localcloud" / "shadowscale_localcloud"
 # Not gap-fill: the demo scripts, the server entry point, shared names.
 NOT_IMITATIONS = {"__init__", "demo", "demo_shadow", "demo_together", "server", "resources", "lambda_runtime"}
 
@@ -50,6 +50,12 @@ def test_every_test_the_ledger_names_exists() -> None:
 
 
 def test_every_gap_fill_module_of_the_local_cloud_is_in_the_ledger() -> None:
+    # GIVEN the ledger's modules and the local cloud's own (a moved or empty folder must fail, not pass)
     listed = {module.strip() for row in _rows() for module in row[1].split(",")}
+    assert (LOCAL_CLOUD / "__init__.py").is_file(), f"no local cloud package at {LOCAL_CLOUD}"
+    # WHEN the gap-fill modules are those that are not demo, entry point or shared names
     modules = {path.stem for path in LOCAL_CLOUD.glob("*.py")} - NOT_IMITATIONS
+    assert len(modules) >= 10, f"too few gap-fill modules found in {LOCAL_CLOUD}: {sorted(modules)}"
+    # THEN each is in the ledger, and the ledger names no module that does not exist
     assert modules - listed == set(), f"gap-fill modules missing from the ledger: {sorted(modules - listed)}"
+    assert listed - modules == set(), f"the ledger names modules that do not exist: {sorted(listed - modules)}"

@@ -138,3 +138,63 @@ def test_without_alarms_wired_a_guarded_promotion_fails_naming_why() -> None:
     with pytest.raises(ConfigurationError, match="guarded promotion"):
         guarded_promotion(made)
     assert not any(config.endswith("-promoted") for _, config in made.sagemaker.updates)
+
+
+def test_a_dry_run_of_a_guarded_test_shows_the_alarms_and_deployment_config_the_promotion_would_send(
+    world: tuple[ShadowWorld, InMemoryPromotionAlarms],
+) -> None:
+    made, alarms = world
+    # GIVEN a guarded test asked for as a dry run
+    plan = made.plan("dry-1", promotion={"guardrails": GUARDRAILS}, dryRun=True)
+    snapshot = made.steps.snapshot(plan, save=False)
+
+    # WHEN it is reported as the state machine's DryRun task reports it
+    made.reports.dry_run(plan, snapshot, made.steps.guarded_promotion_plan(plan, snapshot))
+
+    # THEN the plan holds the rollback alarm on the production variant and the DeploymentConfig naming it
+    report = made.objects.report(plan)
+    assert report.planned is not None
+    guarded: Any = report.planned["guardedPromotion"]
+    [alarm] = guarded["alarms"]
+    assert alarm["AlarmName"].startswith(f"shadowscale-test-promotion-{ENDPOINT}-")
+    assert alarm["MetricName"] == "Invocation5XXErrors"
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"EndpointName": ENDPOINT, "VariantName": PRODUCTION}
+    deployment = guarded["DeploymentConfig"]
+    assert deployment["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": alarm["AlarmName"]}]}
+    routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    canary = {"Type": "INSTANCE_COUNT", "Value": 1}
+    assert routing == {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": canary}
+    # ... the HTML page shows it too, and nothing was created
+    html = made.objects.objects[(plan.reports_bucket, f"{plan.report_prefix}/report.html")]
+    assert isinstance(html, str)
+    assert "AutoRollbackConfiguration" in html
+    assert alarms.alarms == {}
+    assert made.sagemaker.deployments == {}
+
+
+def test_the_dry_run_plans_exactly_what_the_guarded_promotion_then_sends(
+    world: tuple[ShadowWorld, InMemoryPromotionAlarms],
+) -> None:
+    made, alarms = world
+    # GIVEN the dry run's plan of a guarded test
+    plan, snapshot = guarded_promotion(made)
+    planned: Any = made.steps.guarded_promotion_plan(plan, snapshot)
+
+    # WHEN it is compared with what the promotion put and sent
+    [alarm] = alarms.alarms.values()
+
+    # THEN the alarm requests and the DeploymentConfig are the same
+    assert planned["alarms"] == [alarm.request()]
+    assert planned["DeploymentConfig"] == made.sagemaker.deployments[plan.promoted_config_name]
+
+
+def test_a_dry_run_of_a_plain_promotion_plans_no_guardrails(world: tuple[ShadowWorld, InMemoryPromotionAlarms]) -> None:
+    made, _ = world
+    # GIVEN a test without guardrails WHEN its dry run is planned THEN there is no guarded promotion in it
+    plan = made.plan("dry-2", dryRun=True)
+    snapshot = made.steps.snapshot(plan, save=False)
+    assert made.steps.guarded_promotion_plan(plan, snapshot) is None
+    made.reports.dry_run(plan, snapshot, None)
+    report = made.objects.report(plan)
+    assert report.planned is not None
+    assert "guardedPromotion" not in report.planned

@@ -116,7 +116,8 @@ class ShadowTestEntryPoints:
         assert plan is not None
         match request.task:
             case "dry_run":  # the endpoint read as the snapshot would, and not recorded: nothing is changed
-                return "report", _dump(reports.dry_run(plan, steps.snapshot(plan, save=False)))
+                found = steps.snapshot(plan, save=False)
+                return "report", _dump(reports.dry_run(plan, found, steps.guarded_promotion_plan(plan, found)))
             case "lock":
                 steps.lock(plan)
                 return "lock", {"owner": plan.owner}

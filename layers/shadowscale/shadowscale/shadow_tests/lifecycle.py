@@ -505,6 +505,18 @@ class ShadowTestSteps:
         self._move_to(plan, plan.promoted_config_name, deployment)
         return self._heading_to(plan, plan.promoted_config_name)
 
+    def guarded_promotion_plan(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, JsonValue] | None:
+        """What a guarded promotion would send (for the dry run): the PutMetricAlarm requests, then the
+        UpdateEndpoint DeploymentConfig that names them; None for a plain promotion."""
+        guardrails = plan.request.promotion.guardrails
+        if guardrails is None:
+            return None
+        alarms = self._alarms_of(plan, snapshot)
+        return {
+            "alarms": [alarm.request() for alarm in alarms],
+            "DeploymentConfig": deployment_config(guardrails, tuple(alarm.name for alarm in alarms)),
+        }
+
     def _promotion_alarms(self) -> PromotionAlarms:
         if self.alarms is None:
             raise ConfigurationError("a guarded promotion needs CloudWatch alarms, and none are wired")

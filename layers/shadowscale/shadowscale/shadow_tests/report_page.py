@@ -90,6 +90,9 @@ def _summary(report: ShadowTestReport) -> list[tuple[str, object]]:
         summary.append(("Sampling", " → ".join(f"{percent:g} %" for percent in report.sampling_percents)))
     if report.candidate:
         summary.append(("Candidate", json.dumps(report.candidate, sort_keys=True)))
+    guarded = (report.planned or {}).get("guardedPromotion")
+    if isinstance(guarded, dict):  # a dry run of a guarded promotion: what UpdateEndpoint would be sent
+        summary.append(("Promotion DeploymentConfig", json.dumps(guarded.get("DeploymentConfig"), sort_keys=True)))
     if report.approval:
         summary.append(
             ("Approval", f"{'approved' if report.approval.approved else 'rejected'} by {report.approval.by}")

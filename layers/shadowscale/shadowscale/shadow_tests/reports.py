@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import JsonValue
+
 from shadowscale.shadow_tests import config_plans
 from shadowscale.shadow_tests.bucket_layout import diff_summary_key, notified_key, report_key, report_prefix
 from shadowscale.shadow_tests.models import (
@@ -69,8 +71,11 @@ class ShadowTestReports:
         )
         return reference(self._store(self.data_bucket, report_prefix(endpoint_name, test_id), report, None))
 
-    def dry_run(self, plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> ReportRef:
-        """The plan of every change the test would make to the endpoint as `snapshot` found it."""
+    def dry_run(
+        self, plan: ShadowTestPlan, snapshot: EndpointSnapshot, guarded_promotion: dict[str, JsonValue] | None = None
+    ) -> ReportRef:
+        """The plan of every change the test would make to the endpoint as `snapshot` found it;
+        `guarded_promotion`: the alarms and DeploymentConfig a guarded promotion would send."""
         report = ShadowTestReport(
             test_id=plan.test_id,
             execution_arn=plan.execution_arn,
@@ -81,7 +86,7 @@ class ShadowTestReports:
             finished_at=self.clock.now(),
             candidate=plan.request.candidate.model_dump(by_alias=True, exclude_none=True),
             final_config_name=snapshot.config_name,
-            planned=dry_run_plan(plan, snapshot),
+            planned=dry_run_plan(plan, snapshot, guarded_promotion),
             timeline=self.timeline.timeline(plan.execution_arn),
         )
         return reference(self._store(plan.reports_bucket, plan.report_prefix, report, snapshot))
@@ -186,8 +191,11 @@ def reference(report: ShadowTestReport) -> ReportRef:
     )
 
 
-def dry_run_plan(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, Any]:
-    """What the test would create and change, for `dryRun: true`: the requests as SageMaker would get them."""
+def dry_run_plan(
+    plan: ShadowTestPlan, snapshot: EndpointSnapshot, guarded_promotion: dict[str, JsonValue] | None = None
+) -> dict[str, Any]:
+    """What the test would create and change, for `dryRun: true`: the requests as SageMaker (and, for a
+    guarded promotion, CloudWatch) would get them."""
     planned: dict[str, Any] = {
         "shadowConfig": config_request(config_plans.shadow_config(plan, snapshot)),
         "promotedConfig": config_request(config_plans.promoted_config(plan, snapshot)),
@@ -195,6 +203,8 @@ def dry_run_plan(plan: ShadowTestPlan, snapshot: EndpointSnapshot) -> dict[str, 
         "restoresTo": snapshot.config_name,
         "scalingTargets": [target.model_dump(mode="json", by_alias=True) for target in snapshot.scaling_targets],
     }
+    if guarded_promotion is not None:  # the rollback alarms and the UpdateEndpoint DeploymentConfig naming them
+        planned["guardedPromotion"] = guarded_promotion
     if plan.request.calibration is not None:  # the A/A phase's config comes first
         planned["noiseConfig"] = config_request(config_plans.noise_config(plan, snapshot))
     return planned
