@@ -239,7 +239,7 @@ def play_calibration(cloud: Any, output: Path, say: Callable[[str], None] = prin
             "sampling": {"percent": 100},
             "durationMinutes": 30,
             "evaluationPeriodMinutes": 10,
-            "gates": {"minInvocations": 500, "agreement": {"minWithinToleranceRate": 0.99}},
+            "gates": {"minInvocations": 500, "agreement": {"minWithinToleranceRate": 0.98}},
             "comparison": {"comparator": "classification", "classification": {"labelPath": "label"}},
         }
         if calibration is not None:

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 STACK = "noise-calibration-e2e"
 ENDPOINT = "noisy-scorer"
 NOISE = 0.03  # each invocation's label flips with this chance, on every copy of the model
-GATES: dict[str, Any] = {"minInvocations": 100, "agreement": {"minWithinToleranceRate": 0.99}}
+GATES: dict[str, Any] = {"minInvocations": 100, "agreement": {"minWithinToleranceRate": 0.98}}
 COMPARISON = {"comparator": "classification", "classification": {"labelPath": "label"}}
 
 
@@ -113,7 +113,7 @@ def test_the_plain_gate_rejects_a_candidate_as_noisy_as_production(plain: Outcom
     assert plain.report["outcome"] == "removed"
     gate = _gates(plain)["within-tolerance-rate"]
     assert gate["status"] == "fail"
-    assert gate["upper"] < 0.99
+    assert gate["upper"] < 0.98
     expected_agreement = 1 - 2 * NOISE * (1 - NOISE)
     assert gate["lower"] <= expected_agreement <= gate["upper"]
     assert plain.report["evaluation"]["noise"] is None
@@ -128,8 +128,8 @@ def test_the_calibrated_gate_promotes_it_judging_only_the_disagreement_beyond_th
     excess = gates["within-tolerance-excess"]
     assert excess["status"] == "pass"
     assert excess["method"] == "Newcombe"
-    assert excess["threshold"] == pytest.approx(0.01)
-    assert excess["lower"] <= excess["observed"] <= excess["upper"] <= 0.01
+    assert excess["threshold"] == pytest.approx(0.02)
+    assert excess["lower"] <= excess["observed"] <= excess["upper"] <= 0.02
     # AND the latency gates were judged relative to the A/A median ratios
     assert "divided by the A/A median ratio" in gates["latency-p90-ratio"]["detail"]
 
