@@ -256,11 +256,11 @@ def test_the_a_a_bake_lasts_its_minutes(minutes: int, over: bool) -> None:
 # --- the report's side-by-side rows ----------------------------------------------------------------------
 
 
-def test_the_report_rows_put_noise_and_candidate_side_by_side() -> None:
-    # GIVEN a decided calibrated evaluation WHEN its rows are drawn THEN noise, candidate and excess show
+def decided_calibrated_evaluation() -> Evaluation:
+    """A calibrated evaluation whose candidate disagrees on 10 pairs more than the noise, decided."""
     agreement = candidate_agreement(NOISE_MISMATCHES + 10)
     gates, verdict = config_plans.evaluate_gates(make_input(), healthy(), healthy(), agreement, noise=floor())
-    evaluation = Evaluation(
+    return Evaluation(
         at=T0,
         step_index=0,
         step_started_at=T0,
@@ -274,6 +274,11 @@ def test_the_report_rows_put_noise_and_candidate_side_by_side() -> None:
         wait_seconds=0,
         noise=floor(),
     )
+
+
+def test_the_report_rows_put_noise_and_candidate_side_by_side() -> None:
+    # GIVEN a decided calibrated evaluation WHEN its rows are drawn THEN noise, candidate and excess show
+    evaluation = decided_calibrated_evaluation()
     row = report_noise.rows(evaluation)[0]
     assert row.noise == "5.817% (698 of 12,000)"
     assert row.candidate == "5.900% (708 of 12,000)"
@@ -319,28 +324,13 @@ def test_the_excess_interval_covers_the_true_excess_in_95_percent_of_runs() -> N
 
 def test_the_sns_message_carries_the_noise_beside_the_candidate() -> None:
     # GIVEN a calibrated test's report WHEN its notification is written THEN the side-by-side lines are in it
-    agreement = candidate_agreement(NOISE_MISMATCHES + 10)
-    gates, verdict = config_plans.evaluate_gates(make_input(), healthy(), healthy(), agreement, noise=floor())
-    evaluation = Evaluation(
-        at=T0,
-        step_index=0,
-        step_started_at=T0,
-        window_start=T0,
-        production=healthy(),
-        shadow=healthy(),
-        agreement=agreement,
-        gates=gates,
-        verdict=verdict,
-        next="decide",
-        wait_seconds=0,
-        noise=floor(),
-    )
+    evaluation = decided_calibrated_evaluation()
     report = ShadowTestReport(
         test_id="t1",
         execution_arn="arn:aws:states:us-east-1:123456789012:execution:m:t1",
         endpoint="fraud-detector",
         outcome="promoted",
-        verdict=verdict,
+        verdict=evaluation.verdict,
         reason="all gates passed",
         finished_at=T0,
         evaluation=evaluation,
