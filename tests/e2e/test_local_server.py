@@ -7,16 +7,31 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
 from tests.e2e.local_server import REPO, RunningServer, local_server, run_shell
 
 pytestmark = pytest.mark.skipif(
     not (REPO / ".tools" / "awscli" / "bin" / "aws").exists(), reason="make tools installs the AWS CLI"
 )
+
+
+# The heartbeat of examples/capacity_policy.yaml, the policy the server applies.
+POLICY_RECONCILE_MINUTES: int = yaml.safe_load((REPO / "examples" / "capacity_policy.yaml").read_text())[
+    "reconcileMinutes"
+]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 90) -> None:
+    """Poll `condition` (each poll is a README command, about a second) until it holds or the time is up."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the local cloud did not get there in time"
+        time.sleep(0.5)
 
 
 def readme_lines() -> list[str]:
@@ -72,9 +87,16 @@ def test_the_readme_commands_work_as_written_against_the_server(server: RunningS
     assert told["stack"] == "shadowscale-local"
     assert datetime.fromisoformat(told["now"]) >= datetime.now(UTC) - timedelta(minutes=2)
 
+    # A person types the next commands a minute or more after the server came up: the policy's first
+    # heartbeat (reconcileMinutes: 5 s of wall time at SPEED=60) has moved the count to the
+    # schedule's minimum by then, and the update it started has ended. The test waits for the same.
+    settled = datetime.fromisoformat(told["now"]) + timedelta(minutes=POLICY_RECONCILE_MINUTES + 1)
+    wait_until(lambda: datetime.fromisoformat(json.loads(run(clock))["now"]) >= settled)
+    wait_until(lambda: json.loads(run(describe))["EndpointStatus"] == "InService")
     before = int(run(count_before))
     run(set_alarm)
-    assert int(run(count_after)) > before  # the applied policy scaled out on the alarm
+    # the applied policy scales out on the alarm: seen by the README's next command, once the event is delivered
+    wait_until(lambda: int(run(count_after)) > before)
 
     assert json.loads(run(start))["executionArn"].endswith(":local-try-1")
     deadline = time.monotonic() + 120
