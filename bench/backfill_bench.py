@@ -218,7 +218,7 @@ def run_item(directory: Path, cpu: int) -> dict[str, Any]:
 
     os.sched_setaffinity(0, {cpu})
     s3 = FileBackedS3(directory)
-    tasks = BackfillTasks(CaptureDiffPipeline(s3, _NoMetrics(), _Clock()), "data", s3)
+    tasks = BackfillTasks(CaptureDiffPipeline(s3, _NoMetrics(), _Clock()), s3)
     task = SliceTask(
         test_id=TEST,
         run="bench",

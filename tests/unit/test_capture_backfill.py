@@ -102,7 +102,7 @@ def backfilled_summary(
     of the same bucket in a shuffled order (items share nothing), then finish."""
     store = stocked(objects)
     clock = ManualClock(datetime(2026, 3, 2, tzinfo=UTC))
-    tasks = BackfillTasks(CaptureDiffPipeline(store, RecordingDiffMetrics(), clock), "data", store)
+    tasks = BackfillTasks(CaptureDiffPipeline(store, RecordingDiffMetrics(), clock), store)
     request: dict[str, Any] = {"testId": TEST, "run": "again", "sliceSeconds": slice_seconds}
     if since is not None:
         request |= {"since": since.isoformat(), "until": (since + timedelta(hours=6)).isoformat()}
@@ -208,7 +208,7 @@ def test_slices_are_cut_at_multiples_of_their_size_and_cover_the_range_once() ->
 def test_the_largest_plan_fits_the_payload_step_functions_accepts() -> None:
     # GIVEN the longest range the start task accepts in hour slices, with a test's configuration
     store = stocked([])
-    tasks = BackfillTasks(CaptureDiffPipeline(store, RecordingDiffMetrics(), ManualClock()), "data", store)
+    tasks = BackfillTasks(CaptureDiffPipeline(store, RecordingDiffMetrics(), ManualClock()), store)
     since = datetime(2026, 1, 1, tzinfo=UTC)
     until = since + timedelta(hours=MAX_SLICES)
 

@@ -41,9 +41,7 @@ class World:
         self.quarantine = RecordingQuarantine()
         self.clock = ManualClock(T0 + timedelta(minutes=5))
         pipeline = CaptureDiffPipeline(self.store, RecordingDiffMetrics(), self.clock, RecordingCloser())
-        self.entrypoints = CaptureDiffEntryPoints(
-            pipeline, self.quarantine, BackfillTasks(pipeline, "data", self.store)
-        )
+        self.entrypoints = CaptureDiffEntryPoints(pipeline, self.quarantine, BackfillTasks(pipeline, self.store))
 
     def capture(self, variant: str, name: str, count: int = 5) -> tuple[str, str]:
         records = [record(f"e-{index}", at, body=f"{index},1") for index, at in enumerate(times(T0, count))]

@@ -24,7 +24,6 @@ Errors propagate with their class names: the state machine's Retry clauses match
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,7 @@ from shadowscale.response_diffs.capture_records import parse_capture_key
 from shadowscale.response_diffs.engine import DiffEngine
 from shadowscale.response_diffs.engine_choice import pipeline_engine
 from shadowscale.response_diffs.models import DiffSummary, ObjectResult, RunningDiffSummary
-from shadowscale.response_diffs.pipeline import CaptureDiffPipeline, quarantine_file
+from shadowscale.response_diffs.pipeline import CaptureDiffPipeline, quarantine_file, set_aside_file
 from shadowscale.shared.diff_contract import CAPTURE_ROOT, CamelModel, DiffConfig, diffs_prefix
 from shadowscale.shared.errors import (
     CaptureObjectForbidden,
@@ -261,7 +260,6 @@ class _SliceRun:
 @dataclass
 class BackfillTasks:
     pipeline: CaptureDiffPipeline
-    data_bucket: str
     storage: BackfillStorage
 
     # --- start ----------------------------------------------------------------------------------
@@ -327,8 +325,8 @@ class BackfillTasks:
         owned: dict[datetime, list[DiffSummary]] = {}
         engine = pipeline_engine(config)
         now = self.pipeline.clock.now()
-        for key in self._objects_within_reach(task):
-            result = self._diff_object(engine, run, prefix, key)
+        for when, key in self._objects_within_reach(task):
+            result = self._diff_object(engine, run, prefix, key, owner=run.owns_time(when))
             if result is not None:
                 run.keep(engine.finalise_watermark(now), owned)
         run.keep(engine.close_all(), owned)
@@ -362,10 +360,10 @@ class BackfillTasks:
             paired=summary.paired if summary else 0,
         )
 
-    def _objects_within_reach(self, task: SliceTask) -> list[str]:
-        """The keys of both variants whose key time is within reach of the slice, in key-time order (then
-        by key: the same order for every slice that reads an object). A key without a time is kept if its
-        hour folder is the slice's (the engine rejects it, with the reason)."""
+    def _objects_within_reach(self, task: SliceTask) -> list[tuple[datetime, str]]:
+        """(key time, key) of both variants' objects within reach of the slice, in key-time order (then by
+        key: the same order for every slice that reads an object). A key without a time is kept, at its
+        hour folder's time, if that folder is the slice's (the engine rejects it, with the reason)."""
         config = task.comparison
         lowest, highest = task.slice.start - reach(config), task.slice.end + reach(config)
         found: list[tuple[datetime, str]] = []
@@ -380,16 +378,13 @@ class BackfillTasks:
                             continue
                     if lowest <= when < highest:
                         found.append((when, key))
-        return [key for _, key in sorted(found)]
+        return sorted(found)
 
-    def _diff_object(self, engine: DiffEngine, run: _SliceRun, prefix: str, key: str) -> ObjectResult | None:
-        """One object into the slice's engine; its outcome counted (and its files written) by the slice that
-        owns its key time only, as its quarantined lines count in that slice's window."""
-        try:
-            when = parse_capture_key(key).written_at
-        except InvalidCaptureObject:
-            when = run.task.slice.start  # listed only by the slice of its hour folder
-        owner = run.owns_time(when)
+    def _diff_object(
+        self, engine: DiffEngine, run: _SliceRun, prefix: str, key: str, *, owner: bool
+    ) -> ObjectResult | None:
+        """One object into the slice's engine; its outcome counted (and its files written) only by the slice
+        that owns its key time (`owner`), as its quarantined lines count in that slice's window."""
         run.read += 1
         try:
             capture = self.pipeline.store.read_capture(key)
@@ -410,18 +405,14 @@ class BackfillTasks:
         if owner:
             run.processed += result.status == "processed"
             if result.quarantine or result.problems:
-                self._store_quarantine(prefix, result)
+                self.pipeline.store.put(*quarantine_file(prefix, result))
         return result
 
     def _reject(self, run: _SliceRun, prefix: str, key: str, etag: str | None, reason: str, owner: bool) -> None:
         if not owner:
             return
         run.rejected += 1
-        name = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
-        self.pipeline.store.put(f"{prefix}rejected/{name}.json", _json({"key": key, "etag": etag, "reason": reason}))
-
-    def _store_quarantine(self, prefix: str, result: ObjectResult) -> None:
-        self.pipeline.store.put(*quarantine_file(prefix, result))
+        self.pipeline.store.put(*set_aside_file(f"{prefix}rejected/", key, etag, reason))
 
     # --- finish ---------------------------------------------------------------------------------
 

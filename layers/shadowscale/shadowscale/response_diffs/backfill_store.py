@@ -3,7 +3,7 @@ folders, the keys of one hour folder, and its own partial summaries read back.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -22,21 +22,19 @@ class S3BackfillStorage:
 
     def folders(self, prefix: str) -> list[str]:
         """CommonPrefixes under `prefix` with Delimiter "/": one request per 1,000 folders."""
-        found: list[str] = []
-        try:
-            for page in self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
-            ):
-                found.extend(entry["Prefix"] for entry in page.get("CommonPrefixes", []) if "Prefix" in entry)
-        except ClientError as exc:
-            raise_domain_error(exc, f"ListObjectsV2 s3://{self.bucket}/{prefix}")
-        return found
+        return self._listed(prefix, "CommonPrefixes", "Prefix", Delimiter="/")
 
     def keys(self, prefix: str) -> list[str]:
+        return self._listed(prefix, "Contents", "Key")
+
+    def _listed(self, prefix: str, entries: str, name: str, **options: str) -> list[str]:
+        """`name` of every entry of `entries` in each ListObjectsV2 page under `prefix`."""
         found: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
         try:
-            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                found.extend(entry["Key"] for entry in page.get("Contents", []) if "Key" in entry)
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **options):  # type: ignore[arg-type]
+                listed: list[dict[str, Any]] = cast(dict[str, Any], page).get(entries, [])
+                found.extend(entry[name] for entry in listed if name in entry)
         except ClientError as exc:
             raise_domain_error(exc, f"ListObjectsV2 s3://{self.bucket}/{prefix}")
         return found

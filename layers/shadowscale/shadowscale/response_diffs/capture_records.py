@@ -286,6 +286,9 @@ class CaptureReader:
     helpers below, so that the loop holds only what every line costs.
     """
 
+    # One line's outcome; a subclass reads lines another way, with the same outcomes.
+    read_line: Callable[[int, memoryview], RawRecord | MalformedLine | None] = staticmethod(read_line)
+
     def __init__(self, text: bytes) -> None:
         self.text = text
         self.lines_read = 0
@@ -293,6 +296,7 @@ class CaptureReader:
 
     def records(self) -> Iterator[RawRecord]:
         malformed = self.malformed
+        read = self.read_line
         text = self.text
         view = memoryview(text)  # each line is parsed in place, not copied
         find = text.find
@@ -303,7 +307,7 @@ class CaptureReader:
             if end < 0:
                 end = size
             line += 1
-            outcome = read_line(line, view[start:end])
+            outcome = read(line, view[start:end])
             start = end + 1
             if outcome is None:
                 blank += 1

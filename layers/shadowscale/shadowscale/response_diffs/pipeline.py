@@ -127,6 +127,13 @@ def quarantine_file(prefix: str, result: ObjectResult) -> tuple[str, bytes]:
     return f"{prefix}quarantine/{object_identity(result.key, result.etag)}.json", _json(document)
 
 
+def set_aside_file(folder: str, key: str, etag: str | None, reason: str) -> tuple[str, bytes]:
+    """The note of an object that is not part of a test (rejected, unrouted) and where it goes, named by
+    its key."""
+    name = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    return f"{folder}{name}.json", _json({"key": key, "etag": etag, "reason": reason})
+
+
 @dataclass
 class _WindowsOf:
     """The engine's WindowSource for one test's prefix."""
@@ -431,8 +438,7 @@ class CaptureDiffPipeline:
         return ObjectOutcome(key=ref.key, status="rejected", reason=reason)
 
     def _set_aside(self, folder: str, ref: CaptureObjectRef, reason: str) -> None:
-        name = hashlib.blake2b(ref.key.encode(), digest_size=12).hexdigest()
-        self.store.put(f"{folder}{name}.json", _json({"key": ref.key, "etag": ref.etag, "reason": reason}))
+        self.store.put(*set_aside_file(folder, ref.key, ref.etag, reason))
 
     def _publish_files(self, prefix: str, outbox: tuple[ClosedWindow, ...]) -> None:
         for window in outbox:

@@ -13,8 +13,6 @@ tests/unit/test_diff_engine_differential.py feeds both engines the same data and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import msgspec
 
 from shadowscale.response_diffs.capture_records import (
@@ -58,74 +56,50 @@ class _Record(msgspec.Struct, rename="camel", forbid_unknown_fields=True, gc=Fal
 _DECODER = msgspec.json.Decoder(_Record)
 
 
+_TYPED_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+
+
+def typed_line(line: int, raw: memoryview) -> RawRecord | MalformedLine | None:
+    """read_line's outcome for one line: decoded typed where the line has exactly the capture shape, by
+    read_line itself otherwise."""
+    try:
+        record = _DECODER.decode(raw)
+    except _TYPED_ERRORS:
+        return read_line(line, raw)
+    metadata = record.event_metadata
+    given = record.capture_data.endpoint_input
+    answered = record.capture_data.endpoint_output
+    event_id = metadata.event_id
+    when_text = metadata.inference_time
+    seconds = SECONDS_CACHE.get(when_text[:19])
+    millis = MILLIS_TAIL.get(when_text[19:])
+    if seconds is None or millis is None or not event_id:
+        # The rare shapes (a second not seen yet, another time format, an empty eventId): the reference.
+        return read_line(line, raw)
+    in_encoding = given.encoding
+    out_encoding = answered.encoding
+    if in_encoding != CSV or out_encoding not in DECODERS:
+        problem = payload_problem(line, in_encoding, given.observed_content_type, out_encoding, given.data)
+        if problem is not None:
+            return problem
+    return (
+        line,
+        event_id,
+        metadata.inference_id or None,
+        seconds * 1000 + millis,
+        in_encoding,
+        given.observed_content_type,
+        given.data,
+        out_encoding,
+        answered.observed_content_type,
+        answered.data,
+    )
+
+
 class TypedCaptureReader(CaptureReader):
     """CaptureReader's records, lines_read and malformed lines, from typed decoding where a line allows."""
 
-    def records(self) -> Iterator[RawRecord]:
-        malformed = self.malformed
-        decode = _DECODER.decode
-        typed_error = (msgspec.DecodeError, msgspec.ValidationError)
-        decoders = DECODERS
-        seconds_of = SECONDS_CACHE.get
-        millis_of = MILLIS_TAIL.get
-        text = self.text
-        view = memoryview(text)
-        find = text.find
-        size = len(text)
-        start = line = blank = 0
-        while start < size:
-            end = find(b"\n", start)
-            if end < 0:
-                end = size
-            line += 1
-            raw = view[start:end]
-            start = end + 1
-            try:
-                record = decode(raw)
-            except typed_error:
-                outcome = read_line(line, raw)
-                if outcome is None:
-                    blank += 1
-                elif type(outcome) is MalformedLine:
-                    malformed.append(outcome)
-                else:
-                    yield outcome  # type: ignore[misc]
-                continue
-            metadata = record.event_metadata
-            given = record.capture_data.endpoint_input
-            answered = record.capture_data.endpoint_output
-            event_id = metadata.event_id
-            when_text = metadata.inference_time
-            seconds = seconds_of(when_text[:19])
-            millis = millis_of(when_text[19:])
-            in_encoding = given.encoding
-            out_encoding = answered.encoding
-            if seconds is None or millis is None or not event_id:
-                # The rare shapes (a second not seen yet, another time format, an empty eventId): the reference.
-                outcome = read_line(line, raw)
-                if type(outcome) is MalformedLine:
-                    malformed.append(outcome)
-                elif outcome is not None:
-                    yield outcome  # type: ignore[misc]
-                continue
-            if in_encoding != CSV or out_encoding not in decoders:
-                problem = payload_problem(line, in_encoding, given.observed_content_type, out_encoding, given.data)
-                if problem is not None:
-                    malformed.append(problem)
-                    continue
-            yield (
-                line,
-                event_id,
-                metadata.inference_id or None,
-                seconds * 1000 + millis,
-                in_encoding,
-                given.observed_content_type,
-                given.data,
-                out_encoding,
-                answered.observed_content_type,
-                answered.data,
-            )
-        self.lines_read = line - blank
+    read_line = staticmethod(typed_line)
 
 
 class TypedDiffEngine(DiffEngine):

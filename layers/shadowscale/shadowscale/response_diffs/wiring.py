@@ -29,7 +29,7 @@ def build_entrypoints(settings: Settings, clock: Clock) -> CaptureDiffEntryPoint
     return CaptureDiffEntryPoints(
         pipeline=pipeline,
         quarantine=QueueQuarantine(sqs, settings.dead_letter_queue_url),
-        backfill=BackfillTasks(pipeline, settings.data_bucket, S3BackfillStorage(clients.s3(), settings.data_bucket)),
+        backfill=BackfillTasks(pipeline, S3BackfillStorage(clients.s3(), settings.data_bucket)),
     )
 
 
