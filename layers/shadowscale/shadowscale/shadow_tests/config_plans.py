@@ -32,6 +32,7 @@ from shadowscale.shadow_tests.models import (
     Verdict,
 )
 from shadowscale.shadow_tests.statistics import Interval, judge
+from shadowscale.shadow_tests.time_limits import seconds_until
 from shadowscale.shared.diff_contract import CAPTURE_ROOT, DiffConfig
 
 # Variant properties an endpoint config entry may carry that we copy as they are.
@@ -307,10 +308,6 @@ def _confidences(request: ShadowTestInput) -> tuple[float, float]:
     return 1 - alpha / 2, 1 - alpha / 2 / len(request.steps)
 
 
-def _bound(value: float, digits: int) -> float | None:
-    return round(value, digits) if math.isfinite(value) else None
-
-
 def _interval_gate(
     name: str,
     threshold: float | None,
@@ -335,8 +332,8 @@ def _interval_gate(
         observed=round(interval.estimate, digits),
         threshold=threshold,
         detail=detail,
-        lower=_bound(interval.lower, digits),
-        upper=_bound(interval.upper, digits),
+        lower=statistics.finite_or_none(interval.lower, digits),
+        upper=statistics.finite_or_none(interval.upper, digits),
         confidence=interval.confidence,
         method=interval.method,
     )
@@ -475,9 +472,9 @@ def _excess_gate(
     if floor is None or noise.paired < noise.min_pairs:
         missing = f"the A/A phase diffed {noise.paired:,} pairs; calibration.minPairs is {noise.min_pairs:,}"
         return _interval_gate(name, tolerance, None, missing=missing)
-    if agreement is None or rate is None or agreement.paired <= 0:
+    mismatches = noise_calibration.mismatches(rate, agreement.paired) if agreement else None
+    if agreement is None or mismatches is None or agreement.paired <= 0:
         return _interval_gate(name, tolerance, None, missing="no candidate pairs diffed yet")
-    mismatches = agreement.paired - _count(rate * agreement.paired, agreement.paired)
     interval = noise_calibration.excess_disagreement(
         mismatches, agreement.paired, floor, noise.paired, confidence, sequential=sequential
     )
@@ -712,13 +709,9 @@ def next_step(
     if now >= step_end:
         if step_index + 1 < len(steps):
             following_end = now + timedelta(minutes=steps[step_index + 1].bake_minutes)
-            return "ramp", step_index + 1, _seconds_until(now, min(following_end, test_end), period)
+            return "ramp", step_index + 1, seconds_until(now, min(following_end, test_end), period)
         return "decide", step_index, 0
-    return "bake", step_index, _seconds_until(now, min(step_end, test_end), period)
-
-
-def _seconds_until(now: datetime, end: datetime, period: int) -> int:
-    return max(1, min(period, int((end - now).total_seconds() + 0.999)))
+    return "bake", step_index, seconds_until(now, min(step_end, test_end), period)
 
 
 def decide(request: ShadowTestInput, evaluation: Evaluation) -> Decision:

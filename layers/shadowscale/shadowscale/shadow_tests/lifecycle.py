@@ -229,10 +229,7 @@ class ShadowTestSteps:
         # SageMaker's reads are eventually consistent: look before UpdateEndpoint, as its docs advise.
         if self.configs.describe_config(config) is None:
             raise EndpointConfigNotVisible(f"endpoint config {config!r} is not visible yet")
-        if deployment is None:
-            self.configs.update_endpoint(plan.endpoint, config)
-        else:
-            self.configs.update_endpoint(plan.endpoint, config, deployment=deployment)
+        self.configs.update_endpoint(plan.endpoint, config, deployment=deployment)
 
     def _verify_live(self, plan: ShadowTestPlan, endpoint: DescribedEndpoint, config: EndpointConfig | None) -> None:
         """The update reached InService: is the endpoint what the config asked for?"""

@@ -20,7 +20,6 @@ gates from these intervals.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from shadowscale.shadow_tests import statistics
@@ -34,11 +33,12 @@ from shadowscale.shadow_tests.models import (
     VariantStats,
 )
 from shadowscale.shadow_tests.statistics import Interval
+from shadowscale.shadow_tests.time_limits import seconds_until
 
 PERCENTILES = ("p50", "p90", "p99")
 
 
-def _mismatches(rate: float | None, paired: int) -> int | None:
+def mismatches(rate: float | None, paired: int) -> int | None:
     """Pairs that differed, from the summary's agreement rate over `paired` (whole numbers behind the rate)."""
     if rate is None:
         return None
@@ -71,9 +71,9 @@ def noise_floor(
             NoiseLatency(
                 percentile=percentile,
                 minutes=len(usable),
-                median=_finite(interval.estimate),
-                lower=_finite(interval.lower),
-                upper=_finite(interval.upper),
+                median=statistics.finite_or_none(interval.estimate, 6),
+                lower=statistics.finite_or_none(interval.lower, 6),
+                upper=statistics.finite_or_none(interval.upper, 6),
             )
         )
     return NoiseFloor(
@@ -82,15 +82,11 @@ def noise_floor(
         at=at,
         invocations=copy.invocations,
         paired=paired,
-        exact_mismatches=_mismatches(agreement.exact_match_rate, paired) if agreement else None,
-        tolerance_mismatches=_mismatches(agreement.within_tolerance_rate, paired) if agreement else None,
+        exact_mismatches=mismatches(agreement.exact_match_rate, paired) if agreement else None,
+        tolerance_mismatches=mismatches(agreement.within_tolerance_rate, paired) if agreement else None,
         latency=tuple(latency),
         min_pairs=min_pairs,
     )
-
-
-def _finite(value: float) -> float | None:
-    return round(value, 6) if math.isfinite(value) else None
 
 
 def excess_disagreement(
@@ -119,8 +115,6 @@ def noise_mismatches(noise: NoiseFloor, rate_attribute: str) -> int | None:
 def relative_minutes(minutes: tuple[tuple[float, float], ...], noise_median: float) -> tuple[tuple[float, float], ...]:
     """Per-minute (shadow, production) latencies with each shadow value divided by the A/A median ratio, so
     that their ratios are the candidate's relative to the noise."""
-    if noise_median <= 0:
-        raise ValueError(f"the A/A median ratio must be positive, got {noise_median}")
     return tuple((shadow / noise_median, production) for shadow, production in minutes)
 
 
@@ -142,4 +136,4 @@ def next_in_noise_phase(request: ShadowTestInput, *, started_at: datetime, now: 
     if now >= end:
         return True, 1
     period = request.evaluation_period_minutes * 60
-    return False, max(1, min(period, int((end - now).total_seconds() + 0.999)))
+    return False, seconds_until(now, end, period)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from shadowscale.shadow_tests import noise_calibration
 from shadowscale.shadow_tests.models import Evaluation, GateResult, NoiseFloor
 from shadowscale.shadow_tests.report_gates import interval_text
 
-# (gate, AgreementStats attribute, NoiseFloor mismatch attribute, what is compared)
+# (gate, AgreementStats attribute, what is compared)
 _AGREEMENT = (
-    ("exact-match-excess", "exact_match_rate", "exact_mismatches", "disagreement (exact)"),
-    ("within-tolerance-excess", "within_tolerance_rate", "tolerance_mismatches", "disagreement (beyond tolerance)"),
+    ("exact-match-excess", "exact_match_rate", "disagreement (exact)"),
+    ("within-tolerance-excess", "within_tolerance_rate", "disagreement (beyond tolerance)"),
 )
 
 
@@ -44,18 +45,18 @@ def rows(evaluation: Evaluation | None) -> list[NoiseRow]:
         return []
     noise, gates = evaluation.noise, {gate.name: gate for gate in evaluation.gates}
     found: list[NoiseRow] = []
-    for name, rate_attribute, noise_attribute, what in _AGREEMENT:
+    agreement = evaluation.agreement if evaluation.phase == "candidate" else None
+    paired = agreement.paired if agreement is not None else 0
+    for name, rate_attribute, what in _AGREEMENT:
         gate = gates.get(name)
         if gate is None:
             continue
-        agreement = evaluation.agreement if evaluation.phase == "candidate" else None
         rate = getattr(agreement, rate_attribute) if agreement is not None else None
-        paired = agreement.paired if agreement is not None else 0
-        candidate = None if rate is None else paired - max(0, min(paired, round(rate * paired)))
+        candidate = noise_calibration.mismatches(rate, paired)
         found.append(
             NoiseRow(
                 what=what,
-                noise=_share(getattr(noise, noise_attribute), noise.paired),
+                noise=_share(noise_calibration.noise_mismatches(noise, rate_attribute), noise.paired),
                 candidate=_share(candidate, paired),
                 judged=_judged(gate, signed=True),
                 status=gate.status,

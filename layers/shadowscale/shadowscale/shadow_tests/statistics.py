@@ -19,6 +19,12 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
+
+def finite_or_none(value: float, digits: int) -> float | None:
+    """`value` rounded for a report, or None where it is not finite (an unbounded side of an interval)."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
 Judgement = Literal["pass", "fail", "inconclusive"]
 
 WILSON = "Wilson"

@@ -3,7 +3,7 @@ history budget (which counts the polls of those waits) read the same numbers."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 # How long past the planned end the lease still holds: waits for InService, approval, clean-up.
 LEASE_MARGIN_SECONDS = 6 * 3600
@@ -14,3 +14,8 @@ RECOVERY_LEASE_SECONDS = 36 * 3600
 # The longest a test may run (durationMinutes, and a budget's maxDurationMinutes): with the longest
 # InService waits, approval and restore it still ends before the state machine's own 100-day timeout.
 MAX_TEST_MINUTES = 60 * 24 * 90
+
+
+def seconds_until(now: datetime, end: datetime, period: int) -> int:
+    """Seconds to wait before the next look: until `end`, at most one evaluation `period`, at least 1."""
+    return max(1, min(period, int((end - now).total_seconds() + 0.999)))
