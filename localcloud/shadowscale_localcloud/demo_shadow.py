@@ -136,7 +136,7 @@ def play(cloud: Any, output: Path, say: Callable[[str], None] = print) -> list[S
         source.write_text(json.dumps(document, indent=2))
         say(f"\n▶ shadow test {name}: {candidate} as {variant!r} on {ENDPOINT!r}, {mode} mode, ramp 10 % → 50 %")
         stack = ["--stack-name", STACK]
-        execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+        execution = _execution_arn(cloud, name)
         # The functions run in-process on the interpreter's thread and capture the process's output while
         # they run: the demo starts the test, stays quiet until it ends or waits for a person, then prints.
         say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
@@ -177,7 +177,7 @@ def _abort_mid_bake(cloud: Any, inputs: Path, output: Path, say: Callable[[str],
     source.write_text(json.dumps(document, indent=2))
     say(f"\n▶ shadow test {name}: recommender-v3 as 'candidate-b', stopped by a person while it bakes")
     say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
-    execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+    execution = _execution_arn(cloud, name)
     cloud.stepfunctions.hold_waits()
     try:
         cloud.client("stepfunctions").start_execution(
@@ -249,7 +249,7 @@ def play_calibration(cloud: Any, output: Path, say: Callable[[str], None] = prin
         how = "after a 30-min noise calibration (A/A)" if calibration else "by the plain gate"
         say(f"\n▶ shadow test {name}: ranker-v2, as noisy as production, judged {how}")
         say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
-        execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+        execution = _execution_arn(cloud, name)
         cloud.client("stepfunctions").start_execution(
             stateMachineArn=cloud.outputs["ShadowTestStateMachineArn"], name=name, input=source.read_text()
         )
@@ -304,7 +304,7 @@ def play_guarded(cloud: Any, output: Path, say: Callable[[str], None] = print) -
         " early on a clear pass, promoted with guardrails (canary of 1 instance, 10-min bakes, roll back on any 5xx)"
     )
     say(f"$ shadowscale shadow start {source.relative_to(output.parent)} --name {name}")
-    execution = cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+    execution = _execution_arn(cloud, name)
     cloud.stepfunctions.hold_waits()
     try:
         cloud.client("stepfunctions").start_execution(
@@ -333,7 +333,8 @@ def play_guarded(cloud: Any, output: Path, say: Callable[[str], None] = print) -
         alarms_created=alarms,
         alarms_fired=[alarm for alarm in alarms if alarm in outcome.reason],
         alarms_left=_promotion_alarms(cloud),
-        deployment=_last_deployment(cloud, deployment),
+        # The DeploymentConfig SageMaker ran: DescribeEndpoint's LastDeploymentConfig once it has one.
+        deployment=after.get("LastDeploymentConfig") or {"PendingDeploymentSummary": deployment},
     )
     if outcome.early_stop:
         say(f"  {outcome.early_stop}; the interval that decided: {', '.join(outcome.deciding)}")
@@ -346,16 +347,16 @@ def play_guarded(cloud: Any, output: Path, say: Callable[[str], None] = print) -
     return result
 
 
+def _execution_arn(cloud: Any, name: str) -> str:  # noqa: ANN401
+    """The ARN of the shadow-test execution started with `name`."""
+    return str(cloud.outputs["ShadowTestStateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}")
+
+
 def _promotion_alarms(cloud: Any) -> list[str]:  # noqa: ANN401
-    found = cloud.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"shadowscale-dev-promotion-{ENDPOINT}-")
+    from shadowscale.shadow_tests.promotion_guardrails import alarm_prefix
+
+    found = cloud.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{alarm_prefix(cloud.stage)}{ENDPOINT}-")
     return sorted(alarm["AlarmName"] for alarm in found["MetricAlarms"])
-
-
-def _last_deployment(cloud: Any, pending: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN401
-    """The DeploymentConfig SageMaker ran: DescribeEndpoint's LastDeploymentConfig once it has one."""
-    described = cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
-    last: dict[str, Any] = described.get("LastDeploymentConfig") or {}
-    return last or {"PendingDeploymentSummary": pending}
 
 
 def _collect_diffs(cloud: Any, name: str, output: Path) -> dict[str, Any]:  # noqa: ANN401

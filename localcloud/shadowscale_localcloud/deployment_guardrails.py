@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -50,7 +50,6 @@ class Phase:
 
 @dataclass
 class GuardedDeployment:
-    endpoint: str
     endpoint_arn: str
     config: str
     started: datetime
@@ -63,7 +62,6 @@ class GuardedDeployment:
     rolling_back_until: datetime | None = None
     finished: bool = False
     reason: str = ""
-    history: list[tuple[datetime, str]] = field(default_factory=list)
 
     def status(self, now: datetime, alarm_state: Callable[[str], str | None]) -> str | None:
         """The endpoint's status now (None once it is over and InService)."""
@@ -73,7 +71,6 @@ class GuardedDeployment:
             if now >= self.rolling_back_until:
                 self.finished = True
                 self.roll_back(self.reason if self.rollback_failure_reason == "shown" else "")
-                self.history.append((now, "rolled back"))
                 return None
             return "RollingBack"
         phase = self.phase_at(now)
@@ -85,7 +82,6 @@ class GuardedDeployment:
             return self._start_rollback(now, "Deployment exceeded MaximumExecutionTimeoutInSeconds; rolled back")
         if phase is None:
             self.finished = True
-            self.history.append((now, "deployed"))
             return None
         return "Updating"
 
@@ -101,7 +97,6 @@ class GuardedDeployment:
     def _start_rollback(self, now: datetime, reason: str) -> str:
         self.reason = reason
         self.rolling_back_until = now + timedelta(seconds=self.rollback_seconds)
-        self.history.append((now, reason))
         return "RollingBack"
 
 

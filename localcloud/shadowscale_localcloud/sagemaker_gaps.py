@@ -338,11 +338,7 @@ class SageMakerGapFill:
             if stall is not None:
 
                 def roll_back(endpoint: Any = endpoint, previous: Any = previous, stall: _Stall = stall) -> None:  # noqa: ANN401
-                    config_before, variants_before, capture_before, shadows_before = previous
-                    endpoint.endpoint_config_name = config_before
-                    endpoint.production_variants = variants_before
-                    endpoint.data_capture_config = capture_before
-                    gaps._endpoint_shadows[name] = shadows_before
+                    gaps._put_back(endpoint, previous)
                     gaps.failure_reasons[name] = stall.reason
 
                 gaps._status[name] = _Transition(
@@ -390,6 +386,14 @@ class SageMakerGapFill:
     def __exit__(self, *exc_info: object) -> None:
         self.uninstall()
 
+    def _put_back(self, endpoint: Any, previous: Any) -> None:  # noqa: ANN401  (moto's endpoint)
+        """The endpoint as it was before an update: its config, variants, capture and shadow variants."""
+        config_before, variants_before, capture_before, shadows_before = previous
+        endpoint.endpoint_config_name = config_before
+        endpoint.production_variants = variants_before
+        endpoint.data_capture_config = capture_before
+        self._endpoint_shadows[str(endpoint.endpoint_name)] = shadows_before
+
     def _start_guarded(
         self,
         endpoint: Any,  # noqa: ANN401
@@ -411,18 +415,11 @@ class SageMakerGapFill:
                 final_bake=self.final_bake,
             )
         except deployment_guardrails.GuardrailsRefused as refused:
-            config_before, variants_before, capture_before, shadows_before = previous
-            endpoint.endpoint_config_name, endpoint.production_variants = config_before, variants_before
-            endpoint.data_capture_config = capture_before
-            self._endpoint_shadows[name] = shadows_before
+            self._put_back(endpoint, previous)
             raise ValidationError(message=str(refused)) from refused
 
         def roll_back(reason: str) -> None:
-            config_before, variants_before, capture_before, shadows_before = previous
-            endpoint.endpoint_config_name = config_before
-            endpoint.production_variants = variants_before
-            endpoint.data_capture_config = capture_before
-            self._endpoint_shadows[name] = shadows_before
+            self._put_back(endpoint, previous)
             if reason:
                 self.failure_reasons[name] = reason
 
@@ -431,7 +428,6 @@ class SageMakerGapFill:
             for alarm in (deployment_config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
         )
         self.deployments[name] = GuardedDeployment(
-            endpoint=name,
             endpoint_arn=str(endpoint.arn),
             config=config_name,
             started=self.clock(),
@@ -486,14 +482,13 @@ def _refuse_what_guardrails_refuse(
     """SageMaker's ValidationException for a DeploymentConfig it documents it refuses (none: nothing to check)."""
     if not deployment_config:
         return
+    alarm_state = _alarm_states(str(endpoint.arn))
     try:
         deployment_guardrails.validate(
             deployment_config,
             old_variants=[str(variant["VariantName"]) for variant in endpoint.production_variants],
             new_variants=config.production_variants,
-            alarm_exists=lambda alarm: (
-                missing_alarms == "ignored" or _alarm_states(str(endpoint.arn))(alarm) is not None
-            ),
+            alarm_exists=lambda alarm: missing_alarms == "ignored" or alarm_state(alarm) is not None,
         )
     except deployment_guardrails.GuardrailsRefused as refused:
         raise ValidationError(message=str(refused)) from refused

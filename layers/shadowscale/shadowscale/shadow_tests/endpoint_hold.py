@@ -21,10 +21,11 @@ class WriterHold:
     leases: EndpointStateStore
     clock: Clock
 
-    def take(self, plan: ShadowTestPlan, seconds: int | None = None) -> None:
+    def take(self, plan: ShadowTestPlan, seconds: int | None = None, *, extra_seconds: int = 0) -> None:
         """Taken before each change of the endpoint (taking it again is a no-op); EndpointHeld, which the
-        machine retries, while an autopilot invocation holds it."""
-        patience = seconds or (3 * plan.request.in_service_timeout_minutes * 60 + LEASE_MARGIN_SECONDS)
+        machine retries, while an autopilot invocation holds it. Held `seconds`, or the usual patience plus
+        `extra_seconds`."""
+        patience = seconds or (3 * plan.request.in_service_timeout_minutes * 60 + LEASE_MARGIN_SECONDS + extra_seconds)
         try:
             self.leases.acquire(plan.endpoint, plan.owner, patience, self.clock.now())
         except EndpointLocked as held:

@@ -249,7 +249,7 @@ def _estimate(request: ShadowTestInput, **changes: int) -> HistoryEstimate:
         in_service_timeout_minutes=request.in_service_timeout_minutes,
         approval=request.decision_mode is DecisionMode.APPROVE,
         restore_patience=RESTORE_PATIENCE,
-        promotion_seconds=deployment_seconds(guardrails) if (guardrails := request.promotion.guardrails) else 0,
+        promotion_seconds=deployment_seconds(request.promotion.guardrails),
     )
 
 

@@ -125,7 +125,7 @@ class ShadowTestSteps:
             + 3 * request.in_service_timeout_minutes * 60
             + (request.approval_timeout_minutes * 60 if request.decision_mode == "approve" else 0)
             # A guarded promotion's traffic shifting and bakes: the lease outlasts them.
-            + (deployment_seconds(request.promotion.guardrails) if request.promotion.guardrails else 0)
+            + deployment_seconds(request.promotion.guardrails)
             # The A/A bake, and the candidate's own wait for InService after it.
             + (
                 (request.calibration.bake_minutes + request.in_service_timeout_minutes) * 60
@@ -483,8 +483,7 @@ class ShadowTestSteps:
         # autopilot may have moved its bounds during the test, and those are the ones carried over.
         guardrails = plan.request.promotion.guardrails
         # Held until finalize: a guarded deployment's shifting and bakes come on top of the usual patience.
-        extra = deployment_seconds(guardrails) if guardrails is not None else 0
-        self.hold.take(plan, 3 * plan.request.in_service_timeout_minutes * 60 + LEASE_MARGIN_SECONDS + extra)
+        self.hold.take(plan, extra_seconds=deployment_seconds(guardrails))
         live = self.scaling.snapshot(plan.endpoint, [snapshot.production_variant_name])
         if live and live != snapshot.scaling_targets:  # a retried promote finds them gone: keep the record
             moved = snapshot.model_copy(update={"scaling_targets": live})
@@ -642,14 +641,16 @@ class ShadowTestSteps:
         if snapshot is not None:
             self._put_back_scaling(plan, snapshot, promoted)
         deleted = self._delete_temporaries(plan, endpoint.config_name, promoted)
+        candidate = config_plans.promoted_variant_name(plan, snapshot) if snapshot is not None else None
         # A guarded promotion keeps the variant's name: the capacity policy has nothing to follow.
-        renamed = snapshot is not None and config_plans.promoted_variant_name(plan, snapshot) != (
-            snapshot.production_variant_name
-        )
-        if promoted and snapshot is not None and renamed:
+        if (
+            promoted
+            and snapshot is not None
+            and candidate is not None
+            and candidate != snapshot.production_variant_name
+        ):
             # The capacity policy follows the promotion (the capacity side writes it, on its own queue);
             # sent before the lock goes, so a failed send is retried with the rest of finalize.
-            candidate = config_plans.promoted_variant_name(plan, snapshot)
             self.handover.announce(
                 PromotionHandover(
                     endpoint=plan.endpoint,

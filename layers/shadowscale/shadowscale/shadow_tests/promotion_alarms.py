@@ -16,9 +16,6 @@ from shadowscale.shared.aws_errors import raise_domain_error
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
 
-# DeleteAlarms and DescribeAlarms(AlarmNames) take at most 100 names a call.
-_NAMES_PER_CALL = 100
-
 
 class CloudWatchPromotionAlarms:
     def __init__(self, client: CloudWatchClient) -> None:
@@ -32,23 +29,21 @@ class CloudWatchPromotionAlarms:
             except ClientError as exc:
                 raise_domain_error(exc, f"PutMetricAlarm {alarm.name}")
 
+    # A promotion has at most two alarms (alarm_definitions), far below the 100 names a call may carry.
     def delete(self, names: Sequence[str]) -> None:
-        for start in range(0, len(names), _NAMES_PER_CALL):
-            chunk = list(names[start : start + _NAMES_PER_CALL])
-            try:
-                self._client.delete_alarms(AlarmNames=chunk)
-            except ClientError as exc:
-                raise_domain_error(exc, f"DeleteAlarms {chunk}")
+        if not names:
+            return
+        try:
+            self._client.delete_alarms(AlarmNames=list(names))
+        except ClientError as exc:
+            raise_domain_error(exc, f"DeleteAlarms {list(names)}")
 
     def in_alarm(self, names: Sequence[str]) -> tuple[str, ...]:
-        found: list[str] = []
-        for start in range(0, len(names), _NAMES_PER_CALL):
-            chunk = list(names[start : start + _NAMES_PER_CALL])
-            try:
-                described = self._client.describe_alarms(AlarmNames=chunk, AlarmTypes=["MetricAlarm"])
-            except ClientError as exc:
-                raise_domain_error(exc, f"DescribeAlarms {chunk}")
-            found.extend(
-                alarm["AlarmName"] for alarm in described.get("MetricAlarms", []) if alarm["StateValue"] == "ALARM"
-            )
+        if not names:
+            return ()
+        try:
+            described = self._client.describe_alarms(AlarmNames=list(names), AlarmTypes=["MetricAlarm"])
+        except ClientError as exc:
+            raise_domain_error(exc, f"DescribeAlarms {list(names)}")
+        found = [alarm["AlarmName"] for alarm in described.get("MetricAlarms", []) if alarm["StateValue"] == "ALARM"]
         return tuple(sorted(found))

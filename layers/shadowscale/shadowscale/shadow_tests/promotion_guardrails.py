@@ -206,12 +206,6 @@ def alarm_definitions(
 
 # --- the DeploymentConfig ----------------------------------------------------------------------------
 
-_ROUTING = {
-    GuardrailMode.ALL_AT_ONCE: "ALL_AT_ONCE",
-    GuardrailMode.CANARY: "CANARY",
-    GuardrailMode.LINEAR: "LINEAR",
-}
-
 
 def deployment_config(guardrails: Guardrails, alarm_names: tuple[str, ...]) -> dict[str, JsonValue]:
     """UpdateEndpoint's DeploymentConfig: one update policy, and the alarms that roll it back."""
@@ -228,7 +222,7 @@ def deployment_config(guardrails: Guardrails, alarm_names: tuple[str, ...]) -> d
         config = {"RollingUpdatePolicy": rolling}
     else:
         routing: dict[str, JsonValue] = {
-            "Type": _ROUTING[guardrails.mode],
+            "Type": guardrails.mode.name,  # TrafficRoutingConfig's ALL_AT_ONCE, CANARY, LINEAR
             "WaitIntervalInSeconds": guardrails.wait_interval_seconds,
         }
         if guardrails.canary_size is not None:
@@ -247,9 +241,11 @@ def deployment_config(guardrails: Guardrails, alarm_names: tuple[str, ...]) -> d
     return config
 
 
-def deployment_seconds(guardrails: Guardrails) -> int:
+def deployment_seconds(guardrails: Guardrails | None) -> int:
     """The longest the deployment may run before SageMaker times it out, with the blue fleet's termination
-    wait after it: how much longer than a plain update the promotion's InService check waits."""
+    wait after it: how much longer than a plain update the promotion's InService check waits (0 unguarded)."""
+    if guardrails is None:
+        return 0
     return guardrails.maximum_execution_timeout_seconds + guardrails.termination_wait_seconds
 
 

@@ -36,7 +36,7 @@ from shadowscale.shadow_tests.report_diffs import (
     rates_table,
     samples_html,
 )
-from shadowscale.shadow_tests.report_gates import interval_text
+from shadowscale.shadow_tests.report_gates import interval_text, number
 from shadowscale.shadow_tests.report_spend import spend_section
 
 _OUTCOME_COLOURS = {
@@ -102,19 +102,12 @@ def _summary(report: ShadowTestReport) -> list[tuple[str, object]]:
     return summary
 
 
-def _gate_number(value: float | None) -> str:
-    if value is None:
-        return ""
-    # Counts in full (10,930, not 1.093e+04); ratios and rates to four significant digits.
-    return f"{value:,.0f}" if value.is_integer() else f"{value:.4g}"
-
-
 def _gates(evaluation: Evaluation | None, start: datetime | None) -> str:
     if evaluation is None:
         return ""
     gate_rows = "".join(
         f"<tr class='{escape(gate.status)}'><td>{escape(gate.name)}</td><td>{escape(gate.status)}</td>"
-        f"<td class='num'>{escape(interval_text(gate))}</td><td class='num'>{_gate_number(gate.threshold)}</td>"
+        f"<td class='num'>{escape(interval_text(gate))}</td><td class='num'>{number(gate.threshold)}</td>"
         f"<td>{escape(gate.detail)}</td></tr>"
         for gate in evaluation.gates
     )

@@ -32,10 +32,11 @@ from shadowscale.shared.settings import Settings, get_settings
 def build_entrypoints(settings: Settings, clock: Clock) -> ShadowTestEntryPoints:
     dynamodb = clients.dynamodb()
     sqs = clients.sqs()
+    cloudwatch = clients.cloudwatch()
     hold = WriterHold(DynamoEndpointState(dynamodb, settings.state_table), clock)
     records = DynamoShadowTestRecords(dynamodb, settings.state_table)
     objects = DataBucketObjects(S3Objects(clients.s3()))
-    metrics = EndpointMetrics(clients.cloudwatch())
+    metrics = EndpointMetrics(cloudwatch)
     timeline = ExecutionTimeline(clients.stepfunctions())
     steps = ShadowTestSteps(
         configs=SageMakerEndpointConfigs(clients.sagemaker()),
@@ -49,7 +50,7 @@ def build_entrypoints(settings: Settings, clock: Clock) -> ShadowTestEntryPoints
         clock=clock,
         data_bucket=settings.data_bucket,
         default_topic_arn=settings.notification_topic_arn,
-        alarms=CloudWatchPromotionAlarms(clients.cloudwatch()),
+        alarms=CloudWatchPromotionAlarms(cloudwatch),
         alarm_prefix=alarm_prefix(settings.stage),
     )
     reports = ShadowTestReports(
